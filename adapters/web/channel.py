@@ -1,0 +1,23 @@
+"""The web inbox as a channel: its cards are the inbox rows themselves, read from storage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.ports import CardView
+
+
+class WebInboxChannel:
+    """Posting marks the item as visible in the inbox; updates show on the next page load."""
+
+    name = "web"
+
+    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        return {"target": view.target, "url": view.inbox_url}
+
+    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
+        return None
+
+    async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
+        return None

@@ -1,0 +1,371 @@
+"""The `signoff` command line (CONTRACT section 10)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import getpass
+import hashlib
+import io
+import json
+import logging
+import secrets
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.config import DEMO_AGENT, LoadedConfig, format_loc, load_config
+from bot.domain import isoformat, verify_chain
+from bot.errors import ConfigError, StorageError
+
+EXIT_CONFIG = 2
+
+
+def new_api_key() -> tuple[str, str]:
+    """A fresh API key and the sha256 hex the config (or database) keeps instead of it."""
+    key = "sk_" + secrets.token_urlsafe(32)
+    return key, hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _fail(message: str, code: int = EXIT_CONFIG) -> int:
+    print(f"signoff: {message}", file=sys.stderr)
+    return code
+
+
+def _config(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
+    return load_config(path or getattr(args, "config", None))
+
+
+# -- serve ----------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    env = dict(os.environ)
+    if args.host:
+        env["SIGNOFF_HOST"] = args.host
+    if args.port:
+        env["SIGNOFF_PORT"] = str(args.port)
+    config = load_config(args.config, env)
+    logging.basicConfig(
+        level=os.environ.get("SIGNOFF_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: LoadedConfig) -> int:
+    import uvicorn
+
+    from bot.app import build_services, create_app
+
+    settings = config.settings
+    services = await build_services(config)
+    async with services.stack:
+        print(f"Signoff {'(embedded default) ' if settings.embedded else ''}"
+              f"listening on http://{settings.host}:{settings.port}", flush=True)
+        print(f"  database: {_redact(settings.database_url)}", flush=True)
+        print(f"  channels: {', '.join(sorted(services.channels))}", flush=True)
+        if settings.embedded:
+            key, digest = new_api_key()
+            await services.repo.set_agent_key(DEMO_AGENT, digest, services.clock.now())
+            print(f"  agent: {DEMO_AGENT}", flush=True)
+            print(f"  api key: {key}", flush=True)
+            print("  (a new demo key is issued at every start; earlier ones stop working)", flush=True)
+        app = create_app(config, services=services)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                lifespan="on",
+                server_header=False,
+            )
+        )
+        await server.serve()
+    return 0
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+# -- keys, passwords ------------------------------------------------------------------------
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    key, digest = new_api_key()
+    print(f"agent: {args.agent}")
+    print(f"api_key: {key}")
+    print(f"key_sha256: {digest}")
+    print("Give the api_key to the agent; put key_sha256 under agents[].key_sha256.", file=sys.stderr)
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from adapters.web.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        return _fail("no password given on standard input", 1)
+    print(hash_password(password))
+    return 0
+
+
+# -- policy ---------------------------------------------------------------------------------
+
+_SAMPLES: list[tuple[str, dict[str, Any]]] = [
+    ("clean invoice, confidence 0.9", {"action": {"kind": "invoice", "summary": "Pay INV-1"}, "confidence": 0.9}),
+    ("missing data, confidence 0.6", {"action": {"kind": "invoice", "summary": "Pay INV-2"}, "confidence": 0.6}),
+    ("validation failures, confidence 0.3", {"action": {"kind": "invoice", "summary": "Pay INV-3"}, "confidence": 0.3}),
+    ("$5,000 payment at 0.95", {"action": {"kind": "payment", "summary": "Pay ACME"}, "confidence": 0.95, "amount": 5000}),
+    ("irreversible delete at 0.9", {"action": {"kind": "delete", "summary": "Drop table"}, "confidence": 0.9, "reversible": False}),
+    ("angry customer (sentiment -0.8)", {"action": {"kind": "reply", "summary": "Answer"}, "confidence": 0.9, "sentiment": -0.8}),
+    ("legal domain at 0.9", {"action": {"kind": "reply", "summary": "Advise"}, "confidence": 0.9, "domain": "legal"}),
+    ("refund at 0.65", {"action": {"kind": "refund", "summary": "Refund $20"}, "confidence": 0.65}),
+]
+
+
+def _route(config: LoadedConfig, body: dict[str, Any], request_id: str = "req_dry_run") -> dict[str, Any]:
+    from bot.http import SubmitIn
+    from routing import RoutingInput, decide
+
+    parsed = SubmitIn.model_validate(body)
+    decision = decide(
+        RoutingInput(
+            request_id=request_id,
+            agent_id="dry-run",
+            action_kind=parsed.action.kind,
+            action_summary=parsed.action.summary,
+            action_payload=parsed.action.payload,
+            confidence=parsed.confidence,
+            amount=parsed.amount,
+            currency=parsed.currency,
+            reversible=parsed.reversible,
+            domain=parsed.domain,
+            sentiment=parsed.sentiment,
+            labels=parsed.labels,
+            context=parsed.context.model_dump(),
+        ),
+        config.policy,
+    )
+    return {
+        "status": decision.status,
+        "lane": decision.lane.value,
+        "risk": decision.risk.value,
+        "reasons": list(decision.reasons),
+        "tier": decision.tier,
+        "approvals_required": decision.approvals_required,
+        "review": decision.review.value,
+        "rule_errors": [{"rule": e.rule, "message": e.message} for e in decision.rule_errors],
+    }
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    policy = config.policy
+    print(f"{args.file}: valid")
+    print("tiers: " + " -> ".join(f"{t.name} ({_fmt(t.sla.total_seconds())})" for t in policy.tiers))
+    print(f"rules: {', '.join(r.name for r in policy.routing.rules) or 'none'}")
+    print()
+    print(f"{'sample':40} {'lane':11} {'risk':7} {'tier':9} {'approvals':9} reasons")
+    for label, body in _SAMPLES:
+        routed = _route(config, body)
+        print(
+            f"{label:40} {routed['lane']:11} {routed['risk']:7} {routed['tier'] or '-':9} "
+            f"{routed['approvals_required']:<9} {', '.join(routed['reasons']) or '-'}"
+        )
+    return 0
+
+
+def _fmt(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    raw = sys.stdin.read()
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return _fail(f"standard input is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", 1)
+    if not isinstance(body, dict):
+        return _fail("standard input must be a JSON object (a request body)", 1)
+    try:
+        routed = _route(config, body, request_id=str(body.get("id", "req_dry_run")))
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"signoff: {format_loc(error['loc'])}: {error['msg']}", file=sys.stderr)
+        return 1
+    print(json.dumps(routed, indent=2))
+    return 0
+
+
+# -- database and audit ---------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from storage import upgrade
+
+    config = _config(args)
+    upgrade(config.settings.database_url)
+    print(f"database at {_redact(config.settings.database_url)} is at the latest schema")
+    return 0
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    from routing import parse_duration
+
+    try:
+        return datetime.now(UTC) - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError("--since", f"{value!r} is neither a duration (30d) nor an ISO date") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+async def _with_repo(config: LoadedConfig, work: Any) -> Any:
+    from storage import open_repository
+
+    repo = await open_repository(config.settings.database_url, migrate=False)
+    try:
+        return await work(repo)
+    finally:
+        await repo.close()
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    config = _config(args)
+    since = _parse_since(args.since)
+
+    async def work(repo: Any) -> Any:
+        return await repo.audit_records(
+            since=since, request_id=args.request, risk=args.risk, actor=args.actor, last=args.last
+        )
+
+    records = asyncio.run(_with_repo(config, work))
+    rows = [r.to_json() for r in records]
+    if args.format == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+        return 0
+    fields = ["seq", "at", "event", "request_id", "actor", "channel", "reason", "risk", "data", "hash"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "data": json.dumps(row["data"], sort_keys=True)})
+    sys.stdout.write(out.getvalue())
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    config = _config(args)
+
+    async def work(repo: Any) -> Any:
+        return await repo.audit_records()
+
+    records = asyncio.run(_with_repo(config, work))
+    result = verify_chain(records)
+    if result.ok:
+        last = records[-1] if records else None
+        tail = f"; last event {last.seq} at {isoformat(last.event.at)}" if last else ""
+        print(f"audit log intact: {result.checked} events{tail}")
+        return 0
+    print(f"audit log BROKEN at event {result.first_bad_seq}: {result.problem}", file=sys.stderr)
+    return 1
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signoff",
+        description="Human approval for AI agents: routing, tiered review, signed resume webhooks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", help="YAML config file (default: $SIGNOFF_CONFIG, else the embedded default)")
+        return p
+
+    serve = with_config(sub.add_parser("serve", help="run the HTTP service and the scheduler"))
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="API keys for agents").add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    new = keys.add_parser("new", help="print a new API key and its sha256 for the config")
+    new.add_argument("agent", help="the agent id")
+    new.set_defaults(func=cmd_keys_new)
+
+    web = sub.add_parser("web", help="web inbox helpers").add_subparsers(dest="web_command", required=True, metavar="COMMAND")
+    hp = web.add_parser("hash-password", help="read a password on stdin, print a password_hash")
+    hp.set_defaults(func=cmd_hash_password)
+
+    policy = sub.add_parser("policy", help="policy tools").add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+    check = policy.add_parser("check", help="validate a config and show how sample requests route")
+    check.add_argument("file", metavar="CONFIG")
+    check.set_defaults(func=cmd_policy_check)
+
+    route = sub.add_parser("route", help="dry run: route the request JSON on stdin")
+    route.add_argument("file", metavar="CONFIG")
+    route.set_defaults(func=cmd_route)
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    up = with_config(db.add_parser("upgrade", help="apply migrations (Alembic) up to the latest"))
+    up.set_defaults(func=cmd_db_upgrade)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    export = with_config(audit.add_parser("export", help="write audit events as JSONL or CSV"))
+    export.add_argument("--since", help="a duration back from now (30d, 12h) or an ISO date")
+    export.add_argument("--risk", choices=["low", "medium", "high"])
+    export.add_argument("--request", help="only this request id")
+    export.add_argument("--actor", help="only this actor (e.g. slack:U0AAA)")
+    export.add_argument("--last", type=int, help="only the last N events")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.set_defaults(func=cmd_audit_export)
+    verify = with_config(audit.add_parser("verify", help="check the hash chain; exit 1 naming the first bad event"))
+    verify.set_defaults(func=cmd_audit_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}")
+    except StorageError as exc:
+        return _fail(f"database error: {exc}", 1)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

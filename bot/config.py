@@ -1,0 +1,258 @@
+"""Configuration: the YAML file of CONTRACT section 3, validated, with environment overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.domain import AgentSpec
+from bot.errors import ConfigError
+from routing import DEFAULT_TIERS, Policy, PolicyError, RoutingPolicy, TierSpec, compile_policy
+
+DEMO_AGENT = "demo"
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentConfig(_Section):
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    key_sha256: str | list[str] | None = None
+    callback_url: str | None = None
+    callback_prefixes: list[str] | None = None
+    webhook_secret_env: str | None = None
+    owner: str | None = None
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex_digests(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for digest in [value] if isinstance(value, str) else value or []:
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError("must be the 64-character lowercase sha256 hex of the API key")
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_http_url(value)
+        return value
+
+    @field_validator("callback_prefixes")
+    @classmethod
+    def _http_prefixes(cls, value: list[str] | None) -> list[str] | None:
+        for prefix in value or []:
+            check_http_url(prefix)
+        return value
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError("must be the name of an environment variable")
+        return value
+
+    def spec(self) -> AgentSpec:
+        keys = [self.key_sha256] if isinstance(self.key_sha256, str) else self.key_sha256 or []
+        prefixes = self.callback_prefixes
+        if prefixes is None and self.callback_url:
+            parts = urlsplit(self.callback_url)
+            prefixes = [f"{parts.scheme}://{parts.netloc}/"]
+        return AgentSpec(
+            id=self.id,
+            key_sha256=tuple(keys),
+            callback_url=self.callback_url,
+            callback_prefixes=tuple(prefixes or ()),
+            webhook_secret_env=self.webhook_secret_env,
+            owner=self.owner,
+        )
+
+
+def check_http_url(value: str) -> str:
+    """Raise ValueError unless `value` is an absolute http(s) URL with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+class SlackConfig(_Section):
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    api_url: str = "https://slack.com/api/"
+    alerts_channel: str | None = None
+
+    def credentials(self, env: Mapping[str, str]) -> tuple[str, str] | None:
+        token, secret = env.get(self.bot_token_env), env.get(self.signing_secret_env)
+        return (token, secret) if token and secret else None
+
+
+class TeamsConfig(_Section):
+    enabled: bool = False
+    auth: Literal["botframework", "none"] = "botframework"
+    app_id_env: str = "TEAMS_APP_ID"
+    app_password_env: str = "TEAMS_APP_PASSWORD"
+    tenant_id_env: str = "TEAMS_TENANT_ID"
+    service_url: str = "https://smba.trafficmanager.net/teams/"
+
+    def is_on(self, env: Mapping[str, str]) -> bool:
+        return self.enabled or bool(env.get(self.app_id_env))
+
+
+class WebReviewer(_Section):
+    password_hash: str
+    name: str | None = None
+
+
+class WebConfig(_Section):
+    reviewers: dict[str, WebReviewer] = Field(default_factory=dict)
+
+
+class Settings(_Section):
+    database_url: str = "sqlite:///./signoff.db"
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    agents: list[AgentConfig] | None = None
+    routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
+    tiers: list[TierSpec] = Field(default_factory=lambda: list(DEFAULT_TIERS))
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    teams: TeamsConfig = Field(default_factory=TeamsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_agents(cls, value: list[AgentConfig] | None) -> list[AgentConfig] | None:
+        seen: set[str] = set()
+        for agent in value or []:
+            if agent.id in seen:
+                raise ValueError(f"agent id {agent.id!r} appears twice")
+            seen.add(agent.id)
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """No agents configured: run the demo agent whose key is printed at start-up."""
+        return self.agents is None
+
+    def agent_specs(self) -> dict[str, AgentSpec]:
+        agents = self.agents if self.agents is not None else [AgentConfig(id=DEMO_AGENT)]
+        return {a.id: a.spec() for a in agents}
+
+
+class LoadedConfig:
+    """Validated settings together with the compiled policy."""
+
+    def __init__(self, settings: Settings, policy: Policy, source: str | None) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.source = source
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """Turn pydantic's ('tiers', 1, 'sla') into the contract's `tiers[1].sla`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _validation_error(exc: ValidationError) -> ConfigError:
+    problems = []
+    for error in exc.errors():
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and "[" in p)]
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append((format_loc(loc), message))
+    first_path, first_problem = problems[0]
+    if len(problems) > 1:
+        rest = "; ".join(f"{p}: {m}" for p, m in problems[1:])
+        first_problem = f"{first_problem} (also {rest})"
+    return ConfigError(first_path, first_problem)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    overrides = {
+        "SIGNOFF_DATABASE_URL": "database_url",
+        "SIGNOFF_HOST": "host",
+        "SIGNOFF_PORT": "port",
+        "SIGNOFF_PUBLIC_URL": "public_url",
+    }
+    merged = dict(data)
+    for var, key in overrides.items():
+        if env.get(var):
+            merged[key] = env[var]
+    return merged
+
+
+def parse_config(
+    data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None, source: str | None = None
+) -> LoadedConfig:
+    """Validate a config mapping (from YAML) with environment overrides.
+
+    Raises ConfigError naming the key path and the problem.
+    """
+    env = os.environ if env is None else env
+    raw = dict(data or {})
+    try:
+        settings = Settings.model_validate(_apply_env(raw, env))
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
+    try:
+        policy = compile_policy(settings.routing, settings.tiers)
+    except PolicyError as exc:
+        raise ConfigError(exc.path, exc.problem) from exc
+    _check_cross_references(settings, policy)
+    return LoadedConfig(settings, policy, source)
+
+
+def _check_cross_references(settings: Settings, policy: Policy) -> None:
+    for index, agent in enumerate(settings.agents or []):
+        if agent.callback_url and not agent.webhook_secret_env:
+            raise ConfigError(
+                f"agents[{index}].webhook_secret_env",
+                "required when callback_url is set: webhooks are always signed",
+            )
+        if agent.key_sha256 is None:
+            raise ConfigError(
+                f"agents[{index}].key_sha256", "required: `signoff keys new` prints one"
+            )
+    del policy
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load from `path`, else $SIGNOFF_CONFIG, else the embedded default.
+
+    Raises ConfigError for unreadable files, YAML syntax and every validation problem.
+    """
+    env = os.environ if env is None else env
+    path = path or env.get("SIGNOFF_CONFIG") or None
+    if path is None:
+        return parse_config({}, env)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError("", f"{path} is not valid YAML{where}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError("", f"{path} must hold a mapping of sections, not {type(data).__name__}")
+    return parse_config(data, env, source=str(path))

@@ -1,0 +1,839 @@
+"""The approval state machine (CONTRACT section 6).
+
+Every public method reads the request, derives the next state as values, and writes it with
+its outbox rows and audit events through ONE `Repository.apply`. When another writer got
+there first (VersionConflict), it reads again and decides again, so two reviewers clicking
+at the same moment produce exactly one verdict and one refusal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from bot.domain import (
+    Action,
+    AgentSpec,
+    AgentState,
+    ApprovalRequest,
+    AuditEvent,
+    Change,
+    IdempotencyRecord,
+    OutboxKind,
+    OutboxMessage,
+    ReviewStatus,
+    Status,
+    TierMove,
+    Verdict,
+    Vote,
+    canonical_json,
+    isoformat,
+    new_id,
+    sha256_hex,
+)
+from bot.errors import (
+    Conflict,
+    IdempotencyRace,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    VersionConflict,
+)
+from bot.metrics import Metrics
+from bot.ports import Clock, Repository
+from routing import (
+    Lane,
+    Policy,
+    ReviewState,
+    Risk,
+    RoutingInput,
+    TimeoutAction,
+    decide,
+)
+
+log = logging.getLogger("signoff.engine")
+
+T = TypeVar("T")
+
+_MAX_RETRIES = 8
+POLICY_ACTOR = "policy"
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """An agent's submission, already shape-checked by the HTTP layer."""
+
+    action: Action
+    confidence: float
+    thread_id: str | None = None
+    amount: float = 0.0
+    currency: str = ""
+    reversible: bool = True
+    domain: str = ""
+    sentiment: float = 0.0
+    requested_by: str | None = None
+    callback_url: str | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    response: Mapping[str, Any]
+    created: bool
+
+
+def submit_response(request: ApprovalRequest) -> dict[str, Any]:
+    """The body of `201 POST /v1/requests` (CONTRACT section 5)."""
+    return {
+        "id": request.id,
+        "status": request.status.value,
+        "lane": request.lane.value,
+        "risk": request.risk.value,
+        "reasons": list(request.reasons),
+        "tier": request.tier,
+        "approvals_required": request.approvals_required,
+        "created_at": isoformat(request.created_at),
+        "review": request.review.value,
+    }
+
+
+def webhook_body(request: ApprovalRequest, event_type: str, at: datetime) -> dict[str, Any]:
+    """The Standard Webhooks payload of CONTRACT section 7, fixed when the state changes."""
+    return {
+        "type": event_type,
+        "timestamp": isoformat(at),
+        "data": {
+            "id": request.id,
+            "agent_id": request.agent_id,
+            "thread_id": request.thread_id,
+            "status": request.status.value,
+            "action": request.action.to_json(),
+            "modified_action": request.modified_action.to_json()
+            if request.modified_action
+            else None,
+            "action_sha256": request.current_action.sha256,
+            "votes": [v.to_json() for v in request.votes],
+            "decided_at": isoformat(request.decided_at),
+        },
+    }
+
+
+class Engine:
+    """Routes submissions and moves requests through votes, tiers and timeouts."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        policy: Policy,
+        agents: Mapping[str, AgentSpec],
+        clock: Clock,
+        *,
+        channels: frozenset[str] = frozenset({"web"}),
+        metrics: Metrics | None = None,
+        on_commit: Callable[[str | None], None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.agents = dict(agents)
+        self.clock = clock
+        self.channels = channels
+        self.metrics = metrics or Metrics()
+        self._on_commit = on_commit
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _committed(self, request_id: str | None) -> None:
+        if self._on_commit is not None:
+            self._on_commit(request_id)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        for _ in range(_MAX_RETRIES):
+            try:
+                return await attempt()
+            except VersionConflict:
+                continue
+        return await attempt()
+
+    def targets(self, tier_name: str) -> list[tuple[str, str]]:
+        """(channel, target) pairs a tier's card goes to: its chat channels and the web inbox."""
+        tier = self.policy.tier(tier_name)
+        found: list[tuple[str, str]] = []
+        if "slack" in self.channels and tier.slack_channel:
+            found.append(("slack", tier.slack_channel))
+        if "teams" in self.channels and tier.teams_channel:
+            found.append(("teams", tier.teams_channel))
+        has_web_reviewer = any(r.startswith("web:") for r in tier.reviewers)
+        if "web" in self.channels and (has_web_reviewer or not found):
+            found.append(("web", tier.name))
+        return found
+
+    def _card_posts(self, request: ApprovalRequest, tier: str, now: datetime) -> list[OutboxMessage]:
+        return [
+            OutboxMessage(
+                id=new_id("msg", now),
+                kind=OutboxKind.POST_CARD,
+                request_id=request.id,
+                payload={"channel": channel, "target": target, "tier": tier},
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for channel, target in self.targets(tier)
+        ]
+
+    def _card_update(self, request: ApprovalRequest, now: datetime) -> OutboxMessage:
+        return OutboxMessage(
+            id=new_id("msg", now),
+            kind=OutboxKind.UPDATE_CARDS,
+            request_id=request.id,
+            payload={"version": request.version + 1},
+            created_at=now,
+            next_attempt_at=now,
+        )
+
+    def _webhook(self, request: ApprovalRequest, event_type: str, now: datetime) -> list[OutboxMessage]:
+        agent = self.agents.get(request.agent_id)
+        url = request.callback_url or (agent.callback_url if agent else None)
+        if not url:
+            return []
+        return [
+            OutboxMessage(
+                id=new_id("msg", now),
+                kind=OutboxKind.WEBHOOK,
+                request_id=request.id,
+                payload={
+                    "url": url,
+                    "agent_id": request.agent_id,
+                    "body": webhook_body(request, event_type, now),
+                },
+                created_at=now,
+                next_attempt_at=now,
+            )
+        ]
+
+    def _event(
+        self,
+        event_name: str,
+        request: ApprovalRequest | None,
+        now: datetime,
+        *,
+        actor: str = "system",
+        channel: str = "api",
+        reason: str | None = None,
+        **data: Any,
+    ) -> AuditEvent:
+        return AuditEvent(
+            event=event_name,
+            at=now,
+            request_id=request.id if request else None,
+            actor=actor,
+            channel=channel,
+            reason=reason,
+            risk=request.risk.value if request else None,
+            data=data,
+        )
+
+    def _resolution(
+        self, request: ApprovalRequest, now: datetime, *, actor: str, channel: str
+    ) -> tuple[list[OutboxMessage], list[AuditEvent]]:
+        """The outbox rows and events every final status brings: card refresh and webhook."""
+        outbox = [self._card_update(request, now)]
+        outbox += self._webhook(request, "request.resolved", now)
+        events = [
+            self._event(
+                "resolved",
+                request,
+                now,
+                actor=actor,
+                channel=channel,
+                status=request.status.value,
+                action_sha256=request.current_action.sha256,
+            )
+        ]
+        return outbox, events
+
+    def _observe_decision(self, request: ApprovalRequest) -> None:
+        if request.lane is Lane.ESCALATE and request.decided_at is not None:
+            elapsed = (request.decided_at - request.created_at).total_seconds()
+            self.metrics.time_to_decision.observe(max(elapsed, 0.0))
+
+    # -- submit ----------------------------------------------------------------------------
+
+    def check_callback(self, agent_id: str, url: str | None) -> None:
+        """Refuse callback URLs that are not http(s) or lie outside the agent's prefixes."""
+        if url is None:
+            return
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput("callback_url", f"{url!r} is not an http(s) URL")
+        agent = self.agents.get(agent_id)
+        prefixes = agent.callback_prefixes if agent else ()
+        if not any(url.startswith(p) for p in prefixes):
+            allowed = ", ".join(prefixes) if prefixes else "none configured"
+            raise InvalidInput(
+                "callback_url",
+                f"{url!r} is outside this agent's callback_prefixes ({allowed})",
+            )
+        if not agent or not agent.webhook_secret_env:
+            raise InvalidInput("callback_url", "this agent has no webhook secret configured")
+
+    async def submit(
+        self,
+        agent_id: str,
+        new: NewRequest,
+        *,
+        idempotency_key: str | None = None,
+        body_sha256: str | None = None,
+    ) -> Submitted:
+        """Route and store a submission; returns the contract's response body.
+
+        Raises InvalidInput (bad callback), Conflict (Idempotency-Key reused with another
+        body), StorageError.
+        """
+        if idempotency_key is not None:
+            replay = await self._replay(agent_id, idempotency_key, body_sha256)
+            if replay is not None:
+                return replay
+        self.check_callback(agent_id, new.callback_url)
+        now = self.clock.now()
+        state = await self.repo.agent_state(agent_id)
+        request_id = new_id("req", now)
+        decision = decide(
+            RoutingInput(
+                request_id=request_id,
+                agent_id=agent_id,
+                action_kind=new.action.kind,
+                action_summary=new.action.summary,
+                action_payload=new.action.payload,
+                confidence=new.confidence,
+                amount=new.amount,
+                currency=new.currency,
+                reversible=new.reversible,
+                domain=new.domain,
+                sentiment=new.sentiment,
+                labels=new.labels,
+                context=new.context,
+                agent_stopped=bool(state and state.stopped),
+            ),
+            self.policy,
+        )
+        for error in decision.rule_errors:
+            log.warning(
+                "rule %s failed on %s, escalating: %s", error.rule, request_id, error.message
+            )
+        status = Status(decision.status)
+        tier_spec = self.policy.tier(decision.tier) if decision.tier else None
+        pending = status is Status.PENDING
+        request = ApprovalRequest(
+            id=request_id,
+            agent_id=agent_id,
+            action=new.action,
+            confidence=new.confidence,
+            status=status,
+            lane=decision.lane,
+            risk=decision.risk,
+            reasons=tuple(decision.reasons),
+            tier=decision.tier,
+            approvals_required=decision.approvals_required,
+            review=decision.review,
+            created_at=now,
+            updated_at=now,
+            thread_id=new.thread_id,
+            amount=new.amount,
+            currency=new.currency,
+            reversible=new.reversible,
+            domain=new.domain,
+            sentiment=new.sentiment,
+            requested_by=new.requested_by,
+            callback_url=new.callback_url,
+            labels=dict(new.labels),
+            context=dict(new.context),
+            review_status=ReviewStatus.OPEN if decision.review is ReviewState.QUEUED else None,
+            decided_at=None if pending else now,
+            deadline_at=now + tier_spec.sla if pending and tier_spec else None,
+            remind_at=now + tier_spec.remind_after
+            if pending and tier_spec and tier_spec.remind_after
+            else None,
+            history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
+        )
+        outbox: list[OutboxMessage] = []
+        if decision.tier and decision.needs_card:
+            outbox += self._card_posts(request, decision.tier, now)
+        events = [
+            self._event("submitted", request, now, actor=f"agent:{agent_id}", kind=new.action.kind),
+            self._event(
+                "routed",
+                request,
+                now,
+                reason=",".join(decision.reasons) or None,
+                lane=decision.lane.value,
+                tier=decision.tier,
+                approvals_required=decision.approvals_required,
+                review=decision.review.value,
+                rule_errors=[e.rule for e in decision.rule_errors],
+            ),
+        ]
+        if not pending:
+            outbox += self._webhook(request, "request.resolved", now)
+            events.append(
+                self._event(
+                    "resolved",
+                    request,
+                    now,
+                    reason="agent_stopped" if status is Status.REJECTED else decision.lane.value,
+                    status=status.value,
+                    action_sha256=request.current_action.sha256,
+                )
+            )
+        response = submit_response(request)
+        record = (
+            IdempotencyRecord(agent_id, idempotency_key, body_sha256 or "", request_id, response, now)
+            if idempotency_key is not None
+            else None
+        )
+        try:
+            await self.repo.apply(
+                Change(request=request, outbox=tuple(outbox), audit=tuple(events), idempotency=record)
+            )
+        except IdempotencyRace:
+            replay = await self._replay(agent_id, idempotency_key or "", body_sha256)
+            if replay is None:
+                raise
+            return replay
+        self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
+        self._committed(request.id)
+        return Submitted(response, True)
+
+    async def _replay(self, agent_id: str, key: str, body_sha256: str | None) -> Submitted | None:
+        record = await self.repo.find_idempotency(agent_id, key)
+        if record is None:
+            return None
+        if record.body_sha256 != (body_sha256 or ""):
+            raise Conflict(
+                "idempotency_key_reused",
+                f"Idempotency-Key {key!r} was already used with a different body "
+                f"(request {record.request_id})",
+            )
+        return Submitted(record.response, False)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get_for_agent(self, agent_id: str, request_id: str) -> ApprovalRequest:
+        """Raises NotFound unless the request exists and belongs to `agent_id`."""
+        request = await self.repo.get(request_id)
+        if request is None or request.agent_id != agent_id:
+            raise NotFound(f"no request {request_id}")
+        return request
+
+    async def get(self, request_id: str) -> ApprovalRequest:
+        request = await self.repo.get(request_id)
+        if request is None:
+            raise NotFound(f"no request {request_id}")
+        return request
+
+    # -- votes -----------------------------------------------------------------------------
+
+    def may_act(self, reviewer: str, request: ApprovalRequest) -> bool:
+        return request.tier is not None and self.policy.may_act(reviewer, request.tier)
+
+    def check_vote(self, request: ApprovalRequest, reviewer: str, verdict: Verdict) -> None:
+        """Raise NotAllowed if `reviewer` may not cast `verdict` on `request` now.
+
+        Channels call this before opening a rationale modal, so a refusal comes first.
+        """
+        review_verdict = verdict in (Verdict.CONFIRM, Verdict.REVERSE)
+        if review_verdict:
+            if request.review_status is not ReviewStatus.OPEN:
+                raise NotAllowed(
+                    "already_decided",
+                    f"this item's review is already closed ({_decided_by(request)})",
+                )
+        elif request.status is not Status.PENDING:
+            raise NotAllowed(
+                "already_decided", f"this item is already {request.status.value} ({_decided_by(request)})"
+            )
+        if request.requested_by and reviewer == request.requested_by:
+            raise NotAllowed("self_approval", "you requested this action, so you cannot decide it")
+        agent = self.agents.get(request.agent_id)
+        if agent and agent.owner and reviewer == agent.owner:
+            raise NotAllowed(
+                "agent_owner", f"you own agent {request.agent_id}, so you cannot decide its requests"
+            )
+        if not self.may_act(reviewer, request):
+            raise NotAllowed(
+                "not_a_reviewer",
+                f"you are not a reviewer of tier {request.tier} or above",
+            )
+        if any(v.reviewer == reviewer for v in request.votes):
+            raise NotAllowed("second_vote", "you have already voted on this item")
+
+    def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool:
+        return verdict in (Verdict.REJECT, Verdict.MODIFY, Verdict.REVERSE) or (
+            request.risk is Risk.HIGH
+        )
+
+    async def vote(
+        self,
+        request_id: str,
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        modified_payload: Mapping[str, Any] | None = None,
+    ) -> ApprovalRequest:
+        """Record one reviewer's verdict; returns the request as it now stands.
+
+        Raises NotFound, NotAllowed (with a stable code), InvalidInput (missing rationale or
+        modified payload), StorageError.
+        """
+        rationale = (rationale or "").strip()
+
+        async def attempt() -> ApprovalRequest:
+            request = await self.get(request_id)
+            self.check_vote(request, reviewer, verdict)
+            if self.rationale_required(request, verdict) and not rationale:
+                raise InvalidInput(
+                    "rationale",
+                    f"a rationale is required to {verdict.value} "
+                    + ("a high-risk item" if request.risk is Risk.HIGH else "an item"),
+                )
+            if verdict is Verdict.MODIFY and not isinstance(modified_payload, Mapping):
+                raise InvalidInput("modified_payload", "modify needs the edited payload as a JSON object")
+            now = self.clock.now()
+            return await self._record_vote(
+                request, reviewer, verdict, rationale, name or reviewer, channel, modified_payload, now
+            )
+
+        result = await self._retrying(attempt)
+        self.metrics.verdicts.labels(verdict=verdict.value, channel=channel).inc()
+        self._observe_decision(result)
+        self._committed(result.id)
+        return result
+
+    async def _record_vote(
+        self,
+        request: ApprovalRequest,
+        reviewer: str,
+        verdict: Verdict,
+        rationale: str,
+        name: str,
+        channel: str,
+        modified_payload: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> ApprovalRequest:
+        modified_action = request.modified_action
+        if verdict is Verdict.MODIFY:
+            modified_action = Action(
+                request.current_action.kind,
+                request.current_action.summary,
+                dict(modified_payload or {}),
+            )
+        target = modified_action or request.action
+        vote = Vote(reviewer, name, verdict, rationale, now, channel, target.sha256)
+        updated = dataclasses.replace(
+            request,
+            votes=(*request.votes, vote),
+            modified_action=modified_action,
+            updated_at=now,
+        )
+        if verdict is Verdict.REJECT:
+            updated = _finish(updated, Status.REJECTED, now)
+        elif verdict in (Verdict.APPROVE, Verdict.MODIFY):
+            approvals = {v.reviewer for v in updated.approvals_for_current_action()}
+            if len(approvals) >= updated.approvals_required:
+                final = Status.MODIFIED if updated.modified_action else Status.APPROVED
+                updated = _finish(updated, final, now)
+        elif verdict is Verdict.CONFIRM:
+            updated = dataclasses.replace(updated, review_status=ReviewStatus.CONFIRMED)
+        else:
+            updated = dataclasses.replace(
+                updated, status=Status.REVERSED, review_status=ReviewStatus.REVERSED, decided_at=now
+            )
+        events = [
+            self._event(
+                "voted",
+                updated,
+                now,
+                actor=reviewer,
+                channel=channel,
+                reason=rationale or None,
+                verdict=verdict.value,
+                name=name,
+                action_sha256=vote.action_sha256,
+                approvals=len(updated.approvals_for_current_action()),
+                approvals_required=updated.approvals_required,
+            )
+        ]
+        outbox = [self._card_update(request, now)]
+        if verdict is Verdict.REVERSE:
+            outbox += self._webhook(updated, "request.reversed", now)
+            events.append(self._event("reversed", updated, now, actor=reviewer, channel=channel, reason=rationale))
+        elif updated.status is not Status.PENDING and request.status is Status.PENDING:
+            more_outbox, more_events = self._resolution(updated, now, actor=reviewer, channel=channel)
+            outbox = more_outbox
+            events += more_events
+        await self.repo.apply(
+            Change(
+                request=updated,
+                expected_version=request.version,
+                new_votes=(vote,),
+                outbox=tuple(outbox),
+                audit=tuple(events),
+            )
+        )
+        return dataclasses.replace(updated, version=request.version + 1)
+
+    # -- agent-side changes ----------------------------------------------------------------
+
+    async def cancel(self, agent_id: str, request_id: str) -> ApprovalRequest:
+        """Cancel a pending request of this agent. Raises NotFound, Conflict (not pending)."""
+
+        async def attempt() -> ApprovalRequest:
+            request = await self.get_for_agent(agent_id, request_id)
+            if request.status is not Status.PENDING:
+                raise Conflict(
+                    "not_pending", f"request {request_id} is {request.status.value}, not pending"
+                )
+            now = self.clock.now()
+            updated = _finish(request, Status.CANCELLED, now)
+            outbox, events = self._resolution(updated, now, actor=f"agent:{agent_id}", channel="api")
+            events.insert(0, self._event("cancelled", updated, now, actor=f"agent:{agent_id}"))
+            await self.repo.apply(
+                Change(
+                    request=updated,
+                    expected_version=request.version,
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                )
+            )
+            return dataclasses.replace(updated, version=request.version + 1)
+
+        result = await self._retrying(attempt)
+        self._committed(result.id)
+        return result
+
+    async def record_outcome(
+        self, agent_id: str, request_id: str, correct: bool, note: str | None
+    ) -> ApprovalRequest:
+        """Store the agent's ground truth for this request (used by precision/recall)."""
+
+        async def attempt() -> ApprovalRequest:
+            request = await self.get_for_agent(agent_id, request_id)
+            now = self.clock.now()
+            outcome = {"correct": correct, "note": note, "at": isoformat(now)}
+            updated = dataclasses.replace(request, outcome=outcome, updated_at=now)
+            event = self._event(
+                "outcome", updated, now, actor=f"agent:{agent_id}", reason=note, correct=correct
+            )
+            await self.repo.apply(
+                Change(request=updated, expected_version=request.version, audit=(event,))
+            )
+            return dataclasses.replace(updated, version=request.version + 1)
+
+        return await self._retrying(attempt)
+
+    async def set_stopped(
+        self, agent_id: str, stopped: bool, *, actor: str, reason: str, channel: str
+    ) -> AgentState:
+        """The stop button: while stopped every new request of the agent is rejected."""
+        if agent_id not in self.agents:
+            raise NotFound(f"no agent {agent_id}")
+        now = self.clock.now()
+        state = AgentState(agent_id, stopped, reason, actor, now)
+        event = AuditEvent(
+            event="stopped" if stopped else "started",
+            at=now,
+            actor=actor,
+            channel=channel,
+            reason=reason or None,
+            data={"agent_id": agent_id},
+        )
+        await self.repo.apply(Change(agent_state=state, audit=(event,)))
+        return state
+
+    def check_stop_authority(self, reviewer: str) -> None:
+        """Only reviewers of the top tier may press the stop button from a chat or the inbox."""
+        if not self.policy.is_top_tier_reviewer(reviewer):
+            raise NotAllowed(
+                "not_top_tier", f"only reviewers of tier {self.policy.top_tier} may stop or start agents"
+            )
+
+    # -- time ------------------------------------------------------------------------------
+
+    async def sweep(self, limit: int = 200) -> int:
+        """Move overdue pending items up a tier, or end them per on_timeout. Returns how many."""
+        now = self.clock.now()
+        done = 0
+        for request_id in await self.repo.due_for_sla(now, limit):
+            if await self._retrying(lambda rid=request_id: self._escalate_one(rid)):
+                done += 1
+        return done
+
+    async def _escalate_one(self, request_id: str) -> bool:
+        request = await self.repo.get(request_id)
+        now = self.clock.now()
+        if (
+            request is None
+            or request.status is not Status.PENDING
+            or request.deadline_at is None
+            or request.deadline_at > now
+            or request.tier is None
+        ):
+            return False
+        next_tier = self.policy.next_tier(request.tier)
+        if next_tier is not None:
+            spec = self.policy.tier(next_tier)
+            # Catch up from the old deadline, so a service that was down walks the chain at
+            # the pace the policy promised rather than restarting every clock.
+            deadline = request.deadline_at + spec.sla
+            move = TierMove(request.tier, next_tier, now, "sla")
+            updated = dataclasses.replace(
+                request,
+                tier=next_tier,
+                deadline_at=deadline,
+                remind_at=deadline - spec.sla + spec.remind_after if spec.remind_after else None,
+                history=(*request.history, move),
+                updated_at=now,
+            )
+            outbox = [self._card_update(request, now), *self._card_posts(updated, next_tier, now)]
+            events = [
+                self._event(
+                    "escalated",
+                    updated,
+                    now,
+                    reason="sla",
+                    from_tier=request.tier,
+                    to_tier=next_tier,
+                )
+            ]
+            await self.repo.apply(
+                Change(
+                    request=updated,
+                    expected_version=request.version,
+                    new_moves=(move,),
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                )
+            )
+            self.metrics.escalations.labels(tier=next_tier).inc()
+        else:
+            action = self.policy.timeout_action(request.risk)
+            status = {
+                TimeoutAction.REJECT: Status.REJECTED,
+                TimeoutAction.EXPIRE: Status.EXPIRED,
+                TimeoutAction.APPROVE: Status.APPROVED,
+            }[action]
+            updated = request
+            new_votes: tuple[Vote, ...] = ()
+            if status is Status.APPROVED:
+                vote = Vote(
+                    POLICY_ACTOR,
+                    "on_timeout policy",
+                    Verdict.APPROVE,
+                    "approved by on_timeout policy after the last tier's SLA",
+                    now,
+                    POLICY_ACTOR,
+                    request.current_action.sha256,
+                )
+                new_votes = (vote,)
+                updated = dataclasses.replace(updated, votes=(*updated.votes, vote))
+            updated = _finish(updated, status, now)
+            outbox, events = self._resolution(updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR)
+            events.insert(
+                0,
+                self._event(
+                    "expired", updated, now, actor=POLICY_ACTOR, reason=f"on_timeout:{action.value}"
+                ),
+            )
+            await self.repo.apply(
+                Change(
+                    request=updated,
+                    expected_version=request.version,
+                    new_votes=new_votes,
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                )
+            )
+            self._observe_decision(updated)
+        self._committed(request_id)
+        return True
+
+    async def remind(self, limit: int = 200) -> int:
+        """Queue a reminder for pending items whose tier's remind_after has passed."""
+        now = self.clock.now()
+        done = 0
+        for request_id in await self.repo.due_for_reminder(now, limit):
+            if await self._retrying(lambda rid=request_id: self._remind_one(rid)):
+                done += 1
+        return done
+
+    async def _remind_one(self, request_id: str) -> bool:
+        request = await self.repo.get(request_id)
+        now = self.clock.now()
+        if (
+            request is None
+            or request.status is not Status.PENDING
+            or request.remind_at is None
+            or request.remind_at > now
+        ):
+            return False
+        updated = dataclasses.replace(request, remind_at=None, updated_at=now)
+        message = OutboxMessage(
+            id=new_id("msg", now),
+            kind=OutboxKind.REMIND,
+            request_id=request.id,
+            payload={"tier": request.tier},
+            created_at=now,
+            next_attempt_at=now,
+        )
+        event = self._event("reminded", updated, now, tier=request.tier)
+        await self.repo.apply(
+            Change(
+                request=updated,
+                expected_version=request.version,
+                outbox=(message,),
+                audit=(event,),
+            )
+        )
+        self._committed(request_id)
+        return True
+
+
+def _finish(request: ApprovalRequest, status: Status, now: datetime) -> ApprovalRequest:
+    return dataclasses.replace(
+        request,
+        status=status,
+        decided_at=now,
+        deadline_at=None,
+        remind_at=None,
+        updated_at=now,
+        review_status=ReviewStatus.CLOSED
+        if request.review_status is ReviewStatus.OPEN
+        else request.review_status,
+    )
+
+
+def _decided_by(request: ApprovalRequest) -> str:
+    if request.votes:
+        last = request.votes[-1]
+        when = isoformat(last.at)
+        return f"{last.verdict.value} by {last.name} at {when}"
+    return f"{request.status.value} at {isoformat(request.decided_at)}"
+
+
+def body_digest(raw: bytes) -> str:
+    """Idempotency compares bodies by their canonical JSON, so key order does not matter."""
+    import json
+
+    try:
+        return sha256_hex(canonical_json(json.loads(raw)))
+    except ValueError:
+        return sha256_hex(raw.decode("utf-8", errors="replace"))

@@ -1,0 +1,188 @@
+"""The ports the engine talks through: storage, reviewer channels, resume targets, time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.domain import (
+    AgentState,
+    ApprovalRequest,
+    AuditEvent,
+    AuditRecord,
+    CardRef,
+    Change,
+    IdempotencyRecord,
+    OutboxKind,
+    OutboxMessage,
+    OutboxResult,
+    OutboxStatus,
+    Page,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class Repository(Protocol):
+    """Durable state. Every write goes through `apply` (one transaction) or the outbox calls.
+
+    Every method raises `StorageError` when the database cannot be reached.
+    """
+
+    async def apply(self, change: Change) -> None:
+        """Write a request change with its votes, moves, outbox rows and audit events atomically.
+
+        Raises VersionConflict if the stored version differs from `change.expected_version`
+        (or the request id exists on insert), IdempotencyRace if the idempotency key is taken.
+        """
+        ...
+
+    async def get(self, request_id: str) -> ApprovalRequest | None: ...
+
+    async def list_requests(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Requests ordered by id (creation order); `cursor` is the last id of the previous page."""
+        ...
+
+    async def find_idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def due_for_sla(self, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of pending requests whose tier deadline has passed (uses an index; no full scan)."""
+        ...
+
+    async def due_for_reminder(self, now: datetime, limit: int) -> Sequence[str]: ...
+
+    async def claim_outbox(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> Sequence[OutboxMessage]:
+        """Lease up to `limit` due messages to `owner` (expired leases of others count as due)."""
+        ...
+
+    async def finish_outbox(self, message_id: str, owner: str, result: OutboxResult) -> bool:
+        """Record an attempt's result; False if the lease was lost (another owner took it)."""
+        ...
+
+    async def get_outbox(self, message_id: str) -> OutboxMessage | None: ...
+
+    async def list_outbox(
+        self,
+        *,
+        kind: OutboxKind | None = None,
+        status: OutboxStatus | None = None,
+        agent_id: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[OutboxMessage]: ...
+
+    async def requeue_outbox(
+        self, message_id: str, now: datetime, audit: AuditEvent
+    ) -> OutboxMessage | None:
+        """Put a dead message back in line with its attempts reset; None if it is not dead."""
+        ...
+
+    async def cards(self, request_id: str) -> Sequence[CardRef]: ...
+
+    async def agent_state(self, agent_id: str) -> AgentState | None: ...
+
+    async def agent_for_key(self, key_sha256: str) -> str | None:
+        """The agent a stored (hashed) API key belongs to, if it is current."""
+        ...
+
+    async def set_agent_key(self, agent_id: str, key_sha256: str, now: datetime) -> None:
+        """Make this the agent's only stored key; earlier stored keys stop working."""
+        ...
+
+    async def audit_records(
+        self,
+        *,
+        since: datetime | None = None,
+        request_id: str | None = None,
+        risk: str | None = None,
+        actor: str | None = None,
+        last: int | None = None,
+    ) -> Sequence[AuditRecord]:
+        """Audit rows in chain order, filtered."""
+        ...
+
+    async def pending_by_tier(self) -> Mapping[str, int]: ...
+
+    async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int: ...
+
+    async def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What a channel needs to draw one copy of a request's card."""
+
+    request: ApprovalRequest
+    tier: str
+    target: str
+    mentions: tuple[str, ...] = ()
+    note: str | None = None
+    inbox_url: str | None = None
+    tier_chain: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Channel(Protocol):
+    """A place reviewers see cards: Slack, Teams or the web inbox.
+
+    Every method raises DeliveryError (retryable or not) when the platform refuses.
+    """
+
+    name: str
+
+    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        """Post a new card and return the platform reference needed to edit it later."""
+        ...
+
+    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
+        """Redraw an existing card in place (votes, outcome, 'escalated to X')."""
+        ...
+
+    async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
+        """Nudge the tier's reviewers about the card (a thread reply where the platform has them)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: str
+    url: str
+    body: Mapping[str, Any]
+    secret: str | None
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One POST's outcome: `ok` on 2xx, `gone` on 410 (never retry), else retry."""
+
+    ok: bool
+    status_code: int | None = None
+    retry_after: float | None = None
+    gone: bool = False
+    error: str | None = None
+
+
+class ResumeTarget(Protocol):
+    """Sends a decided request back to the agent (a signed webhook, or a runtime's own call)."""
+
+    async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
+        """Try once; never raises for HTTP or network failures (they come back as a result)."""
+        ...

@@ -1,0 +1,35 @@
+"""Storage: the SQL and in-memory repositories and the schema migrations.
+
+Only this package imports SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from storage.memory import InMemoryRepository
+from storage.migrate import upgrade, upgrade_async
+from storage.sql import SqlRepository
+
+__all__ = [
+    "InMemoryRepository",
+    "SqlRepository",
+    "open_repository",
+    "upgrade",
+    "upgrade_async",
+]
+
+
+async def open_repository(url: str, *, migrate: bool) -> SqlRepository:
+    """A ready SqlRepository for `url`: migrated first when `migrate`, then pinged.
+
+    Raises ConfigError for an unusable URL and StorageError when the database cannot be
+    reached (or migrated); no engine is left open on failure.
+    """
+    if migrate:
+        await upgrade_async(url)
+    repository = SqlRepository.connect(url)
+    try:
+        await repository.ping()
+    except BaseException:
+        await repository.close()
+        raise
+    return repository

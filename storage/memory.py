@@ -1,0 +1,242 @@
+"""An in-memory repository: the reference semantics the SQL repository is tested against."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from bot.domain import (
+    GENESIS_HASH,
+    AgentState,
+    ApprovalRequest,
+    AuditEvent,
+    AuditRecord,
+    CardRef,
+    Change,
+    IdempotencyRecord,
+    OutboxKind,
+    OutboxMessage,
+    OutboxResult,
+    OutboxStatus,
+    Page,
+    Status,
+    audit_hash,
+)
+from bot.errors import IdempotencyRace, VersionConflict
+
+
+class InMemoryRepository:
+    """Implements `bot.ports.Repository` in process memory; one lock makes writes atomic."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._requests: dict[str, ApprovalRequest] = {}
+        self._idem: dict[tuple[str, str], IdempotencyRecord] = {}
+        self._outbox: dict[str, OutboxMessage] = {}
+        self._cards: dict[str, list[CardRef]] = {}
+        self._agents: dict[str, AgentState] = {}
+        self._keys: dict[str, str] = {}
+        self._audit: list[AuditRecord] = []
+
+    async def apply(self, change: Change) -> None:
+        async with self._lock:
+            if change.request is not None:
+                stored = self._requests.get(change.request.id)
+                if change.expected_version is None:
+                    if stored is not None:
+                        raise VersionConflict(f"request {change.request.id} exists")
+                elif stored is None or stored.version != change.expected_version:
+                    raise VersionConflict(f"request {change.request.id} changed meanwhile")
+            if change.idempotency is not None:
+                key = (change.idempotency.agent_id, change.idempotency.key)
+                if key in self._idem:
+                    raise IdempotencyRace(f"idempotency key {key[1]!r} already used")
+                self._idem[key] = change.idempotency
+            if change.request is not None:
+                new_version = (change.expected_version or 0) + 1
+                self._requests[change.request.id] = dataclasses.replace(
+                    change.request, version=new_version
+                )
+            for message in change.outbox:
+                self._outbox[message.id] = message
+            if change.agent_state is not None:
+                self._agents[change.agent_state.agent_id] = change.agent_state
+            self._append_audit(change.audit)
+
+    def _append_audit(self, events: Sequence[AuditEvent]) -> None:
+        for event in events:
+            prev = self._audit[-1].hash if self._audit else GENESIS_HASH
+            seq = len(self._audit) + 1
+            self._audit.append(AuditRecord(seq, event, prev, audit_hash(prev, seq, event)))
+
+    async def get(self, request_id: str) -> ApprovalRequest | None:
+        return self._requests.get(request_id)
+
+    async def list_requests(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        rows = sorted(self._requests.values(), key=lambda r: r.id)
+        rows = [
+            r
+            for r in rows
+            if (agent_id is None or r.agent_id == agent_id)
+            and (status is None or r.status.value == status)
+            and (cursor is None or r.id > cursor)
+        ]
+        page = rows[:limit]
+        more = len(rows) > limit
+        return Page(tuple(page), page[-1].id if more and page else None)
+
+    async def find_idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None:
+        return self._idem.get((agent_id, key))
+
+    async def due_for_sla(self, now: datetime, limit: int) -> Sequence[str]:
+        due = [
+            r
+            for r in self._requests.values()
+            if r.status is Status.PENDING and r.deadline_at is not None and r.deadline_at <= now
+        ]
+        return [r.id for r in sorted(due, key=lambda r: r.deadline_at or now)[:limit]]
+
+    async def due_for_reminder(self, now: datetime, limit: int) -> Sequence[str]:
+        due = [
+            r
+            for r in self._requests.values()
+            if r.status is Status.PENDING and r.remind_at is not None and r.remind_at <= now
+        ]
+        return [r.id for r in sorted(due, key=lambda r: r.remind_at or now)[:limit]]
+
+    async def claim_outbox(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> Sequence[OutboxMessage]:
+        async with self._lock:
+            due = sorted(
+                (
+                    m
+                    for m in self._outbox.values()
+                    if m.status is OutboxStatus.PENDING
+                    and m.next_attempt_at <= now
+                    and (m.lease_expires_at is None or m.lease_expires_at <= now)
+                ),
+                key=lambda m: (m.next_attempt_at, m.id),
+            )[:limit]
+            claimed = []
+            for m in due:
+                leased = dataclasses.replace(m, lease_owner=owner, lease_expires_at=now + lease)
+                self._outbox[m.id] = leased
+                claimed.append(leased)
+            return claimed
+
+    async def finish_outbox(self, message_id: str, owner: str, result: OutboxResult) -> bool:
+        async with self._lock:
+            message = self._outbox.get(message_id)
+            if message is None or message.lease_owner != owner:
+                return False
+            self._outbox[message_id] = dataclasses.replace(
+                message,
+                status=result.status,
+                attempts=message.attempts + 1,
+                next_attempt_at=result.next_attempt_at or message.next_attempt_at,
+                last_error=result.error,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            if result.card is not None:
+                self._cards.setdefault(result.card.request_id, []).append(result.card)
+            self._append_audit(result.audit)
+            return True
+
+    async def get_outbox(self, message_id: str) -> OutboxMessage | None:
+        return self._outbox.get(message_id)
+
+    async def list_outbox(
+        self,
+        *,
+        kind: OutboxKind | None = None,
+        status: OutboxStatus | None = None,
+        agent_id: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[OutboxMessage]:
+        rows = [
+            m
+            for m in sorted(self._outbox.values(), key=lambda m: m.id)
+            if (kind is None or m.kind is kind)
+            and (status is None or m.status is status)
+            and (agent_id is None or m.payload.get("agent_id") == agent_id)
+        ]
+        return rows[:limit]
+
+    async def requeue_outbox(
+        self, message_id: str, now: datetime, audit: AuditEvent
+    ) -> OutboxMessage | None:
+        async with self._lock:
+            message = self._outbox.get(message_id)
+            if message is None or message.status is not OutboxStatus.DEAD:
+                return None
+            again = dataclasses.replace(
+                message,
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            self._outbox[message_id] = again
+            self._append_audit([audit])
+            return again
+
+    async def cards(self, request_id: str) -> Sequence[CardRef]:
+        return list(self._cards.get(request_id, []))
+
+    async def agent_state(self, agent_id: str) -> AgentState | None:
+        return self._agents.get(agent_id)
+
+    async def agent_for_key(self, key_sha256: str) -> str | None:
+        return self._keys.get(key_sha256)
+
+    async def set_agent_key(self, agent_id: str, key_sha256: str, now: datetime) -> None:
+        async with self._lock:
+            self._keys = {k: a for k, a in self._keys.items() if a != agent_id}
+            self._keys[key_sha256] = agent_id
+
+    async def audit_records(
+        self,
+        *,
+        since: datetime | None = None,
+        request_id: str | None = None,
+        risk: str | None = None,
+        actor: str | None = None,
+        last: int | None = None,
+    ) -> Sequence[AuditRecord]:
+        rows = [
+            r
+            for r in self._audit
+            if (since is None or r.event.at >= since)
+            and (request_id is None or r.event.request_id == request_id)
+            and (risk is None or r.event.risk == risk)
+            and (actor is None or r.event.actor == actor)
+        ]
+        return rows[-last:] if last else rows
+
+    async def pending_by_tier(self) -> Mapping[str, int]:
+        counts: dict[str, int] = {}
+        for r in self._requests.values():
+            if r.status is Status.PENDING and r.tier is not None:
+                counts[r.tier] = counts.get(r.tier, 0) + 1
+        return counts
+
+    async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int:
+        return sum(1 for m in self._outbox.values() if m.kind is kind and m.status is status)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,901 @@
+"""`bot.ports.Repository` on SQLAlchemy asyncio: SQLite (aiosqlite) or PostgreSQL (psycopg 3).
+
+Every write is one transaction. Concurrency rests on three mechanisms:
+
+* requests carry a `version`; an update only lands `WHERE id = :id AND version = :expected`;
+* outbox claims lease rows (owner, expiry) chosen with `FOR UPDATE SKIP LOCKED` on
+  PostgreSQL; on SQLite every write transaction starts with `BEGIN IMMEDIATE`, which takes
+  the database's single write lock up front, because SQLAlchemy drops `FOR UPDATE` there;
+* the audit chain's tail lives in one `audit_head` row that appends lock last in their
+  transaction, so sequence numbers stay contiguous and each link sees its predecessor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Executable,
+    event,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, RowMapping, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.domain import (
+    Action,
+    AgentState,
+    ApprovalRequest,
+    AuditEvent,
+    AuditRecord,
+    CardRef,
+    Change,
+    IdempotencyRecord,
+    OutboxKind,
+    OutboxMessage,
+    OutboxResult,
+    OutboxStatus,
+    Page,
+    ReviewStatus,
+    Status,
+    TierMove,
+    Verdict,
+    Vote,
+    audit_hash,
+)
+from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
+from routing import Lane, ReviewState, Risk
+from storage.models import (
+    AgentStateRow,
+    ApiKeyRow,
+    AuditEventRow,
+    AuditHeadRow,
+    CardRow,
+    IdempotencyRow,
+    OutboxRow,
+    RequestRow,
+    TierMoveRow,
+    VoteRow,
+)
+
+__all__ = ["SqlRepository", "async_url", "create_engine"]
+
+# SQLite waits this long for the write lock before it reports "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A PostgreSQL that does not answer within this many seconds counts as unreachable.
+POSTGRES_CONNECT_TIMEOUT_S = 5
+
+# Read-only work opts out of SQLite's BEGIN IMMEDIATE so readers never queue for the lock.
+_READ_ONLY = "signoff_read_only"
+
+# Literal (not bound) so the planners can match the partial indexes' predicate.
+_PENDING = literal_column("'pending'")
+
+_AUDIT_HEAD_ID = 1
+
+
+def async_url(url: str) -> URL:
+    """Translate a user's database URL to the async driver Signoff runs on.
+
+    `sqlite:///PATH` (any sqlite driver) becomes `sqlite+aiosqlite:///PATH`;
+    `postgresql://...`, `postgres://...` and `postgresql+<driver>://...` become
+    `postgresql+psycopg://...` (psycopg 3 in async mode).
+
+    Raises ConfigError (path `database_url`) when the URL cannot be parsed or names
+    another database.
+    """
+    try:
+        parsed = make_url(url)
+    except (sa_exc.ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            "database_url",
+            "not a database URL (expected sqlite:///PATH or postgresql://USER@HOST/DB)",
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ConfigError(
+        "database_url", f"unsupported database {backend!r} (use sqlite or postgresql)"
+    )
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url` (see `async_url`), set up for Signoff's locking scheme.
+
+    Creating it does not connect. Raises ConfigError for an unusable URL.
+    """
+    target = async_url(url)
+    if target.get_backend_name() == "sqlite":
+        engine = create_async_engine(target)
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in target.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    # pre_ping: a PostgreSQL restart must cost one failed checkout, not one failed request.
+    return create_async_engine(target, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver must not issue its own (deferred) BEGIN; `_on_begin` does.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # WAL makes NORMAL crash-safe; only a power loss can drop the last commits.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that reads and then writes cannot wait for the lock (SQLite
+        # answers SQLITE_BUSY at once to avoid deadlock); IMMEDIATE queues at BEGIN instead.
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+class SqlRepository:
+    """Implements `bot.ports.Repository` on SQLite or PostgreSQL.
+
+    Build it with `SqlRepository.connect(url)` (no I/O happens until the first call) and
+    release it with `close()`. The schema must exist: run `storage.upgrade` first, or use
+    `storage.open_repository(url, migrate=True)`. Every method raises `StorageError` when
+    the database cannot be reached or refuses the operation.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(**{_READ_ONLY: True})
+        self._postgres = engine.dialect.name == "postgresql"
+        self._where = engine.url.render_as_string(hide_password=True)
+
+    @classmethod
+    def connect(cls, url: str) -> SqlRepository:
+        """A repository for a user's database URL (see `async_url`); does not connect yet.
+
+        Raises ConfigError when the URL is unusable.
+        """
+        return cls(create_engine(url))
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The underlying engine (for migrations and tests)."""
+        return self._engine
+
+    # -- transactions -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._storage_error(exc) from exc
+
+    @asynccontextmanager
+    async def _read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read transaction; `snapshot` makes several SELECTs agree on PostgreSQL too."""
+        try:
+            async with self._reader.begin() as conn:
+                if snapshot and self._postgres:
+                    await conn.execute(
+                        text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    )
+                yield conn
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._storage_error(exc) from exc
+
+    def _storage_error(self, exc: sa_exc.SQLAlchemyError) -> StorageError:
+        # str(exc) would carry the SQL and its parameters; the driver's own first line is
+        # what an operator needs, and the URL is rendered without its password.
+        cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+        lines = str(cause).strip().splitlines()
+        detail = lines[0] if lines else type(cause).__name__
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+            return StorageError(f"cannot use the database {self._where}: {detail}")
+        return StorageError(f"the database {self._where} refused the operation: {detail}")
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def apply(self, change: Change) -> None:
+        """Write a request change with its votes, moves, outbox rows and audit events atomically.
+
+        The request's `votes` and `history` are stored as given: rows beyond those already
+        stored are appended (both only ever grow), which covers `new_votes`/`new_moves`.
+        Raises VersionConflict if the stored version differs from `change.expected_version`
+        (or the request id exists on insert), IdempotencyRace if the idempotency key is taken.
+        """
+        async with self._write() as conn:
+            if change.request is not None:
+                await self._write_request(conn, change.request, change.expected_version)
+            if change.idempotency is not None:
+                record = change.idempotency
+                inserted = await conn.execute(
+                    _insert_ignoring_duplicates(
+                        conn,
+                        IdempotencyRow,
+                        {
+                            "agent_id": record.agent_id,
+                            "key": record.key,
+                            "body_sha256": record.body_sha256,
+                            "request_id": record.request_id,
+                            "response": dict(record.response),
+                            "created_at": record.created_at,
+                        },
+                    )
+                )
+                if inserted.rowcount != 1:
+                    raise IdempotencyRace(f"idempotency key {record.key!r} already used")
+            if change.outbox:
+                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in change.outbox])
+            if change.agent_state is not None:
+                state = change.agent_state
+                await conn.execute(
+                    _upsert(
+                        conn,
+                        AgentStateRow,
+                        {
+                            "agent_id": state.agent_id,
+                            "stopped": state.stopped,
+                            "reason": state.reason,
+                            "actor": state.by,
+                            "at": state.at,
+                        },
+                        key=("agent_id",),
+                    )
+                )
+            await _append_audit(conn, change.audit)
+
+    async def _write_request(
+        self, conn: AsyncConnection, request: ApprovalRequest, expected: int | None
+    ) -> None:
+        values = _request_values(request)
+        if expected is None:
+            inserted = await conn.execute(
+                _insert_ignoring_duplicates(conn, RequestRow, {**values, "version": 1})
+            )
+            if inserted.rowcount != 1:
+                raise VersionConflict(f"request {request.id} exists")
+            stored_votes = stored_moves = 0
+        else:
+            updated = await conn.execute(
+                update(RequestRow)
+                .where(RequestRow.id == request.id, RequestRow.version == expected)
+                .values(**values, version=expected + 1)
+            )
+            if updated.rowcount != 1:
+                raise VersionConflict(f"request {request.id} changed meanwhile")
+            # The row lock taken by the UPDATE keeps these counts stable until commit.
+            stored_votes = await _count(conn, VoteRow.request_id == request.id)
+            stored_moves = await _count(conn, TierMoveRow.request_id == request.id)
+        new_votes = request.votes[stored_votes:]
+        if new_votes:
+            await conn.execute(
+                insert(VoteRow),
+                [
+                    _vote_values(request.id, seq, vote)
+                    for seq, vote in enumerate(new_votes, start=stored_votes + 1)
+                ],
+            )
+        new_moves = request.history[stored_moves:]
+        if new_moves:
+            await conn.execute(
+                insert(TierMoveRow),
+                [
+                    {
+                        "request_id": request.id,
+                        "seq": seq,
+                        "from_tier": move.from_tier,
+                        "to_tier": move.to_tier,
+                        "at": move.at,
+                        "reason": move.reason,
+                    }
+                    for seq, move in enumerate(new_moves, start=stored_moves + 1)
+                ],
+            )
+
+    async def claim_outbox(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> Sequence[OutboxMessage]:
+        """Lease up to `limit` due messages to `owner` (expired leases of others count as due).
+
+        Due means pending, `next_attempt_at <= now` and no lease or an expired one, oldest
+        first. PostgreSQL skips rows another claimer holds locked; SQLite serialises claims.
+        """
+        expires = now + lease
+        async with self._write() as conn:
+            due = await conn.execute(
+                select(OutboxRow.__table__)
+                .where(
+                    OutboxRow.status == _PENDING,
+                    OutboxRow.next_attempt_at <= now,
+                    or_(OutboxRow.lease_expires_at.is_(None), OutboxRow.lease_expires_at <= now),
+                )
+                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+                .limit(max(limit, 0))
+                .with_for_update(skip_locked=True)
+            )
+            messages = [_outbox(row) for row in due.mappings()]
+            if messages:
+                await conn.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_([m.id for m in messages]))
+                    .values(lease_owner=owner, lease_expires_at=expires)
+                )
+        return [
+            dataclasses.replace(m, lease_owner=owner, lease_expires_at=expires) for m in messages
+        ]
+
+    async def finish_outbox(self, message_id: str, owner: str, result: OutboxResult) -> bool:
+        """Record an attempt's result; False if the lease was lost (another owner took it).
+
+        The card (if any) and the audit events are written in the same transaction, and
+        only when the lease was still `owner`'s.
+        """
+        values: dict[str, Any] = {
+            "status": result.status.value,
+            "attempts": OutboxRow.attempts + 1,
+            "last_error": result.error,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        if result.next_attempt_at is not None:
+            values["next_attempt_at"] = result.next_attempt_at
+        async with self._write() as conn:
+            updated = await conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == message_id, OutboxRow.lease_owner == owner)
+                .values(**values)
+            )
+            if updated.rowcount != 1:
+                return False
+            if result.card is not None:
+                card = result.card
+                await conn.execute(
+                    insert(CardRow).values(
+                        request_id=card.request_id,
+                        channel=card.channel,
+                        tier=card.tier,
+                        ref=dict(card.ref),
+                        posted_at=card.posted_at,
+                    )
+                )
+            await _append_audit(conn, result.audit)
+        return True
+
+    async def requeue_outbox(
+        self, message_id: str, now: datetime, audit: AuditEvent
+    ) -> OutboxMessage | None:
+        """Put a dead message back in line with its attempts reset; None if it is not dead."""
+        async with self._write() as conn:
+            found = await conn.execute(
+                select(OutboxRow.__table__)
+                .where(OutboxRow.id == message_id, OutboxRow.status == OutboxStatus.DEAD.value)
+                .with_for_update()
+            )
+            row = found.mappings().one_or_none()
+            if row is None:
+                return None
+            await conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == message_id)
+                .values(
+                    status=OutboxStatus.PENDING.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            await _append_audit(conn, (audit,))
+        return dataclasses.replace(
+            _outbox(row),
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+
+    async def set_agent_key(self, agent_id: str, key_sha256: str, now: datetime) -> None:
+        """Make this the agent's only stored key; earlier stored keys stop working.
+
+        Earlier keys are kept with `revoked_at` set (for the record), not deleted. A key
+        stored for another agent moves to this one, as in the in-memory reference.
+        """
+        async with self._write() as conn:
+            await conn.execute(
+                update(ApiKeyRow)
+                .where(
+                    ApiKeyRow.agent_id == agent_id,
+                    ApiKeyRow.revoked_at.is_(None),
+                    ApiKeyRow.key_sha256 != key_sha256,
+                )
+                .values(revoked_at=now)
+            )
+            await conn.execute(
+                _upsert(
+                    conn,
+                    ApiKeyRow,
+                    {
+                        "agent_id": agent_id,
+                        "key_sha256": key_sha256,
+                        "created_at": now,
+                        "revoked_at": None,
+                    },
+                    key=("key_sha256",),
+                    keep=("created_at",),
+                )
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, request_id: str) -> ApprovalRequest | None:
+        """The whole aggregate (request, votes and tier moves in order) with its version."""
+        async with self._read(snapshot=True) as conn:
+            found = await conn.execute(
+                select(RequestRow.__table__).where(RequestRow.id == request_id)
+            )
+            row = found.mappings().one_or_none()
+            if row is None:
+                return None
+            votes, moves = await _children(conn, [request_id])
+        return _request(row, votes.get(request_id, ()), moves.get(request_id, ()))
+
+    async def list_requests(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Requests ordered by id (creation order); `cursor` is the last id of the previous page."""
+        limit = max(limit, 0)
+        query = select(RequestRow.__table__)
+        if agent_id is not None:
+            query = query.where(RequestRow.agent_id == agent_id)
+        if status is not None:
+            query = query.where(RequestRow.status == status)
+        if cursor is not None:
+            query = query.where(RequestRow.id > cursor)
+        # One row past the page tells whether another page follows.
+        query = query.order_by(RequestRow.id).limit(limit + 1)
+        async with self._read(snapshot=True) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            page = rows[:limit]
+            votes, moves = await _children(conn, [r["id"] for r in page])
+        items = tuple(_request(r, votes.get(r["id"], ()), moves.get(r["id"], ())) for r in page)
+        more = len(rows) > limit
+        return Page(items, items[-1].id if more and items else None)
+
+    async def find_idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(IdempotencyRow.__table__).where(
+                    IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key
+                )
+            )
+            row = found.mappings().one_or_none()
+        if row is None:
+            return None
+        return IdempotencyRecord(
+            agent_id=row["agent_id"],
+            key=row["key"],
+            body_sha256=row["body_sha256"],
+            request_id=row["request_id"],
+            response=row["response"],
+            created_at=row["created_at"],
+        )
+
+    async def due_for_sla(self, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of pending requests whose tier deadline has passed, earliest deadline first.
+
+        Served by the partial index on `deadline_at WHERE status = 'pending'`.
+        """
+        return await self._due(RequestRow.deadline_at, now, limit)
+
+    async def due_for_reminder(self, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of pending requests whose reminder time has passed, earliest first."""
+        return await self._due(RequestRow.remind_at, now, limit)
+
+    async def _due(self, column: Any, now: datetime, limit: int) -> Sequence[str]:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(RequestRow.id)
+                .where(RequestRow.status == _PENDING, column <= now)
+                .order_by(column, RequestRow.id)
+                .limit(max(limit, 0))
+            )
+            return list(found.scalars())
+
+    async def get_outbox(self, message_id: str) -> OutboxMessage | None:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(OutboxRow.__table__).where(OutboxRow.id == message_id)
+            )
+            row = found.mappings().one_or_none()
+        return None if row is None else _outbox(row)
+
+    async def list_outbox(
+        self,
+        *,
+        kind: OutboxKind | None = None,
+        status: OutboxStatus | None = None,
+        agent_id: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[OutboxMessage]:
+        """Messages ordered by id; `agent_id` matches the payload's `agent_id`."""
+        query = select(OutboxRow.__table__)
+        if kind is not None:
+            query = query.where(OutboxRow.kind == kind.value)
+        if status is not None:
+            query = query.where(OutboxRow.status == status.value)
+        if agent_id is not None:
+            query = query.where(OutboxRow.agent_id == agent_id)
+        async with self._read() as conn:
+            found = await conn.execute(query.order_by(OutboxRow.id).limit(max(limit, 0)))
+            return [_outbox(row) for row in found.mappings()]
+
+    async def cards(self, request_id: str) -> Sequence[CardRef]:
+        """Every posted copy of the request's card, in the order they were posted."""
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(CardRow.__table__)
+                .where(CardRow.request_id == request_id)
+                .order_by(CardRow.id)
+            )
+            return [
+                CardRef(
+                    request_id=row["request_id"],
+                    channel=row["channel"],
+                    tier=row["tier"],
+                    ref=row["ref"],
+                    posted_at=row["posted_at"],
+                )
+                for row in found.mappings()
+            ]
+
+    async def agent_state(self, agent_id: str) -> AgentState | None:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(AgentStateRow.__table__).where(AgentStateRow.agent_id == agent_id)
+            )
+            row = found.mappings().one_or_none()
+        if row is None:
+            return None
+        return AgentState(row["agent_id"], row["stopped"], row["reason"], row["actor"], row["at"])
+
+    async def agent_for_key(self, key_sha256: str) -> str | None:
+        """The agent a stored (hashed) API key belongs to, unless the key was revoked."""
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(ApiKeyRow.agent_id).where(
+                    ApiKeyRow.key_sha256 == key_sha256, ApiKeyRow.revoked_at.is_(None)
+                )
+            )
+            return found.scalar_one_or_none()
+
+    async def audit_records(
+        self,
+        *,
+        since: datetime | None = None,
+        request_id: str | None = None,
+        risk: str | None = None,
+        actor: str | None = None,
+        last: int | None = None,
+    ) -> Sequence[AuditRecord]:
+        """Audit rows in chain order, filtered; `last` keeps the last N matching rows."""
+        query = select(AuditEventRow.__table__)
+        if since is not None:
+            query = query.where(AuditEventRow.at >= since)
+        if request_id is not None:
+            query = query.where(AuditEventRow.request_id == request_id)
+        if risk is not None:
+            query = query.where(AuditEventRow.risk == risk)
+        if actor is not None:
+            query = query.where(AuditEventRow.actor == actor)
+        if last:
+            query = query.order_by(AuditEventRow.seq.desc()).limit(last)
+        else:
+            query = query.order_by(AuditEventRow.seq)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        records = [_audit_record(row) for row in rows]
+        return records[::-1] if last else records
+
+    async def pending_by_tier(self) -> Mapping[str, int]:
+        """How many pending requests sit at each tier."""
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(RequestRow.tier, func.count())
+                .where(RequestRow.status == _PENDING, RequestRow.tier.is_not(None))
+                .group_by(RequestRow.tier)
+            )
+            return {str(tier): int(count) for tier, count in found.tuples()}
+
+    async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int:
+        async with self._read() as conn:
+            return await _count(
+                conn, OutboxRow.kind == kind.value, OutboxRow.status == status.value
+            )
+
+    async def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        async with self._read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        """Close every pooled connection; the repository is unusable afterwards."""
+        await self._engine.dispose()
+
+
+# -- statement helpers ------------------------------------------------------------------
+
+
+def _dialect_insert(conn: AsyncConnection, model: type[Any]) -> Any:
+    # Both dialects spell upserts the same way; only the construct's module differs.
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def _insert_ignoring_duplicates(
+    conn: AsyncConnection, model: type[Any], values: Mapping[str, Any]
+) -> Executable:
+    """INSERT that reports a key clash as rowcount 0 instead of aborting the transaction."""
+    stmt: Executable = _dialect_insert(conn, model).values(**values).on_conflict_do_nothing()
+    return stmt
+
+
+def _upsert(
+    conn: AsyncConnection,
+    model: type[Any],
+    values: Mapping[str, Any],
+    *,
+    key: Sequence[str],
+    keep: Sequence[str] = (),
+) -> Executable:
+    stmt = _dialect_insert(conn, model).values(**values)
+    changed = {name: stmt.excluded[name] for name in values if name not in (*key, *keep)}
+    upsert: Executable = stmt.on_conflict_do_update(index_elements=list(key), set_=changed)
+    return upsert
+
+
+async def _count(conn: AsyncConnection, *where: Any) -> int:
+    found = await conn.execute(select(func.count()).where(*where))
+    return int(found.scalar_one())
+
+
+async def _append_audit(conn: AsyncConnection, events: Sequence[AuditEvent]) -> None:
+    """Link `events` to the chain. Called last in a transaction: the head lock serialises."""
+    if not events:
+        return
+    found = await conn.execute(
+        select(AuditHeadRow.seq, AuditHeadRow.hash)
+        .where(AuditHeadRow.id == _AUDIT_HEAD_ID)
+        .with_for_update()
+    )
+    head = found.one_or_none()
+    if head is None:
+        raise StorageError("the audit chain has no head row; run `signoff db upgrade`")
+    seq, prev = int(head.seq), str(head.hash)
+    rows = []
+    for audit_event in events:
+        seq += 1
+        digest = audit_hash(prev, seq, audit_event)
+        rows.append(
+            {
+                "seq": seq,
+                "event": audit_event.event,
+                "at": audit_event.at,
+                "request_id": audit_event.request_id,
+                "actor": audit_event.actor,
+                "channel": audit_event.channel,
+                "reason": audit_event.reason,
+                "risk": audit_event.risk,
+                "data": dict(audit_event.data),
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    await conn.execute(insert(AuditEventRow), rows)
+    await conn.execute(
+        update(AuditHeadRow).where(AuditHeadRow.id == _AUDIT_HEAD_ID).values(seq=seq, hash=prev)
+    )
+
+
+async def _children(
+    conn: AsyncConnection, request_ids: Sequence[str]
+) -> tuple[dict[str, list[Vote]], dict[str, list[TierMove]]]:
+    votes: dict[str, list[Vote]] = {}
+    moves: dict[str, list[TierMove]] = {}
+    if not request_ids:
+        return votes, moves
+    found_votes = await conn.execute(
+        select(VoteRow.__table__)
+        .where(VoteRow.request_id.in_(request_ids))
+        .order_by(VoteRow.request_id, VoteRow.seq)
+    )
+    for row in found_votes.mappings():
+        votes.setdefault(row["request_id"], []).append(
+            Vote(
+                reviewer=row["reviewer"],
+                name=row["name"],
+                verdict=Verdict(row["verdict"]),
+                rationale=row["rationale"],
+                at=row["at"],
+                channel=row["channel"],
+                action_sha256=row["action_sha256"],
+            )
+        )
+    found_moves = await conn.execute(
+        select(TierMoveRow.__table__)
+        .where(TierMoveRow.request_id.in_(request_ids))
+        .order_by(TierMoveRow.request_id, TierMoveRow.seq)
+    )
+    for row in found_moves.mappings():
+        moves.setdefault(row["request_id"], []).append(
+            TierMove(row["from_tier"], row["to_tier"], row["at"], row["reason"])
+        )
+    return votes, moves
+
+
+# -- row <-> domain ---------------------------------------------------------------------
+
+
+def _request_values(r: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "agent_id": r.agent_id,
+        "thread_id": r.thread_id,
+        "action": r.action.to_json(),
+        "modified_action": r.modified_action.to_json() if r.modified_action else None,
+        "confidence": r.confidence,
+        "status": r.status.value,
+        "lane": r.lane.value,
+        "risk": r.risk.value,
+        "reasons": list(r.reasons),
+        "tier": r.tier,
+        "approvals_required": r.approvals_required,
+        "review": r.review.value,
+        "review_status": r.review_status.value if r.review_status else None,
+        "amount": r.amount,
+        "currency": r.currency,
+        "reversible": r.reversible,
+        "domain": r.domain,
+        "sentiment": r.sentiment,
+        "requested_by": r.requested_by,
+        "callback_url": r.callback_url,
+        "labels": dict(r.labels),
+        "context": dict(r.context),
+        "outcome": dict(r.outcome) if r.outcome is not None else None,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "decided_at": r.decided_at,
+        "deadline_at": r.deadline_at,
+        "remind_at": r.remind_at,
+    }
+
+
+def _request(row: RowMapping, votes: Iterable[Vote], moves: Iterable[TierMove]) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=row["id"],
+        agent_id=row["agent_id"],
+        action=Action.from_json(row["action"]),
+        confidence=row["confidence"],
+        status=Status(row["status"]),
+        lane=Lane(row["lane"]),
+        risk=Risk(row["risk"]),
+        reasons=tuple(row["reasons"]),
+        tier=row["tier"],
+        approvals_required=row["approvals_required"],
+        review=ReviewState(row["review"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        thread_id=row["thread_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        reversible=row["reversible"],
+        domain=row["domain"],
+        sentiment=row["sentiment"],
+        requested_by=row["requested_by"],
+        callback_url=row["callback_url"],
+        labels=row["labels"],
+        context=row["context"],
+        review_status=ReviewStatus(row["review_status"]) if row["review_status"] else None,
+        decided_at=row["decided_at"],
+        deadline_at=row["deadline_at"],
+        remind_at=row["remind_at"],
+        modified_action=(
+            Action.from_json(row["modified_action"]) if row["modified_action"] else None
+        ),
+        outcome=row["outcome"],
+        votes=tuple(votes),
+        history=tuple(moves),
+        version=row["version"],
+    )
+
+
+def _vote_values(request_id: str, seq: int, vote: Vote) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "seq": seq,
+        "reviewer": vote.reviewer,
+        "name": vote.name,
+        "verdict": vote.verdict.value,
+        "rationale": vote.rationale,
+        "at": vote.at,
+        "channel": vote.channel,
+        "action_sha256": vote.action_sha256,
+    }
+
+
+def _outbox_values(m: OutboxMessage) -> dict[str, Any]:
+    agent_id = m.payload.get("agent_id")
+    return {
+        "id": m.id,
+        "kind": m.kind.value,
+        "request_id": m.request_id,
+        "agent_id": agent_id if isinstance(agent_id, str) else None,
+        "payload": dict(m.payload),
+        "created_at": m.created_at,
+        "next_attempt_at": m.next_attempt_at,
+        "attempts": m.attempts,
+        "status": m.status.value,
+        "last_error": m.last_error,
+        "lease_owner": m.lease_owner,
+        "lease_expires_at": m.lease_expires_at,
+    }
+
+
+def _outbox(row: RowMapping) -> OutboxMessage:
+    return OutboxMessage(
+        id=row["id"],
+        kind=OutboxKind(row["kind"]),
+        request_id=row["request_id"],
+        payload=row["payload"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        attempts=row["attempts"],
+        status=OutboxStatus(row["status"]),
+        last_error=row["last_error"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+    )
+
+
+def _audit_record(row: RowMapping) -> AuditRecord:
+    audit_event = AuditEvent(
+        event=row["event"],
+        at=row["at"],
+        request_id=row["request_id"],
+        actor=row["actor"],
+        channel=row["channel"],
+        reason=row["reason"],
+        risk=row["risk"],
+        data=row["data"],
+    )
+    return AuditRecord(row["seq"], audit_event, row["prev_hash"], row["hash"])
+

@@ -67,8 +67,11 @@ async def _serve(config: LoadedConfig) -> int:
     settings = config.settings
     services = await build_services(config)
     async with services.stack:
-        print(f"Signoff {'(embedded default) ' if settings.embedded else ''}"
-              f"listening on http://{settings.host}:{settings.port}", flush=True)
+        print(
+            f"Signoff {'(embedded default) ' if settings.embedded else ''}"
+            f"listening on http://{settings.host}:{settings.port}",
+            flush=True,
+        )
         print(f"  database: {_redact(settings.database_url)}", flush=True)
         print(f"  channels: {', '.join(sorted(services.channels))}", flush=True)
         if settings.embedded:
@@ -76,7 +79,9 @@ async def _serve(config: LoadedConfig) -> int:
             await services.repo.set_agent_key(DEMO_AGENT, digest, services.clock.now())
             print(f"  agent: {DEMO_AGENT}", flush=True)
             print(f"  api key: {key}", flush=True)
-            print("  (a new demo key is issued at every start; earlier ones stop working)", flush=True)
+            print(
+                "  (a new demo key is issued at every start; earlier ones stop working)", flush=True
+            )
         app = create_app(config, services=services)
         server = uvicorn.Server(
             uvicorn.Config(
@@ -109,7 +114,9 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     print(f"agent: {args.agent}")
     print(f"api_key: {key}")
     print(f"key_sha256: {digest}")
-    print("Give the api_key to the agent; put key_sha256 under agents[].key_sha256.", file=sys.stderr)
+    print(
+        "Give the api_key to the agent; put key_sha256 under agents[].key_sha256.", file=sys.stderr
+    )
     return 0
 
 
@@ -129,18 +136,45 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 # -- policy ---------------------------------------------------------------------------------
 
 _SAMPLES: list[tuple[str, dict[str, Any]]] = [
-    ("clean invoice, confidence 0.9", {"action": {"kind": "invoice", "summary": "Pay INV-1"}, "confidence": 0.9}),
-    ("missing data, confidence 0.6", {"action": {"kind": "invoice", "summary": "Pay INV-2"}, "confidence": 0.6}),
-    ("validation failures, confidence 0.3", {"action": {"kind": "invoice", "summary": "Pay INV-3"}, "confidence": 0.3}),
-    ("$5,000 payment at 0.95", {"action": {"kind": "payment", "summary": "Pay ACME"}, "confidence": 0.95, "amount": 5000}),
-    ("irreversible delete at 0.9", {"action": {"kind": "delete", "summary": "Drop table"}, "confidence": 0.9, "reversible": False}),
-    ("angry customer (sentiment -0.8)", {"action": {"kind": "reply", "summary": "Answer"}, "confidence": 0.9, "sentiment": -0.8}),
-    ("legal domain at 0.9", {"action": {"kind": "reply", "summary": "Advise"}, "confidence": 0.9, "domain": "legal"}),
+    (
+        "clean invoice, confidence 0.9",
+        {"action": {"kind": "invoice", "summary": "Pay INV-1"}, "confidence": 0.9},
+    ),
+    (
+        "missing data, confidence 0.6",
+        {"action": {"kind": "invoice", "summary": "Pay INV-2"}, "confidence": 0.6},
+    ),
+    (
+        "validation failures, confidence 0.3",
+        {"action": {"kind": "invoice", "summary": "Pay INV-3"}, "confidence": 0.3},
+    ),
+    (
+        "$5,000 payment at 0.95",
+        {"action": {"kind": "payment", "summary": "Pay ACME"}, "confidence": 0.95, "amount": 5000},
+    ),
+    (
+        "irreversible delete at 0.9",
+        {
+            "action": {"kind": "delete", "summary": "Drop table"},
+            "confidence": 0.9,
+            "reversible": False,
+        },
+    ),
+    (
+        "angry customer (sentiment -0.8)",
+        {"action": {"kind": "reply", "summary": "Answer"}, "confidence": 0.9, "sentiment": -0.8},
+    ),
+    (
+        "legal domain at 0.9",
+        {"action": {"kind": "reply", "summary": "Advise"}, "confidence": 0.9, "domain": "legal"},
+    ),
     ("refund at 0.65", {"action": {"kind": "refund", "summary": "Refund $20"}, "confidence": 0.65}),
 ]
 
 
-def _route(config: LoadedConfig, body: dict[str, Any], request_id: str = "req_dry_run") -> dict[str, Any]:
+def _route(
+    config: LoadedConfig, body: dict[str, Any], request_id: str = "req_dry_run"
+) -> dict[str, Any]:
     from bot.http import SubmitIn
     from routing import RoutingInput, decide
 
@@ -179,7 +213,9 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     policy = config.policy
     print(f"{args.file}: valid")
-    print("tiers: " + " -> ".join(f"{t.name} ({_fmt(t.sla.total_seconds())})" for t in policy.tiers))
+    print(
+        "tiers: " + " -> ".join(f"{t.name} ({_fmt(t.sla.total_seconds())})" for t in policy.tiers)
+    )
     print(f"rules: {', '.join(r.name for r in policy.routing.rules) or 'none'}")
     print()
     print(f"{'sample':40} {'lane':11} {'risk':7} {'tier':9} {'approvals':9} reasons")
@@ -205,7 +241,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     try:
         body = json.loads(raw)
     except json.JSONDecodeError as exc:
-        return _fail(f"standard input is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", 1)
+        return _fail(
+            f"standard input is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", 1
+        )
     if not isinstance(body, dict):
         return _fail("standard input must be a JSON object (a request body)", 1)
     try:
@@ -242,7 +280,9 @@ def _parse_since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ConfigError("--since", f"{value!r} is neither a duration (30d) nor an ISO date") from exc
+        raise ConfigError(
+            "--since", f"{value!r} is neither a duration (30d) nor an ISO date"
+        ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -271,7 +311,18 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         for row in rows:
             sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
         return 0
-    fields = ["seq", "at", "event", "request_id", "actor", "channel", "reason", "risk", "data", "hash"]
+    fields = [
+        "seq",
+        "at",
+        "event",
+        "request_id",
+        "actor",
+        "channel",
+        "reason",
+        "risk",
+        "data",
+        "hash",
+    ]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -309,7 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", help="YAML config file (default: $SIGNOFF_CONFIG, else the embedded default)")
+        p.add_argument(
+            "--config",
+            help="YAML config file (default: $SIGNOFF_CONFIG, else the embedded default)",
+        )
         return p
 
     serve = with_config(sub.add_parser("serve", help="run the HTTP service and the scheduler"))
@@ -317,16 +371,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    keys = sub.add_parser("keys", help="API keys for agents").add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    keys = sub.add_parser("keys", help="API keys for agents").add_subparsers(
+        dest="keys_command", required=True, metavar="COMMAND"
+    )
     new = keys.add_parser("new", help="print a new API key and its sha256 for the config")
     new.add_argument("agent", help="the agent id")
     new.set_defaults(func=cmd_keys_new)
 
-    web = sub.add_parser("web", help="web inbox helpers").add_subparsers(dest="web_command", required=True, metavar="COMMAND")
+    web = sub.add_parser("web", help="web inbox helpers").add_subparsers(
+        dest="web_command", required=True, metavar="COMMAND"
+    )
     hp = web.add_parser("hash-password", help="read a password on stdin, print a password_hash")
     hp.set_defaults(func=cmd_hash_password)
 
-    policy = sub.add_parser("policy", help="policy tools").add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
+    policy = sub.add_parser("policy", help="policy tools").add_subparsers(
+        dest="policy_command", required=True, metavar="COMMAND"
+    )
     check = policy.add_parser("check", help="validate a config and show how sample requests route")
     check.add_argument("file", metavar="CONFIG")
     check.set_defaults(func=cmd_policy_check)
@@ -335,11 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("file", metavar="CONFIG")
     route.set_defaults(func=cmd_route)
 
-    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db = sub.add_parser("db", help="database").add_subparsers(
+        dest="db_command", required=True, metavar="COMMAND"
+    )
     up = with_config(db.add_parser("upgrade", help="apply migrations (Alembic) up to the latest"))
     up.set_defaults(func=cmd_db_upgrade)
 
-    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="COMMAND"
+    )
     export = with_config(audit.add_parser("export", help="write audit events as JSONL or CSV"))
     export.add_argument("--since", help="a duration back from now (30d, 12h) or an ISO date")
     export.add_argument("--risk", choices=["low", "medium", "high"])
@@ -348,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--last", type=int, help="only the last N events")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.set_defaults(func=cmd_audit_export)
-    verify = with_config(audit.add_parser("verify", help="check the hash chain; exit 1 naming the first bad event"))
+    verify = with_config(
+        audit.add_parser("verify", help="check the hash chain; exit 1 naming the first bad event")
+    )
     verify.set_defaults(func=cmd_audit_verify)
     return parser
 

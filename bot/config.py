@@ -234,7 +234,9 @@ def _check_cross_references(settings: Settings, policy: Policy) -> None:
     del policy
 
 
-def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> LoadedConfig:
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> LoadedConfig:
     """Load from `path`, else $SIGNOFF_CONFIG, else the embedded default.
 
     Raises ConfigError for unreadable files, YAML syntax and every validation problem.

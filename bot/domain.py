@@ -115,7 +115,9 @@ class Action:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Action:
-        return cls(kind=data["kind"], summary=data["summary"], payload=dict(data.get("payload", {})))
+        return cls(
+            kind=data["kind"], summary=data["summary"], payload=dict(data.get("payload", {}))
+        )
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ class ApprovalRequest:
 
     @property
     def current_action(self) -> Action:
-        """The action the agent may execute if approved: the modified one where a human edited it."""
+        """The action the agent may execute if approved: the human-edited one, if any."""
         return self.modified_action or self.action
 
     @property

@@ -9,10 +9,11 @@ at the same moment produce exactly one verdict and one refusal.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bot.domain import (
@@ -172,7 +173,9 @@ class Engine:
             found.append(("web", tier.name))
         return found
 
-    def _card_posts(self, request: ApprovalRequest, tier: str, now: datetime) -> list[OutboxMessage]:
+    def _card_posts(
+        self, request: ApprovalRequest, tier: str, now: datetime
+    ) -> list[OutboxMessage]:
         return [
             OutboxMessage(
                 id=new_id("msg", now),
@@ -195,7 +198,9 @@ class Engine:
             next_attempt_at=now,
         )
 
-    def _webhook(self, request: ApprovalRequest, event_type: str, now: datetime) -> list[OutboxMessage]:
+    def _webhook(
+        self, request: ApprovalRequest, event_type: str, now: datetime
+    ) -> list[OutboxMessage]:
         agent = self.agents.get(request.agent_id)
         url = request.callback_url or (agent.callback_url if agent else None)
         if not url:
@@ -393,13 +398,17 @@ class Engine:
             )
         response = submit_response(request)
         record = (
-            IdempotencyRecord(agent_id, idempotency_key, body_sha256 or "", request_id, response, now)
+            IdempotencyRecord(
+                agent_id, idempotency_key, body_sha256 or "", request_id, response, now
+            )
             if idempotency_key is not None
             else None
         )
         try:
             await self.repo.apply(
-                Change(request=request, outbox=tuple(outbox), audit=tuple(events), idempotency=record)
+                Change(
+                    request=request, outbox=tuple(outbox), audit=tuple(events), idempotency=record
+                )
             )
         except IdempotencyRace:
             replay = await self._replay(agent_id, idempotency_key or "", body_sha256)
@@ -456,14 +465,16 @@ class Engine:
                 )
         elif request.status is not Status.PENDING:
             raise NotAllowed(
-                "already_decided", f"this item is already {request.status.value} ({_decided_by(request)})"
+                "already_decided",
+                f"this item is already {request.status.value} ({_decided_by(request)})",
             )
         if request.requested_by and reviewer == request.requested_by:
             raise NotAllowed("self_approval", "you requested this action, so you cannot decide it")
         agent = self.agents.get(request.agent_id)
         if agent and agent.owner and reviewer == agent.owner:
             raise NotAllowed(
-                "agent_owner", f"you own agent {request.agent_id}, so you cannot decide its requests"
+                "agent_owner",
+                f"you own agent {request.agent_id}, so you cannot decide its requests",
             )
         if not self.may_act(reviewer, request):
             raise NotAllowed(
@@ -506,10 +517,19 @@ class Engine:
                     + ("a high-risk item" if request.risk is Risk.HIGH else "an item"),
                 )
             if verdict is Verdict.MODIFY and not isinstance(modified_payload, Mapping):
-                raise InvalidInput("modified_payload", "modify needs the edited payload as a JSON object")
+                raise InvalidInput(
+                    "modified_payload", "modify needs the edited payload as a JSON object"
+                )
             now = self.clock.now()
             return await self._record_vote(
-                request, reviewer, verdict, rationale, name or reviewer, channel, modified_payload, now
+                request,
+                reviewer,
+                verdict,
+                rationale,
+                name or reviewer,
+                channel,
+                modified_payload,
+                now,
             )
 
         result = await self._retrying(attempt)
@@ -575,9 +595,15 @@ class Engine:
         outbox = [self._card_update(request, now)]
         if verdict is Verdict.REVERSE:
             outbox += self._webhook(updated, "request.reversed", now)
-            events.append(self._event("reversed", updated, now, actor=reviewer, channel=channel, reason=rationale))
+            events.append(
+                self._event(
+                    "reversed", updated, now, actor=reviewer, channel=channel, reason=rationale
+                )
+            )
         elif updated.status is not Status.PENDING and request.status is Status.PENDING:
-            more_outbox, more_events = self._resolution(updated, now, actor=reviewer, channel=channel)
+            more_outbox, more_events = self._resolution(
+                updated, now, actor=reviewer, channel=channel
+            )
             outbox = more_outbox
             events += more_events
         await self.repo.apply(
@@ -604,7 +630,9 @@ class Engine:
                 )
             now = self.clock.now()
             updated = _finish(request, Status.CANCELLED, now)
-            outbox, events = self._resolution(updated, now, actor=f"agent:{agent_id}", channel="api")
+            outbox, events = self._resolution(
+                updated, now, actor=f"agent:{agent_id}", channel="api"
+            )
             events.insert(0, self._event("cancelled", updated, now, actor=f"agent:{agent_id}"))
             await self.repo.apply(
                 Change(
@@ -659,11 +687,26 @@ class Engine:
         await self.repo.apply(Change(agent_state=state, audit=(event,)))
         return state
 
+    async def pending_for(self, reviewer: str, limit: int = 200) -> list[ApprovalRequest]:
+        """Items awaiting a verdict that `reviewer` may act on, oldest deadline first."""
+        found: list[ApprovalRequest] = []
+        cursor: str | None = None
+        while True:
+            page = await self.repo.list_requests(status=None, limit=500, cursor=cursor)
+            found += [r for r in page.items if r.awaiting_verdict and self.may_act(reviewer, r)]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        far = datetime.max.replace(tzinfo=UTC)
+        found.sort(key=lambda r: (r.deadline_at or far, r.id))
+        return found[:limit]
+
     def check_stop_authority(self, reviewer: str) -> None:
         """Only reviewers of the top tier may press the stop button from a chat or the inbox."""
         if not self.policy.is_top_tier_reviewer(reviewer):
             raise NotAllowed(
-                "not_top_tier", f"only reviewers of tier {self.policy.top_tier} may stop or start agents"
+                "not_top_tier",
+                f"only reviewers of tier {self.policy.top_tier} may stop or start agents",
             )
 
     # -- time ------------------------------------------------------------------------------
@@ -673,7 +716,7 @@ class Engine:
         now = self.clock.now()
         done = 0
         for request_id in await self.repo.due_for_sla(now, limit):
-            if await self._retrying(lambda rid=request_id: self._escalate_one(rid)):
+            if await self._retrying(functools.partial(self._escalate_one, request_id)):
                 done += 1
         return done
 
@@ -746,7 +789,9 @@ class Engine:
                 new_votes = (vote,)
                 updated = dataclasses.replace(updated, votes=(*updated.votes, vote))
             updated = _finish(updated, status, now)
-            outbox, events = self._resolution(updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR)
+            outbox, events = self._resolution(
+                updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR
+            )
             events.insert(
                 0,
                 self._event(
@@ -771,7 +816,7 @@ class Engine:
         now = self.clock.now()
         done = 0
         for request_id in await self.repo.due_for_reminder(now, limit):
-            if await self._retrying(lambda rid=request_id: self._remind_one(rid)):
+            if await self._retrying(functools.partial(self._remind_one, request_id)):
                 done += 1
         return done
 

@@ -109,7 +109,9 @@ class RequestOut(BaseModel):
     id: str
     agent_id: str
     thread_id: str | None
-    status: Literal["pending", "approved", "modified", "rejected", "expired", "cancelled", "reversed"]
+    status: Literal[
+        "pending", "approved", "modified", "rejected", "expired", "cancelled", "reversed"
+    ]
     lane: Literal["autonomous", "review", "escalate"]
     risk: Literal["low", "medium", "high"]
     reasons: list[str]
@@ -192,7 +194,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error(status: int, code: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error(
+    status: int, code: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -280,7 +284,9 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error(413, "payload_too_large", f"request bodies are limited to {self.limit} bytes")
+        response = error(
+            413, "payload_too_large", f"request bodies are limited to {self.limit} bytes"
+        )
         await response(scope, receive, send)
 
 
@@ -294,7 +300,10 @@ router = APIRouter(responses=_ERRORS)
     status_code=201,
     response_model=SubmitOut,
     responses={
-        200: {"model": SubmitOut, "description": "Replay of an earlier submit (same Idempotency-Key)"},
+        200: {
+            "model": SubmitOut,
+            "description": "Replay of an earlier submit (same Idempotency-Key)",
+        },
         409: {"model": ErrorOut, "description": "Idempotency-Key reused with another body"},
     },
     tags=["requests"],
@@ -358,7 +367,7 @@ async def wait_request(
     request_id: str,
     agent: Agent,
     svc: Svc,
-    timeout: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 30.0,
+    timeout: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 30.0,  # noqa: ASYNC109
 ) -> Any:
     """Long-poll until the request is no longer pending (at most 60 s); always 200."""
     timeout = min(timeout, 60.0) if math.isfinite(timeout) else 60.0

@@ -189,7 +189,9 @@ class OutboxWorker:
                 OutboxStatus.DONE, audit=(event("delivered", status_code=attempt.status_code),)
             )
         error = attempt.error or f"HTTP {attempt.status_code}"
-        delay = None if attempt.gone else next_delay(delivery.attempt, attempt.retry_after, self.rng)
+        delay = (
+            None if attempt.gone else next_delay(delivery.attempt, attempt.retry_after, self.rng)
+        )
         failed = event("delivery_failed", status_code=attempt.status_code, error=error)
         if delay is None:
             self.metrics.deliveries.labels(result="dead").inc()

@@ -20,6 +20,7 @@ from bot.domain import (
     OutboxResult,
     OutboxStatus,
     Page,
+    Verdict,
 )
 
 
@@ -156,7 +157,7 @@ class Channel(Protocol):
         ...
 
     async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
-        """Nudge the tier's reviewers about the card (a thread reply where the platform has them)."""
+        """Nudge the tier's reviewers about the card (a thread reply where possible)."""
         ...
 
 
@@ -185,4 +186,48 @@ class ResumeTarget(Protocol):
 
     async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
         """Try once; never raises for HTTP or network failures (they come back as a result)."""
+        ...
+
+
+class ReviewService(Protocol):
+    """What reviewer-facing channels (Slack, Teams, web) may ask of the engine."""
+
+    async def get(self, request_id: str) -> ApprovalRequest:
+        """Raises NotFound."""
+        ...
+
+    def check_vote(self, request: ApprovalRequest, reviewer: str, verdict: Verdict) -> None:
+        """Raise NotAllowed (with `.code`/`.message`) if `reviewer` may not cast `verdict` now."""
+        ...
+
+    def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool: ...
+
+    def may_act(self, reviewer: str, request: ApprovalRequest) -> bool: ...
+
+    async def vote(
+        self,
+        request_id: str,
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        modified_payload: Mapping[str, Any] | None = None,
+    ) -> ApprovalRequest:
+        """Record a verdict. Raises NotFound, NotAllowed, InvalidInput (rationale, payload)."""
+        ...
+
+    async def pending_for(self, reviewer: str, limit: int = 200) -> Sequence[ApprovalRequest]:
+        """Items awaiting a verdict that `reviewer` may act on, oldest deadline first."""
+        ...
+
+    def check_stop_authority(self, reviewer: str) -> None:
+        """Raise NotAllowed unless `reviewer` sits in the top tier."""
+        ...
+
+    async def set_stopped(
+        self, agent_id: str, stopped: bool, *, actor: str, reason: str, channel: str
+    ) -> AgentState:
+        """The stop button. Raises NotFound for an unknown agent."""
         ...

@@ -66,7 +66,9 @@ class Services:
         return self.metrics.render(pending, tiers, dead)
 
 
-def secret_lookup(config: LoadedConfig, env: Mapping[str, str] | None = None) -> Callable[[str], str | None]:
+def secret_lookup(
+    config: LoadedConfig, env: Mapping[str, str] | None = None
+) -> Callable[[str], str | None]:
     """Webhook secrets are read from the environment at send time and never stored."""
     source = os.environ if env is None else env
     names = {a.id: a.webhook_secret_env for a in config.settings.agent_specs().values()}

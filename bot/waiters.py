@@ -20,7 +20,7 @@ class Waiters:
         for event in self._events.pop(request_id, set()):
             event.set()
 
-    async def wait(self, request_id: str, timeout: float) -> None:
+    async def wait(self, request_id: str, timeout: float) -> None:  # noqa: ASYNC109
         """Return when `request_id` changes here, or after `timeout` seconds."""
         event = asyncio.Event()
         self._events[request_id].add(event)

@@ -58,4 +58,11 @@ def upgrade(url: str, revision: str = "head") -> None:
     Raises ConfigError for an unusable URL and StorageError when the database cannot be
     reached or refuses a migration step.
     """
-    asyncio.run(upgrade_async(url, revision))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(upgrade_async(url, revision))
+    else:
+        raise RuntimeError(
+            "upgrade() runs its own event loop; from async code, use upgrade_async()"
+        )

@@ -8,7 +8,7 @@ the way in and timezone-aware on the way out, on PostgreSQL and SQLite alike.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -71,7 +71,7 @@ NullableJSON = JSON(none_as_null=True)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UtcDateTime,
         str: Text,
         dict[str, Any]: JSON,

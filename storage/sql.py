@@ -244,7 +244,7 @@ class SqlRepository:
                         },
                     )
                 )
-                if inserted.rowcount != 1:
+                if inserted.first() is None:
                     raise IdempotencyRace(f"idempotency key {record.key!r} already used")
             if change.outbox:
                 await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in change.outbox])
@@ -274,7 +274,7 @@ class SqlRepository:
             inserted = await conn.execute(
                 _insert_ignoring_duplicates(conn, RequestRow, {**values, "version": 1})
             )
-            if inserted.rowcount != 1:
+            if inserted.first() is None:
                 raise VersionConflict(f"request {request.id} exists")
             stored_votes = stored_moves = 0
         else:
@@ -632,7 +632,7 @@ class SqlRepository:
                 .where(RequestRow.status == _PENDING, RequestRow.tier.is_not(None))
                 .group_by(RequestRow.tier)
             )
-            return {str(tier): int(count) for tier, count in found.tuples()}
+            return {str(tier): int(count) for tier, count in found}
 
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int:
         async with self._read() as conn:
@@ -663,9 +663,14 @@ def _dialect_insert(conn: AsyncConnection, model: type[Any]) -> Any:
 def _insert_ignoring_duplicates(
     conn: AsyncConnection, model: type[Any], values: Mapping[str, Any]
 ) -> Executable:
-    """INSERT that reports a key clash as rowcount 0 instead of aborting the transaction."""
-    stmt: Executable = _dialect_insert(conn, model).values(**values).on_conflict_do_nothing()
-    return stmt
+    """INSERT that returns no row on a key clash instead of aborting the transaction.
+
+    RETURNING, not rowcount, tells the outcome: psycopg reports rowcount -1 for INSERTs
+    compiled by SQLAlchemy. (RETURNING needs SQLite 3.35 or later.)
+    """
+    stmt = _dialect_insert(conn, model).values(**values).on_conflict_do_nothing()
+    returning: Executable = stmt.returning(literal_column("1"))
+    return returning
 
 
 def _upsert(
@@ -898,4 +903,3 @@ def _audit_record(row: RowMapping) -> AuditRecord:
         data=row["data"],
     )
     return AuditRecord(row["seq"], audit_event, row["prev_hash"], row["hash"])
-

@@ -99,8 +99,10 @@ async def test_one_reject_ends_the_item_and_later_votes_are_refused(world: World
 
 
 async def test_modify_invalidates_earlier_approvals(world: World) -> None:
-    rid = await world.submit(confidence=0.9, reversible=False, payload={"invoice": "INV-1", "amount": 90})
-    original = (await world.repo.get(rid))
+    rid = await world.submit(
+        confidence=0.9, reversible=False, payload={"invoice": "INV-1", "amount": 90}
+    )
+    original = await world.repo.get(rid)
     assert original is not None
     await world.engine.vote(rid, "web:max", Verdict.APPROVE, channel="web", rationale="ok")
     modified = await world.engine.vote(
@@ -222,7 +224,9 @@ async def test_escalation_and_expiry_over_36_hours_with_a_restart(
     assert verify_chain(await second.repo.audit_records()).ok
 
 
-async def test_on_timeout_by_risk_can_approve_low_risk(repo_factory: RepoFactory, clock: ManualClock) -> None:
+async def test_on_timeout_by_risk_can_approve_low_risk(
+    repo_factory: RepoFactory, clock: ManualClock
+) -> None:
     routing = {
         "on_timeout": {"low": "approve", "medium": "reject", "high": "reject"},
         "rules": [{"name": "small_refund", "when": 'action.kind == "refund"', "risk": "low"}],

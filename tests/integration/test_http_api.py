@@ -45,7 +45,11 @@ def config() -> Any:
 
 BODY: dict[str, Any] = {
     "thread_id": "lg-42",
-    "action": {"kind": "payment", "summary": "Pay INV-123 to ACME", "payload": {"invoice": "INV-123"}},
+    "action": {
+        "kind": "payment",
+        "summary": "Pay INV-123 to ACME",
+        "payload": {"invoice": "INV-123"},
+    },
     "confidence": 0.62,
     "amount": 5000,
     "currency": "USD",
@@ -78,7 +82,15 @@ async def test_submit_answers_with_the_contract_shape(client: httpx.AsyncClient)
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "status", "lane", "risk", "reasons", "tier", "approvals_required", "created_at", "review"
+        "id",
+        "status",
+        "lane",
+        "risk",
+        "reasons",
+        "tier",
+        "approvals_required",
+        "created_at",
+        "review",
     }
     assert body["id"].startswith("req_")
     assert body["status"] == "pending" and body["lane"] == "escalate" and body["risk"] == "high"
@@ -153,7 +165,12 @@ async def test_bodies_over_256_kib_get_413(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://127.0.0.1:9/resume", "http://evil.example.com/resume", "http://127.0.0.1:10/resume", "nonsense"],
+    [
+        "ftp://127.0.0.1:9/resume",
+        "http://evil.example.com/resume",
+        "http://127.0.0.1:10/resume",
+        "nonsense",
+    ],
 )
 async def test_callback_urls_outside_the_prefixes_are_refused(
     client: httpx.AsyncClient, url: str
@@ -197,7 +214,10 @@ async def test_long_poll_wakes_on_the_verdict(client: httpx.AsyncClient, svc: Se
 
 
 async def test_list_filters_and_paginates(client: httpx.AsyncClient) -> None:
-    ids = [(await client.post("/v1/requests", json={**BODY, "thread_id": f"t{i}"})).json()["id"] for i in range(5)]
+    ids = [
+        (await client.post("/v1/requests", json={**BODY, "thread_id": f"t{i}"})).json()["id"]
+        for i in range(5)
+    ]
     await client.post(f"/v1/requests/{ids[0]}/cancel")
     page1 = (await client.get("/v1/requests", params={"status": "pending", "limit": 2})).json()
     assert [r["id"] for r in page1["items"]] == ids[1:3]

@@ -63,7 +63,8 @@ async def test_agent_down_for_a_while_then_back(repo_factory: RepoFactory) -> No
         [delivery] = await world.repo.list_outbox(kind=OutboxKind.WEBHOOK)
         assert delivery.status is OutboxStatus.DONE and delivery.attempts == 4
         failures = [
-            r for r in await world.repo.audit_records(request_id=rid)
+            r
+            for r in await world.repo.audit_records(request_id=rid)
             if r.event.event == "delivery_failed"
         ]
         assert len(failures) == 3
@@ -130,9 +131,7 @@ async def test_killed_between_commit_and_delivery_delivers_after_restart(
         await after.worker.drain()
         [hit] = await agent.wait_for(1, path="/resume")
         assert json.loads(hit.body)["data"]["id"] == rid
-        assert await before.repo.finish_outbox(
-            claimed[0].id, "doomed", _done()
-        ) is False
+        assert await before.repo.finish_outbox(claimed[0].id, "doomed", _done()) is False
 
 
 def _done():  # type: ignore[no-untyped-def]

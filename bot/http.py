@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.domain import Action, OutboxKind, OutboxStatus, Status, isoformat
 from bot.engine import NewRequest, body_digest
@@ -519,6 +521,17 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": "1"},
         )
 
+    async def bad_body(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI answers 400 for an unparsable optional body; the contract says 422.
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]},
+                status_code=422,
+            )
+        return await http_exception_handler(request, exc)
+
+    app.add_exception_handler(StarletteHTTPException, bad_body)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Conflict, conflict)

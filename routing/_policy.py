@@ -70,9 +70,20 @@ class Policy:
     def start_tier(self, risk: Risk) -> str:
         """The tier where an escalated request of this risk starts.
 
-        A risk missing from ``routing.start_tier`` starts at the lowest tier.
+        A risk missing from ``routing.start_tier`` starts at the lowest tier. When the
+        config leaves ``start_tier`` out and its tiers are not named junior/senior/manager,
+        risks map by position (low: first, medium: second, high: last), so a file with
+        only ``agents:`` and ``tiers:`` still routes with the default policy.
         """
-        return self.routing.start_tier.get(risk, self.tiers[0].name)
+        name = self.routing.start_tier.get(risk)
+        if name is not None and name in self._index:
+            return name
+        if name is None:
+            return self.tiers[0].name
+        position = {Risk.LOW: 0, Risk.MEDIUM: min(1, len(self.tiers) - 1)}.get(
+            risk, len(self.tiers) - 1
+        )
+        return self.tiers[position].name
 
     def timeout_action(self, risk: Risk) -> TimeoutAction:
         """What happens when a request of this risk outlives the last tier's SLA.
@@ -136,17 +147,14 @@ def _index_tiers(tiers: tuple[TierSpec, ...]) -> dict[str, int]:
 
 
 def _check_start_tiers(routing: RoutingPolicy, index: dict[str, int]) -> None:
+    if "start_tier" not in routing.model_fields_set:
+        return  # the default names fall back to tier positions (Policy.start_tier)
     for risk, name in routing.start_tier.items():
         if name not in index:
             known = ", ".join(index)
-            hint = (
-                ""
-                if "start_tier" in routing.model_fields_set
-                else "; this is the default start_tier, set routing.start_tier to your tiers"
-            )
             raise PolicyError(
                 f"routing.start_tier.{risk}",
-                f"{name!r} is not a tier (tiers: {known}){hint}",
+                f"{name!r} is not a tier (tiers: {known})",
             )
 
 

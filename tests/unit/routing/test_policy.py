@@ -133,13 +133,19 @@ class TestTierChecks:
         assert caught.value.path == "routing.start_tier.high"
         assert caught.value.problem == "'boss' is not a tier (tiers: junior, senior, manager)"
 
-    def test_default_start_tier_over_other_tier_names_says_to_set_it(self) -> None:
-        with pytest.raises(PolicyError) as caught:
-            compile_policy(RoutingPolicy(), _tiers("oncall", "lead"))
+    def test_default_start_tier_maps_other_tier_names_by_position(self) -> None:
+        two = compile_policy(RoutingPolicy(), _tiers("oncall", "lead"))
+        three = compile_policy(RoutingPolicy(), _tiers("a", "b", "c"))
+        one = compile_policy(RoutingPolicy(), _tiers("solo"))
 
-        assert caught.value.path == "routing.start_tier.low"
-        assert "'junior' is not a tier (tiers: oncall, lead)" in caught.value.problem
-        assert "set routing.start_tier" in caught.value.problem
+        assert [two.start_tier(r) for r in Risk] == ["oncall", "lead", "lead"]
+        assert [three.start_tier(r) for r in Risk] == ["a", "b", "c"]
+        assert [one.start_tier(r) for r in Risk] == ["solo", "solo", "solo"]
+
+    def test_default_names_win_where_the_tiers_have_them(self) -> None:
+        policy = compile_policy(RoutingPolicy(), _tiers("junior", "x", "manager", "y"))
+
+        assert [policy.start_tier(r) for r in Risk] == ["junior", "x", "manager"]
 
     def test_policy_constructed_directly_runs_the_same_checks(self) -> None:
         with pytest.raises(PolicyError):

@@ -39,7 +39,8 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# The partial indexes below only help queries that repeat this predicate with a literal.
+# The partial indexes below only help queries that repeat this predicate with a literal. They
+# end in `id` because the sweeps order by (time, id): the index then yields rows in order.
 PENDING = text("status = 'pending'")
 
 
@@ -117,12 +118,14 @@ class RequestRow(Base):
         Index(
             "ix_requests_deadline_pending",
             "deadline_at",
+            "id",
             sqlite_where=PENDING,
             postgresql_where=PENDING,
         ),
         Index(
             "ix_requests_remind_pending",
             "remind_at",
+            "id",
             sqlite_where=PENDING,
             postgresql_where=PENDING,
         ),

@@ -16,8 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import DateTime, text
 from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
 
-from bot.domain import AuditEvent, Change, OutboxKind, audit_hash, verify_chain
+from bot.domain import (
+    AuditEvent,
+    Change,
+    IdempotencyRecord,
+    OutboxKind,
+    audit_hash,
+    verify_chain,
+)
 from bot.errors import ConfigError, StorageError
 from storage import SqlRepository, open_repository
 from storage.sql import async_url
@@ -221,6 +229,36 @@ async def test_concurrent_updates_of_one_version_let_exactly_one_win(sql_url: st
     assert [r.event.event for r in records] == ["a" if winner == "senior" else "b"]
 
 
+async def test_concurrent_submits_with_one_idempotency_key_store_one_request(
+    sql_url: str,
+) -> None:
+    first, second = SqlRepository.connect(sql_url), SqlRepository.connect(sql_url)
+
+    def submit(request_id: str) -> Change:
+        record = IdempotencyRecord("invoice-bot", "k", "ab" * 32, request_id, {}, at(0))
+        return Change(request=request(request_id), idempotency=record, audit=(event(),))
+
+    try:
+        results = await asyncio.gather(
+            first.apply(submit("req_a")),
+            second.apply(submit("req_b")),
+            return_exceptions=True,
+        )
+        stored = [await first.get("req_a"), await first.get("req_b")]
+        record = await first.find_idempotency("invoice-bot", "k")
+        records = await first.audit_records()
+    finally:
+        await first.close()
+        await second.close()
+
+    assert sorted(type(r).__name__ for r in results) == ["IdempotencyRace", "NoneType"]
+    winner = "req_a" if results[0] is None else "req_b"
+    assert [r.id for r in stored if r is not None] == [winner]
+    assert record is not None
+    assert record.request_id == winner
+    assert len(records) == 1
+
+
 async def test_sqlite_readers_do_not_wait_for_the_write_lock(tmp_path: Path) -> None:
     repo = await open_repository(f"sqlite:///{tmp_path / 'signoff.db'}", migrate=True)
     try:
@@ -326,7 +364,7 @@ async def test_open_repository_migrates_once_and_keeps_data(tmp_path: Path) -> N
 
 
 async def test_foreign_keys_hold_votes_to_their_request(sql_repository: SqlRepository) -> None:
-    with pytest.raises(StorageError, match="refused"):
+    with pytest.raises(sa_exc.IntegrityError):
         await raw(
             sql_repository,
             "INSERT INTO votes (request_id, seq, reviewer, name, verdict, rationale, at, "

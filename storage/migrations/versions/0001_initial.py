@@ -89,7 +89,7 @@ def upgrade() -> None:
         op.create_index(
             name,
             "requests",
-            [column],
+            [column, "id"],
             sqlite_where=sa.text(PENDING),
             postgresql_where=sa.text(PENDING),
         )

@@ -1,0 +1,134 @@
+"""Signed session cookies, the login lock-out and one-time sign-in links."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.web.sessions import (
+    LoginGuard,
+    LoginTokens,
+    RevokedSessions,
+    Session,
+    SessionCodec,
+)
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def signed_in() -> Session:
+    return Session.anonymous(NOW, HOUR).signed_in("alice", "fp", NOW, HOUR)
+
+
+def test_a_session_round_trips() -> None:
+    codec = SessionCodec(b"k" * 32)
+    session = signed_in()
+    assert codec.decode(codec.encode(session), NOW) == session
+
+
+def test_signing_in_changes_the_id_and_the_csrf_token() -> None:
+    before = Session.anonymous(NOW, HOUR)
+    after = before.signed_in("alice", "fp", NOW, HOUR)
+    assert after.sid != before.sid and after.csrf != before.csrf
+    assert after.login == "alice" and after.fingerprint == "fp"
+
+
+def test_tampered_payload_or_signature_reads_as_no_session() -> None:
+    codec = SessionCodec(b"k" * 32)
+    value = codec.encode(signed_in())
+    payload, signature = value.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data["login"] = "mallory"
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    assert codec.decode(f"{forged}.{signature}", NOW) is None
+    assert codec.decode(f"{payload}.{signature[:-2]}xx", NOW) is None
+    assert codec.decode(value + ".extra", NOW) is None
+    assert codec.decode("garbage", NOW) is None
+    assert codec.decode("", NOW) is None
+    assert codec.decode("ü.ü", NOW) is None
+    assert SessionCodec(b"other-secret-1234").decode(value, NOW) is None
+
+
+def test_a_well_signed_but_malformed_payload_is_refused() -> None:
+    codec = SessionCodec(b"k" * 32)
+    payload = base64.urlsafe_b64encode(b'{"sid": 1}').rstrip(b"=").decode()
+    assert codec.decode(f"{payload}.{codec._sign(payload)}", NOW) is None
+
+
+def test_expired_sessions_are_refused() -> None:
+    codec = SessionCodec(b"k" * 32)
+    value = codec.encode(signed_in())
+    assert codec.decode(value, NOW + HOUR - timedelta(seconds=1)) is not None
+    assert codec.decode(value, NOW + HOUR) is None
+
+
+def test_short_secrets_are_refused() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        SessionCodec(b"short")
+
+
+def test_csrf_check() -> None:
+    session = signed_in()
+    assert session.check_csrf(session.csrf)
+    assert not session.check_csrf(None)
+    assert not session.check_csrf("")
+    assert not session.check_csrf(session.csrf + "x")
+
+
+def test_five_failures_lock_the_name_for_fifteen_minutes() -> None:
+    guard = LoginGuard()
+    for i in range(4):
+        assert guard.failed("Alice", NOW + timedelta(seconds=i)) is None
+    until = guard.failed("alice ", NOW + timedelta(seconds=4))
+    assert until == NOW + timedelta(seconds=4, minutes=15)
+    assert guard.locked_until("ALICE", NOW + timedelta(minutes=10)) == until
+    assert guard.locked_until("bob", NOW) is None
+    assert guard.locked_until("alice", until) is None
+    # After the lock the count starts again.
+    assert guard.failed("alice", until) is None
+
+
+def test_old_failures_and_a_success_are_forgotten() -> None:
+    guard = LoginGuard()
+    for i in range(4):
+        guard.failed("alice", NOW + timedelta(minutes=i))
+    assert guard.failed("alice", NOW + timedelta(minutes=20)) is None
+    for _ in range(3):
+        guard.failed("bob", NOW)
+    guard.succeeded("bob")
+    for _ in range(4):
+        assert guard.failed("bob", NOW) is None
+
+
+def test_the_guard_table_is_bounded() -> None:
+    guard = LoginGuard(max_names=3)
+    for name in "abcde":
+        guard.failed(name, NOW)
+    assert len(guard._failures) == 3
+
+
+def test_login_tokens_work_once_and_expire() -> None:
+    tokens = LoginTokens(ttl=HOUR)
+    token = tokens.issue("admin", NOW)
+    assert tokens.peek(token, NOW) == "admin"
+    assert tokens.redeem(token, NOW) == "admin"
+    assert tokens.redeem(token, NOW) is None
+    assert tokens.peek(token, NOW) is None
+    late = tokens.issue("admin", NOW)
+    assert tokens.peek(late, NOW + HOUR) is None
+    assert tokens.redeem(late, NOW + HOUR) is None
+    assert tokens.redeem("never-issued", NOW) is None
+
+
+def test_revoked_sessions_are_remembered_until_they_expire() -> None:
+    revoked = RevokedSessions()
+    session = signed_in()
+    revoked.revoke(session, NOW)
+    assert session.sid in revoked
+    other = Session.anonymous(NOW + 2 * HOUR, HOUR)
+    revoked.revoke(other, NOW + 2 * HOUR)
+    assert session.sid not in revoked and other.sid in revoked

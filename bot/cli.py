@@ -336,10 +336,10 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     config = _config(args)
 
     async def work(repo: Any) -> Any:
-        return await repo.audit_records()
+        return await repo.audit_records(), await repo.audit_head()
 
-    records = asyncio.run(_with_repo(config, work))
-    result = verify_chain(records)
+    records, head = asyncio.run(_with_repo(config, work))
+    result = verify_chain(records, head)
     if result.ok:
         last = records[-1] if records else None
         tail = f"; last event {last.seq} at {isoformat(last.event.at)}" if last else ""

@@ -385,8 +385,14 @@ class AuditVerification:
     problem: str | None = None
 
 
-def verify_chain(records: Sequence[AuditRecord]) -> AuditVerification:
-    """Walk the chain in stored order and name the first row that is not where it should be."""
+def verify_chain(
+    records: Sequence[AuditRecord], head: tuple[int, str] | None = None
+) -> AuditVerification:
+    """Walk the chain in stored order and name the first row that is not where it should be.
+
+    `head` is the tail recorded at append time; without it, deleting the newest events
+    would leave a shorter chain that is still internally consistent.
+    """
     prev = GENESIS_HASH
     expected_seq = 1
     for count, record in enumerate(records):
@@ -408,6 +414,18 @@ def verify_chain(records: Sequence[AuditRecord]) -> AuditVerification:
             )
         prev = record.hash
         expected_seq += 1
+    if head is not None:
+        head_seq, head_hash = head
+        if head_seq != expected_seq - 1 or head_hash != prev:
+            if head_seq >= expected_seq:
+                problem = f"events {expected_seq} to {head_seq} were removed"
+                return AuditVerification(False, len(records), expected_seq, problem)
+            return AuditVerification(
+                False,
+                len(records),
+                head_seq + 1 if head_seq < expected_seq - 1 else expected_seq - 1,
+                "the chain's end does not match the recorded head",
+            )
     return AuditVerification(True, len(records))
 
 

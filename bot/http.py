@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.domain import Action, OutboxKind, OutboxStatus, Status, isoformat
@@ -56,6 +59,25 @@ class ContextIn(BaseModel):
     policies: list[Any] = Field(default_factory=list)
 
 
+def _first_unstorable(value: Any, path: str) -> str | None:
+    """The path of the first string a database or a hash cannot take (NUL, lone surrogate)."""
+    if isinstance(value, str):
+        if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _first_unstorable(key, path) or _first_unstorable(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_unstorable(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
 class SubmitIn(_Body):
     action: ActionIn
     confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
@@ -69,6 +91,13 @@ class SubmitIn(_Body):
     callback_url: str | None = Field(default=None, max_length=2000)
     labels: dict[str, Any] = Field(default_factory=dict)
     context: ContextIn = Field(default_factory=ContextIn)
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> SubmitIn:
+        found = _first_unstorable(self.model_dump(), "body")
+        if found:
+            raise ValueError(f"{found} holds a NUL character or an unpaired surrogate")
+        return self
 
 
 class SubmitOut(BaseModel):
@@ -531,6 +560,13 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return await http_exception_handler(request, exc)
 
+    async def invalid_body(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        # ASCII-escaped, so an input holding an unpaired surrogate can be echoed back.
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
+
+    app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(StarletteHTTPException, bad_body)
     app.add_exception_handler(Unauthorized, unauthorized)
     app.add_exception_handler(NotFound, not_found)

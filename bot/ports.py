@@ -116,6 +116,13 @@ class Repository(Protocol):
         """Audit rows in chain order, filtered."""
         ...
 
+    async def audit_head(self) -> tuple[int, str] | None:
+        """The seq and hash of the newest audit event as recorded at append time.
+
+        Verification compares the chain's end with it, so removing the newest events shows.
+        """
+        ...
+
     async def pending_by_tier(self) -> Mapping[str, int]: ...
 
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int: ...

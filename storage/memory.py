@@ -103,7 +103,7 @@ class InMemoryRepository:
             for r in self._requests.values()
             if r.status is Status.PENDING and r.deadline_at is not None and r.deadline_at <= now
         ]
-        return [r.id for r in sorted(due, key=lambda r: r.deadline_at or now)[:limit]]
+        return [r.id for r in sorted(due, key=lambda r: (r.deadline_at or now, r.id))[:limit]]
 
     async def due_for_reminder(self, now: datetime, limit: int) -> Sequence[str]:
         due = [
@@ -111,7 +111,7 @@ class InMemoryRepository:
             for r in self._requests.values()
             if r.status is Status.PENDING and r.remind_at is not None and r.remind_at <= now
         ]
-        return [r.id for r in sorted(due, key=lambda r: r.remind_at or now)[:limit]]
+        return [r.id for r in sorted(due, key=lambda r: (r.remind_at or now, r.id))[:limit]]
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease: timedelta, limit: int
@@ -224,6 +224,9 @@ class InMemoryRepository:
             and (actor is None or r.event.actor == actor)
         ]
         return rows[-last:] if last else rows
+
+    async def audit_head(self) -> tuple[int, str] | None:
+        return (self._audit[-1].seq, self._audit[-1].hash) if self._audit else None
 
     async def pending_by_tier(self) -> Mapping[str, int]:
         counts: dict[str, int] = {}

@@ -654,6 +654,17 @@ class SqlRepository:
         records = [_audit_record(row) for row in rows]
         return records[::-1] if last else records
 
+    async def audit_head(self) -> tuple[int, str] | None:
+        """The chain's tail as the last append recorded it; None before the first event."""
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(AuditHeadRow.seq, AuditHeadRow.hash).where(AuditHeadRow.id == _AUDIT_HEAD_ID)
+            )
+            head = found.one_or_none()
+        if head is None or int(head.seq) == 0:
+            return None
+        return int(head.seq), str(head.hash)
+
     async def pending_by_tier(self) -> Mapping[str, int]:
         """How many pending requests sit at each tier."""
         async with self._read() as conn:

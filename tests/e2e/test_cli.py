@@ -97,10 +97,18 @@ def test_audit_verify_names_the_tampered_event(tmp_path: Path) -> None:
             )
     assert run("audit", "verify", cwd=tmp_path).returncode == 0
     with sqlite3.connect(tmp_path / "signoff.db") as db:
+        (actor,) = db.execute("SELECT actor FROM audit_events WHERE seq = 4").fetchone()
         db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 4")
     broken = run("audit", "verify", cwd=tmp_path)
     assert broken.returncode == 1
     assert "event 4" in broken.stderr
+    with sqlite3.connect(tmp_path / "signoff.db") as db:
+        db.execute("UPDATE audit_events SET actor = ? WHERE seq = 4", (actor,))
+    assert run("audit", "verify", cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "signoff.db") as db:
+        db.execute("DELETE FROM audit_events WHERE seq >= 5")
+    truncated = run("audit", "verify", cwd=tmp_path)
+    assert truncated.returncode == 1 and "event 5" in truncated.stderr
     with sqlite3.connect(tmp_path / "signoff.db") as db:
         db.execute("DELETE FROM audit_events WHERE seq = 2")
     removed = run("audit", "verify", cwd=tmp_path)

@@ -139,6 +139,22 @@ async def test_invalid_bodies_get_422_naming_the_field(
     assert listed["items"] == []
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"action": {"kind": "k\\u0000", "summary": "s"}, "confidence": 0.5}',
+        b'{"action": {"kind": "k", "summary": "\\ud800"}, "confidence": 0.5}',
+        b'{"action": {"kind": "k", "summary": "s"}, "confidence": 0.5, "labels": {"\\u0000": 1}}',
+    ],
+)
+async def test_unstorable_text_is_422(client: httpx.AsyncClient, raw: bytes) -> None:
+    response = await client.post(
+        "/v1/requests", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert (await client.get("/v1/requests")).json()["items"] == []
+
+
 async def test_malformed_json_is_422_and_stores_nothing(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/requests", content=b'{"action": ', headers={"content-type": "application/json"}

@@ -1,0 +1,99 @@
+"""Wiring for Microsoft Teams: build the channel from the config, serve `POST /api/messages`.
+
+Kept out of `bot/app.py` so that the app builds without knowing botbuilder exists; every
+botbuilder import stays in `adapters/teams/`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from fastapi import FastAPI
+
+from adapters.teams import PATH, TeamsBot, TeamsChannel, TeamsCredentials, messages_endpoint
+from bot.config import LoadedConfig
+from bot.domain import ApprovalRequest
+from bot.errors import ConfigError
+from bot.ports import CardView, Channel
+from bot.services import Services
+
+
+def teams_channel(
+    config: LoadedConfig,
+    env: Mapping[str, str] | None = None,
+    *,
+    openid_metadata_url: str | None = None,
+) -> TeamsChannel | None:
+    """The Teams channel when `teams:` is on (`enabled: true`, or its app id is set), else None.
+
+    Credentials are read from the environment variables the config names. With
+    `auth: botframework` (the default) the app id and password must be set. `auth: none`
+    turns inbound token checks off and logs a warning. `openid_metadata_url` points token
+    validation at other signing keys (tests serve their own); leave it unset in production.
+
+    Raises ConfigError naming the missing setting.
+    """
+    source = os.environ if env is None else env
+    teams = config.settings.teams
+    if not teams.is_on(source):
+        return None
+    credentials = TeamsCredentials(
+        app_id=source.get(teams.app_id_env, ""),
+        app_password=source.get(teams.app_password_env, ""),
+        tenant_id=source.get(teams.tenant_id_env) or None,
+    )
+    verify = teams.auth == "botframework"
+    if verify and not credentials.app_id:
+        raise ConfigError(
+            "teams.app_id_env",
+            f"{teams.app_id_env} is not set: Bot Framework authentication needs the bot's "
+            "app id (or set teams.auth: none for local testing only)",
+        )
+    if verify and not credentials.app_password:
+        raise ConfigError(
+            "teams.app_password_env",
+            f"{teams.app_password_env} is not set: the bot needs its client secret to post",
+        )
+    return TeamsChannel.create(
+        credentials,
+        service_url=teams.service_url,
+        verify=verify,
+        openid_metadata_url=openid_metadata_url,
+    )
+
+
+def mount_teams(
+    app: FastAPI,
+    services: Services,
+    channel: Channel | None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Serve `POST /api/messages` for `channel`; does nothing unless it is a TeamsChannel.
+
+    `env` is accepted for symmetry with `teams_channel` and not read: everything taken from
+    the environment already travels inside `channel`. Mounting twice is harmless.
+    """
+    del env
+    if not isinstance(channel, TeamsChannel):
+        return
+    if any(getattr(route, "path", None) == PATH for route in app.router.routes):
+        return
+    policy = services.config.policy
+    tiers = [t.name for t in policy.tiers]
+
+    def view(request: ApprovalRequest, tier: str) -> CardView:
+        # The tier comes from the clicked card's data; fall back to where the item sits.
+        if tier not in tiers:
+            tier = request.tier if request.tier in tiers else tiers[0]
+        target = policy.tier(tier).teams_channel or tier
+        return services.worker.view(request, tier, target)
+
+    bot = TeamsBot(services.engine, view)
+    app.add_api_route(
+        PATH,
+        messages_endpoint(channel, bot),
+        methods=["POST"],
+        include_in_schema=False,
+        name="teams_messages",
+    )

@@ -13,7 +13,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.domain import (
@@ -689,17 +689,8 @@ class Engine:
 
     async def pending_for(self, reviewer: str, limit: int = 200) -> list[ApprovalRequest]:
         """Items awaiting a verdict that `reviewer` may act on, oldest deadline first."""
-        found: list[ApprovalRequest] = []
-        cursor: str | None = None
-        while True:
-            page = await self.repo.list_requests(status=None, limit=500, cursor=cursor)
-            found += [r for r in page.items if r.awaiting_verdict and self.may_act(reviewer, r)]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        far = datetime.max.replace(tzinfo=UTC)
-        found.sort(key=lambda r: (r.deadline_at or far, r.id))
-        return found[:limit]
+        awaiting = await self.repo.list_awaiting(limit=max(limit * 4, 500))
+        return [r for r in awaiting if self.may_act(reviewer, r)][:limit]
 
     def check_stop_authority(self, reviewer: str) -> None:
         """Only reviewers of the top tier may press the stop button from a chat or the inbox."""

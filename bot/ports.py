@@ -57,6 +57,10 @@ class Repository(Protocol):
         """Requests ordered by id (creation order); `cursor` is the last id of the previous page."""
         ...
 
+    async def list_awaiting(self, limit: int = 500) -> Sequence[ApprovalRequest]:
+        """Requests a reviewer can still act on (pending, or review open), by deadline."""
+        ...
+
     async def find_idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None: ...
 
     async def due_for_sla(self, now: datetime, limit: int) -> Sequence[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.domain import (
     GENESIS_HASH,
@@ -93,6 +93,12 @@ class InMemoryRepository:
         page = rows[:limit]
         more = len(rows) > limit
         return Page(tuple(page), page[-1].id if more and page else None)
+
+    async def list_awaiting(self, limit: int = 500) -> Sequence[ApprovalRequest]:
+        far = datetime.max.replace(tzinfo=UTC)
+        rows = [r for r in self._requests.values() if r.awaiting_verdict]
+        rows.sort(key=lambda r: (r.deadline_at or far, r.id))
+        return rows[:limit]
 
     async def find_idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None:
         return self._idem.get((agent_id, key))

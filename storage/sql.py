@@ -507,6 +507,19 @@ class SqlRepository:
         more = len(rows) > limit
         return Page(items, items[-1].id if more and items else None)
 
+    async def list_awaiting(self, limit: int = 500) -> Sequence[ApprovalRequest]:
+        """Pending requests and open reviews, earliest deadline first (no deadline last)."""
+        query = (
+            select(RequestRow.__table__)
+            .where(or_(RequestRow.status == "pending", RequestRow.review_status == "open"))
+            .order_by(RequestRow.deadline_at.is_(None), RequestRow.deadline_at, RequestRow.id)
+            .limit(max(limit, 0))
+        )
+        async with self._read(snapshot=True) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+            votes, moves = await _children(conn, [r["id"] for r in rows])
+        return [_request(r, votes.get(r["id"], ()), moves.get(r["id"], ())) for r in rows]
+
     async def find_idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None:
         async with self._read() as conn:
             found = await conn.execute(

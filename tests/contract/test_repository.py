@@ -22,6 +22,7 @@ from bot.domain import (
     OutboxMessage,
     OutboxResult,
     OutboxStatus,
+    ReviewStatus,
     Status,
     verify_chain,
 )
@@ -223,6 +224,26 @@ async def test_due_for_sla_returns_only_due_pending_ids_in_deadline_order(
     assert await repository.due_for_sla(at(100), 10) == ["req_b", "req_c", "req_a", "req_exact"]
     assert await repository.due_for_sla(at(100), 2) == ["req_b", "req_c"]
     assert await repository.due_for_sla(at(0), 10) == []
+
+
+async def test_list_awaiting_has_pending_and_open_reviews_by_deadline(
+    repository: Repository,
+) -> None:
+    await insert(
+        repository,
+        request("req_late", deadline_at=at(30)),
+        request("req_soon", deadline_at=at(10)),
+        request(
+            "req_review", status=Status.APPROVED, review_status=ReviewStatus.OPEN, deadline_at=None
+        ),
+        request("req_done", status=Status.APPROVED, review_status=ReviewStatus.CONFIRMED),
+        request("req_decided", status=Status.REJECTED, deadline_at=at(1)),
+    )
+
+    awaiting = await repository.list_awaiting()
+
+    assert [r.id for r in awaiting] == ["req_soon", "req_late", "req_review"]
+    assert [r.id for r in await repository.list_awaiting(limit=1)] == ["req_soon"]
 
 
 async def test_due_for_reminder_returns_only_due_pending_ids_in_order(

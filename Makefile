@@ -31,6 +31,7 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 test: $(TEST_STAMP)
+	@scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy

@@ -21,6 +21,7 @@ from bot.ports import Channel, Clock, Repository, ResumeTarget
 from bot.scheduler import Scheduler
 from bot.services import Services, secret_lookup
 from bot.waiters import Waiters
+from bot.web_wiring import mount_web
 from storage import open_repository
 
 log = logging.getLogger("signoff")
@@ -130,4 +131,5 @@ def create_app(
     app.include_router(http.router)
     http.install_error_handlers(app)
     app.add_middleware(http.BodyLimit)
+    mount_web(app, services)
     return app

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import getpass
 import hashlib
-import io
 import json
 import logging
 import secrets
@@ -63,6 +61,7 @@ async def _serve(config: LoadedConfig) -> int:
     import uvicorn
 
     from bot.app import build_services, create_app
+    from bot.web_wiring import issue_login_link
 
     settings = config.settings
     services = await build_services(config)
@@ -82,6 +81,8 @@ async def _serve(config: LoadedConfig) -> int:
             print(
                 "  (a new demo key is issued at every start; earlier ones stop working)", flush=True
             )
+        if not settings.web.reviewers:
+            print(f"  login: {issue_login_link(services)}", flush=True)
         app = create_app(config, services=services)
         server = uvicorn.Server(
             uvicorn.Config(
@@ -306,29 +307,9 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         )
 
     records = asyncio.run(_with_repo(config, work))
-    rows = [r.to_json() for r in records]
-    if args.format == "jsonl":
-        for row in rows:
-            sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
-        return 0
-    fields = [
-        "seq",
-        "at",
-        "event",
-        "request_id",
-        "actor",
-        "channel",
-        "reason",
-        "risk",
-        "data",
-        "hash",
-    ]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({**row, "data": json.dumps(row["data"], sort_keys=True)})
-    sys.stdout.write(out.getvalue())
+    from adapters.web.export import audit_export
+
+    sys.stdout.write(audit_export(records, args.format))
     return 0
 
 

@@ -10,7 +10,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.domain import AgentSpec
 from bot.errors import ConfigError
@@ -120,7 +127,7 @@ class WebConfig(_Section):
 
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     agents: list[AgentConfig] | None = None
@@ -139,6 +146,14 @@ class Settings(_Section):
                 raise ValueError(f"agent id {agent.id!r} appears twice")
             seen.add(agent.id)
         return value
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        # Links on cards must reach this server: without a public_url, use where it listens.
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            object.__setattr__(self, "public_url", f"http://{host}:{self.port}")
+        return self
 
     @property
     def embedded(self) -> bool:

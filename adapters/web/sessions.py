@@ -1,0 +1,201 @@
+"""Web inbox sessions: signed cookies, login lock-out and one-time login links.
+
+Sessions are stateless signed cookies (HMAC-SHA256 over a small JSON payload), so a
+restart with the same `SIGNOFF_SESSION_SECRET` keeps everyone signed in. Lock-out counters,
+one-time tokens and logged-out session ids live in this process only: the embedded
+default is one process, and a multi-replica deployment still gets a per-replica lock-out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+_COOKIE_CONTEXT = b"signoff.web.session.v1"
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class Session:
+    """One browser's session. `login` is None until someone signs in (CSRF still applies)."""
+
+    sid: str
+    csrf: str
+    expires: int
+    login: str | None = None
+    fingerprint: str = ""
+
+    @classmethod
+    def anonymous(cls, now: datetime, max_age: timedelta) -> Session:
+        return cls(
+            sid=secrets.token_urlsafe(16),
+            csrf=secrets.token_urlsafe(32),
+            expires=int((now + max_age).timestamp()),
+        )
+
+    def signed_in(self, login: str, fingerprint: str, now: datetime, max_age: timedelta) -> Session:
+        """A fresh id and CSRF token at sign-in, so a planted pre-login cookie is worthless."""
+        return replace(Session.anonymous(now, max_age), login=login, fingerprint=fingerprint)
+
+    def check_csrf(self, token: str | None) -> bool:
+        return bool(token) and hmac.compare_digest(self.csrf.encode(), (token or "").encode())
+
+
+class SessionCodec:
+    """Turns sessions into cookie values and back; anything altered or expired reads as None."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the session secret must be at least 16 bytes")
+        self._key = hmac.new(secret, _COOKIE_CONTEXT, hashlib.sha256).digest()
+
+    def _sign(self, payload: str) -> str:
+        return _b64encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def encode(self, session: Session) -> str:
+        data = {
+            "sid": session.sid,
+            "csrf": session.csrf,
+            "exp": session.expires,
+            "login": session.login,
+            "fp": session.fingerprint,
+        }
+        payload = _b64encode(json.dumps(data, separators=(",", ":")).encode("utf-8"))
+        return f"{payload}.{self._sign(payload)}"
+
+    def decode(self, value: str | None, now: datetime) -> Session | None:
+        if not value or value.count(".") != 1:
+            return None
+        payload, signature = value.split(".")
+        try:
+            expected = self._sign(payload)
+        except UnicodeEncodeError:
+            return None
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            return None
+        try:
+            data = json.loads(_b64decode(payload))
+            session = Session(
+                sid=str(data["sid"]),
+                csrf=str(data["csrf"]),
+                expires=int(data["exp"]),
+                login=None if data["login"] is None else str(data["login"]),
+                fingerprint=str(data["fp"]),
+            )
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            return None
+        if session.expires <= now.timestamp():
+            return None
+        return session
+
+
+class LoginGuard:
+    """Locks a login name for `lockout` after `max_failures` failures within `lockout`.
+
+    Unknown names are counted like known ones, so the answers do not reveal which names
+    exist. The table is bounded: the oldest names are forgotten first.
+    """
+
+    def __init__(
+        self,
+        max_failures: int = 5,
+        lockout: timedelta = timedelta(minutes=15),
+        max_names: int = 10_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.lockout = lockout
+        self.max_names = max_names
+        self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
+        self._locked: dict[str, datetime] = {}
+
+    @staticmethod
+    def _key(login: str) -> str:
+        return login.strip().casefold()
+
+    def locked_until(self, login: str, now: datetime) -> datetime | None:
+        key = self._key(login)
+        until = self._locked.get(key)
+        if until is None:
+            return None
+        if until <= now:
+            del self._locked[key]
+            self._failures.pop(key, None)
+            return None
+        return until
+
+    def failed(self, login: str, now: datetime) -> datetime | None:
+        """Count a failure; returns the lock's end if this failure locks the name."""
+        key = self._key(login)
+        recent = [t for t in self._failures.pop(key, []) if now - t < self.lockout]
+        recent.append(now)
+        if len(recent) >= self.max_failures:
+            self._locked[key] = now + self.lockout
+            return self._locked[key]
+        self._failures[key] = recent
+        while len(self._failures) > self.max_names:
+            self._failures.popitem(last=False)
+        return None
+
+    def succeeded(self, login: str) -> None:
+        self._failures.pop(self._key(login), None)
+
+
+class LoginTokens:
+    """Single-use sign-in links: only the token's SHA-256 is kept, until used or expired."""
+
+    def __init__(self, ttl: timedelta = timedelta(hours=24)) -> None:
+        self.ttl = ttl
+        self._tokens: dict[str, tuple[str, datetime]] = {}
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+    def issue(self, login: str, now: datetime) -> str:
+        self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
+        token = secrets.token_urlsafe(32)
+        self._tokens[self._digest(token)] = (login, now + self.ttl)
+        return token
+
+    def peek(self, token: str, now: datetime) -> str | None:
+        """The login a valid token signs in as, without using it up."""
+        found = self._tokens.get(self._digest(token))
+        if found is None or found[1] <= now:
+            return None
+        return found[0]
+
+    def redeem(self, token: str, now: datetime) -> str | None:
+        """Use the token up; returns its login, or None if it was used, expired or never issued."""
+        found = self._tokens.pop(self._digest(token), None)
+        if found is None or found[1] <= now:
+            return None
+        return found[0]
+
+
+class RevokedSessions:
+    """Session ids signed out before their cookie expired (kept until that expiry)."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, int] = {}
+
+    def revoke(self, session: Session, now: datetime) -> None:
+        stamp = now.timestamp()
+        self._until = {sid: exp for sid, exp in self._until.items() if exp > stamp}
+        self._until[session.sid] = session.expires
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._until

@@ -330,6 +330,54 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from adapters.web.inbox import charts
+    from bot.domain import OutboxKind, OutboxStatus
+    from bot.oversight import compute, quality
+    from bot.report import html_report, text_report
+
+    config = _config(args)
+    since = _parse_since(args.since) or datetime.now(UTC)
+    now = datetime.now(UTC)
+
+    async def work(repo: Any) -> Any:
+        requests = []
+        cursor = None
+        while True:
+            page = await repo.list_requests(limit=500, cursor=cursor)
+            requests += [r for r in page.items if r.created_at >= since]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        records = await repo.audit_records(since=since)
+        pending = await repo.pending_by_tier()
+        dead = await repo.count_outbox(OutboxKind.WEBHOOK, OutboxStatus.DEAD)
+        return requests, records, pending, dead
+
+    requests, records, pending, dead = asyncio.run(_with_repo(config, work))
+    figures = compute(
+        requests,
+        records,
+        now=now,
+        tiers=[t.name for t in config.policy.tiers],
+        pending_by_tier=pending,
+        dead_deliveries=dead,
+    )
+    measured = quality(requests)
+    sys.stdout.write(text_report(figures, measured, since, now))
+    if args.html:
+        css = resources.files("adapters.web").joinpath("static/signoff.css").read_text("utf-8")
+        page = html_report(
+            figures, measured, {k: str(v) for k, v in charts(figures).items()}, since, now, css
+        )
+        with open(args.html, "w", encoding="utf-8") as out:
+            out.write(page)
+        print(f"HTML report written to {args.html}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -397,6 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
         audit.add_parser("verify", help="check the hash chain; exit 1 naming the first bad event")
     )
     verify.set_defaults(func=cmd_audit_verify)
+    report = with_config(
+        sub.add_parser("report", help="production metrics, targets and warning signs")
+    )
+    report.add_argument("--since", default="30d", help="a duration back from now or an ISO date")
+    report.add_argument("--html", metavar="FILE", help="also write an HTML report with plots")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

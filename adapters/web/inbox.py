@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from adapters.web import _svg, figures
+from adapters.web import _svg
 from adapters.web._present import environment, short_time
 from adapters.web.export import MEDIA_TYPES, audit_export
 from adapters.web.passwords import hash_password, verify_password
@@ -33,6 +33,7 @@ from adapters.web.sessions import (
     Session,
     SessionCodec,
 )
+from bot import oversight as figures
 from bot.domain import (
     ApprovalRequest,
     AuditRecord,
@@ -660,7 +661,7 @@ class WebInbox:
             "dashboard.html",
             status=status,
             fig=data,
-            charts=_charts(data),
+            charts=charts(data),
             dead=dead,
             agents=agents,
             may_stop=may_stop,
@@ -832,7 +833,7 @@ def web_router(resolve: Callable[[Request], WebInbox]) -> APIRouter:
     return router
 
 
-def _charts(data: figures.Figures) -> dict[str, Markup]:
+def charts(data: figures.Figures) -> dict[str, Markup]:
     labels = data.labels()
     lanes = [(lane, data.by_lane.get(lane, ())) for lane in figures.LANES]
     escalation = [r.value for r in data.escalation]

@@ -218,3 +218,22 @@ def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     result = run(*command, "--help", cwd=tmp_path)
     assert result.returncode == 0
     assert "usage: signoff" in result.stdout
+
+
+def test_report_prints_the_metrics_and_writes_html(tmp_path: Path) -> None:
+    with serve(tmp_path) as server:
+        auth = {"Authorization": f"Bearer {server.api_key}"}
+        for confidence in (0.9, 0.9, 0.6, 0.3):
+            httpx.post(
+                f"{server.url}/v1/requests",
+                headers=auth,
+                json={"action": {"kind": "invoice", "summary": "x"}, "confidence": confidence},
+            )
+    page = tmp_path / "report.html"
+    result = run("report", "--since", "1d", "--html", str(page), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Requests" in result.stdout and "4" in result.stdout
+    assert "Escalation rate" in result.stdout and "25.0%" in result.stdout
+    html = page.read_text()
+    assert html.count("<svg") >= 4
+    assert "Escalation precision" in html

@@ -356,3 +356,43 @@ def compute(
         reviewers=reviewers,
         warnings=tuple(warnings),
     )
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The seed's outcome metrics, from verdicts and agents' reported ground truth."""
+
+    escalation_precision: Rate
+    escalation_recall: Rate
+    task_success: Rate
+    time_to_correct_median: float | None
+
+
+def _needed_a_human(request: ApprovalRequest) -> bool:
+    """A person changed the outcome, or the agent later reported the action as wrong."""
+    if request.status in (Status.REJECTED, Status.MODIFIED, Status.REVERSED):
+        return _deciding_vote(request) is not None
+    return bool(request.outcome is not None and request.outcome.get("correct") is False)
+
+
+def quality(requests: Sequence[ApprovalRequest]) -> Quality:
+    """Escalation precision (escalations that needed a person), recall (problems that were
+    escalated), task success (outcomes reported correct) and median time-to-correct
+    (submit to a person's reversal of an action that had already proceeded)."""
+    escalated = [r for r in requests if r.lane is Lane.ESCALATE and r.is_final]
+    needed = [r for r in escalated if _needed_a_human(r)]
+    problems = [r for r in requests if r.is_final and _needed_a_human(r)]
+    caught = [r for r in problems if r.lane is Lane.ESCALATE]
+    reported = [r for r in requests if r.outcome is not None]
+    correct = [r for r in reported if r.outcome and r.outcome.get("correct") is True]
+    corrections = [
+        max((r.decided_at - r.created_at).total_seconds(), 0.0)
+        for r in requests
+        if r.status is Status.REVERSED and r.decided_at is not None
+    ]
+    return Quality(
+        escalation_precision=Rate(len(needed), len(escalated)),
+        escalation_recall=Rate(len(caught), len(problems)),
+        task_success=Rate(len(correct), len(reported)),
+        time_to_correct_median=statistics.median(corrections) if corrections else None,
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.web import figures
+from bot import oversight as figures
 from bot.domain import (
     Action,
     ApprovalRequest,

@@ -104,6 +104,15 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+def _mrkdwn_objects(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        found = [value] if value.get("type") == "mrkdwn" else []
+        return found + [o for v in value.values() for o in _mrkdwn_objects(v)]
+    if isinstance(value, list):
+        return [o for v in value for o in _mrkdwn_objects(v)]
+    return []
+
+
 def buttons(blocks: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [
         (e["action_id"], e["value"])
@@ -189,11 +198,11 @@ def test_review_cards_offer_confirm_and_reverse() -> None:
 @pytest.mark.parametrize(
     ("changes", "says"),
     [
-        ({"status": Status.APPROVED, "votes": (vote(Verdict.APPROVE),)}, "Approved by Dan"),
+        ({"status": Status.APPROVED, "votes": (vote(Verdict.APPROVE),)}, "Approved* by Dan"),
         ({"status": Status.REJECTED, "votes": (vote(Verdict.REJECT, rationale="no PO"),)}, "no PO"),
         ({"status": Status.EXPIRED}, "no verdict before the last tier's deadline"),
         ({"status": Status.CANCELLED}, "Cancelled by the agent"),
-        ({"status": Status.REVERSED, "votes": (vote(Verdict.REVERSE),)}, "Reversed by Dan"),
+        ({"status": Status.REVERSED, "votes": (vote(Verdict.REVERSE),)}, "Reversed* by Dan"),
         (
             {
                 "status": Status.MODIFIED,
@@ -205,7 +214,7 @@ def test_review_cards_offer_confirm_and_reverse() -> None:
                     ),
                 ),
             },
-            "Approved with changes by Dan",
+            "Approved with changes* by Dan",
         ),
         (
             {"status": Status.APPROVED, "review_status": ReviewStatus.CONFIRMED},
@@ -239,7 +248,8 @@ def test_agent_text_cannot_ping_or_fake_links() -> None:
         votes=(vote(Verdict.APPROVE, "<!everyone>", "<#C1>"),),
     )
     message = cards.card_message(view_of(req), ping=True)
-    text = text_of(message.blocks) + message.text
+    # Slack parses mentions and links in mrkdwn (and the message text), not in plain_text.
+    text = "\n".join(_texts(_mrkdwn_objects(message.blocks))) + message.text
     for raw in ["<!channel>", "<!here>", "<https://evil", "<@U1>", "<!everyone>", "<#C1>"]:
         assert raw not in text
     assert "&lt;!channel&gt; pay &lt;https://evil|here&gt; &amp; now" in text
@@ -291,10 +301,18 @@ def test_the_details_modal_shows_everything_that_fits_then_links_the_inbox() -> 
 
     huge = cards.details_modal(request(context=HUGE_CONTEXT), INBOX)
     valid_view(huge)
-    assert len(huge["blocks"]) == cards.MAX_BLOCKS
+    assert len(huge["blocks"]) <= cards.MAX_BLOCKS
     assert "Shortened to fit Slack" in huge["blocks"][-1]["text"]["text"]
     assert INBOX in huge["blocks"][-1]["text"]["text"]
-    assert "hello &lt;there&gt;" in text_of(huge["blocks"])
+    huge_text = text_of(huge["blocks"])
+    for part in [
+        "*Conversation*",
+        "hello &lt;there&gt;",
+        "*Customer*",
+        "*Policies*",
+        "*extra_key*",
+    ]:
+        assert part in huge_text, part
 
 
 @pytest.mark.parametrize("verdict", list(Verdict))
@@ -356,7 +374,7 @@ def test_clip_never_cuts_an_entity_or_a_link_in_half() -> None:
     assert len(cut) <= 12 and cut.endswith("…")
     assert not cut.rstrip("…").endswith(("&", "&a", "&am", "&amp"))
     link = "see <http://x.test/very/long/path|the inbox>"
-    assert clip(link, 20) == "see …"
+    assert clip(link, 20) == "see…"
 
 
 def test_chunks_split_at_lines_and_keep_everything() -> None:

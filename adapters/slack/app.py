@@ -1,0 +1,402 @@
+"""`SlackApp`: Slack interactivity on slack-bolt's AsyncApp (buttons, modals, `/signoff`).
+
+Every interaction is acknowledged first and worked on after (bolt with
+`process_before_response=False`): a click answers Slack in milliseconds, then reads the
+request, refuses with an ephemeral message or opens a modal while the trigger id is fresh,
+and only then records the vote. The engine is the only judge of what is allowed; this
+module translates Slack payloads to `ReviewService` calls and its refusals to messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from adapters.slack import cards
+from adapters.slack._commands import USAGE, parse_command
+from adapters.slack._mrkdwn import escape
+from bot.domain import Verdict
+from bot.errors import InvalidInput, NotAllowed, NotFound
+from bot.ports import ReviewService
+
+log = logging.getLogger("signoff.slack")
+
+CHANNEL = "slack"
+COMMAND = "/signoff"
+_SEEN_LIMIT = 10_000
+_PENDING_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who clicked: `slack:<user id>` is the reviewer identity, `name` what cards show."""
+
+    user_id: str
+    name: str
+
+    @property
+    def reviewer(self) -> str:
+        return f"{CHANNEL}:{self.user_id}"
+
+
+def actor_of(body: Mapping[str, Any]) -> Actor:
+    user = body.get("user") or {}
+    user_id = str(user.get("id") or body.get("user_id") or "")
+    name = user.get("name") or user.get("username") or body.get("user_name") or user_id
+    return Actor(user_id, str(name))
+
+
+def channel_of(body: Mapping[str, Any]) -> str | None:
+    channel = body.get("channel") or {}
+    container = body.get("container") or {}
+    found = channel.get("id") or container.get("channel_id")
+    return str(found) if found else None
+
+
+def modal_external_id(channel: str | None, trigger_id: str | None) -> str | None:
+    """Carries the card's channel into the modal (Slack sends `external_id` back on submit),
+    so a refusal after submit can still be an ephemeral message in that channel."""
+    if not channel or not trigger_id:
+        return None
+    return f"signoff:{channel}:{trigger_id}"[:255]
+
+
+def channel_from_external_id(view: Mapping[str, Any]) -> str | None:
+    parts = str(view.get("external_id") or "").split(":", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "signoff" and parts[1] else None
+
+
+def parse_metadata(view: Mapping[str, Any]) -> tuple[str, Verdict] | None:
+    try:
+        meta = json.loads(view.get("private_metadata") or "")
+        return str(meta["request_id"]), Verdict(meta["verdict"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def input_value(view: Mapping[str, Any], block_id: str) -> str:
+    values = (view.get("state") or {}).get("values") or {}
+    value = (values.get(block_id) or {}).get(block_id) or {}
+    return str(value.get("value") or "")
+
+
+def parse_payload(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The edited payload of a modify, or the problem to show under the input."""
+    if not text.strip():
+        return None, 'Paste the edited payload: a JSON object such as {"invoice": "INV-1"}.'
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+    if not isinstance(value, dict):
+        return None, f"The payload must be a JSON object {{...}}, not {type(value).__name__}."
+    return value, None
+
+
+def _sentence(message: str) -> str:
+    message = message.strip().rstrip(".")
+    return (message[:1].upper() + message[1:] + ".") if message else ""
+
+
+class SlackApp:
+    """Serves `POST /slack/events`: signed block actions, view submissions and `/signoff`.
+
+    `review` returns the ReviewService (the engine) at call time, so the app can be built
+    before the services are. `inbox_url(request_id)` links to the web inbox.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        signing_secret: str,
+        review: Callable[[], ReviewService],
+        inbox_url: Callable[[str], str | None] = lambda _request_id: None,
+    ) -> None:
+        self.client = client
+        self._review = review
+        self._inbox_url = inbox_url
+        self._verifier = SignatureVerifier(signing_secret)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.bolt = AsyncApp(
+            client=client,
+            signing_secret=signing_secret,
+            process_before_response=False,
+            logger=logging.getLogger("signoff.slack.bolt"),
+        )
+        for action_id in (*cards.VERDICT_ACTIONS, cards.DETAILS):
+            self.bolt.action(action_id)(self._on_click)
+        self.bolt.view(cards.VERDICT_CALLBACK)(self._on_verdict)
+        self.bolt.command(COMMAND)(self._on_command)
+        self._handler = AsyncSlackRequestHandler(self.bolt)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        """Verify, de-duplicate Slack's retries, and hand the request to bolt.
+
+        Bad or stale (> 5 min) signatures get 401 before anything is read or changed.
+        """
+        body = await request.body()
+        stamp = request.headers.get("x-slack-request-timestamp", "")
+        if not stamp.isdigit() or not self._verifier.is_valid_request(body, request.headers):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        # Slack retries a delivery it thinks went unanswered with the same body and an
+        # X-Slack-Retry-Num header; the first one is (being) handled, so answer and stop.
+        digest = hashlib.sha256(body).hexdigest()
+        if request.headers.get("x-slack-retry-num") and digest in self._seen:
+            log.info("Slack retry %s ignored", request.headers["x-slack-retry-num"])
+            return Response(status_code=200)
+        self._seen[digest] = None
+        while len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        response = await self._handler.handle(request)
+        if response.status_code >= 500:
+            self._seen.pop(digest, None)  # it failed before its ack: let a retry through
+        return response
+
+    async def idle(self) -> None:
+        """Wait until no interaction is being worked on (after its ack)."""
+        await self._idle.wait()
+
+    async def aclose(self) -> None:
+        """Let interactions in flight finish (up to 10 s) so shutdown cuts no vote in half."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await self.idle()
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if self._busy == 0:
+                self._idle.set()
+
+    # -- listeners (bolt injects arguments by name) ----------------------------------------
+
+    async def _on_click(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        with self._working():
+            await ack()
+            try:
+                await self._click(body)
+            except Exception:
+                log.exception("Slack click failed")
+
+    async def _on_verdict(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        with self._working():
+            try:
+                await self._submit(ack, body)
+            except Exception:
+                log.exception("Slack verdict submission failed")
+                if ack.response is None:
+                    await ack()
+
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None
+    ) -> None:
+        with self._working():
+            await ack()
+            try:
+                await self._command(body, respond)
+            except Exception:
+                log.exception("Slack /signoff failed")
+
+    # -- what they do ----------------------------------------------------------------------
+
+    async def _click(self, body: Mapping[str, Any]) -> None:
+        action = (body.get("actions") or [{}])[0]
+        action_id = str(action.get("action_id") or "")
+        request_id = str(action.get("value") or "")
+        actor, channel = actor_of(body), channel_of(body)
+        trigger_id = body.get("trigger_id")
+        review = self._review()
+        try:
+            request = await review.get(request_id)
+        except NotFound:
+            await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
+            return
+        if action_id == cards.DETAILS:
+            await self._open(
+                actor, channel, trigger_id, cards.details_modal(request, self._link(request.id))
+            )
+            return
+        verdict = cards.VERDICT_ACTIONS[action_id]
+        try:
+            review.check_vote(request, actor.reviewer, verdict)
+        except NotAllowed as exc:
+            await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")
+            return
+        if review.rationale_required(request, verdict):
+            modal = cards.verdict_modal(
+                request,
+                verdict,
+                inbox_url=self._link(request.id),
+                external_id=modal_external_id(channel, trigger_id),
+            )
+            await self._open(actor, channel, trigger_id, modal)
+            return
+        await self._vote(actor, channel, request_id, verdict)
+
+    async def _submit(self, ack: AsyncAck, body: Mapping[str, Any]) -> None:
+        view = body.get("view") or {}
+        meta = parse_metadata(view)
+        if meta is None:
+            await ack(
+                response_action="errors",
+                errors={cards.RATIONALE: "This form is out of date: use the card's button again."},
+            )
+            return
+        request_id, verdict = meta
+        actor = actor_of(body)
+        rationale = input_value(view, cards.RATIONALE).strip()
+        errors: dict[str, str] = {}
+        payload: dict[str, Any] | None = None
+        if verdict is Verdict.MODIFY:
+            payload, problem = parse_payload(input_value(view, cards.MODIFIED_PAYLOAD))
+            if problem:
+                errors[cards.MODIFIED_PAYLOAD] = problem
+        if not rationale and await self._rationale_required(request_id, verdict):
+            errors[cards.RATIONALE] = (
+                "Please say why: the rationale is recorded and sent to the agent."
+            )
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        channel = channel_from_external_id(view)
+        await self._vote(actor, channel, request_id, verdict, rationale, payload)
+
+    async def _rationale_required(self, request_id: str, verdict: Verdict) -> bool:
+        review = self._review()
+        try:
+            return review.rationale_required(await review.get(request_id), verdict)
+        except NotFound:
+            return False  # the vote itself will say the request is gone
+
+    async def _vote(
+        self,
+        actor: Actor,
+        channel: str | None,
+        request_id: str,
+        verdict: Verdict,
+        rationale: str = "",
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            await self._review().vote(
+                request_id,
+                actor.reviewer,
+                verdict,
+                channel=CHANNEL,
+                rationale=rationale,
+                name=actor.name,
+                modified_payload=payload,
+            )
+        except NotAllowed as exc:
+            await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")
+        except InvalidInput as exc:
+            await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.problem)}")
+        except NotFound:
+            await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
+
+    async def _command(self, body: Mapping[str, Any], respond: AsyncRespond | None) -> None:
+        actor = actor_of(body)
+        command = parse_command(str(body.get("text") or ""))
+        review = self._review()
+        if command.verb == "pending":
+            items = await review.pending_for(actor.reviewer)
+            shown = items[:_PENDING_SHOWN]
+            await self._respond(respond, cards.pending_text(shown, self._link, len(items)))
+            return
+        if command.verb == "help":
+            text = f"{command.problem}\n{USAGE}" if command.problem else USAGE
+            await self._respond(respond, text)
+            return
+        try:
+            review.check_stop_authority(actor.reviewer)
+        except NotAllowed as exc:
+            await self._respond(respond, f"🚫 Nothing changed. {_sentence(exc.message)}")
+            return
+        stopping = command.verb == "stop"
+        try:
+            await review.set_stopped(
+                command.agent,
+                stopping,
+                actor=actor.reviewer,
+                reason=command.reason,
+                channel=CHANNEL,
+            )
+        except NotFound:
+            await self._respond(
+                respond, f"🚫 Nothing changed. There is no agent `{escape(command.agent)}`."
+            )
+            return
+        agent = escape(command.agent)
+        if stopping:
+            text = (
+                f"🛑 <@{actor.user_id}> stopped agent `{agent}`: {escape(command.reason)}\n"
+                f"Its new requests are rejected until `/signoff start {agent}`."
+            )
+        else:
+            text = f"▶️ <@{actor.user_id}> started agent `{agent}` again."
+        await self._respond(respond, text, in_channel=True)
+
+    # -- talking back ----------------------------------------------------------------------
+
+    def _link(self, request_id: str) -> str | None:
+        return self._inbox_url(request_id)
+
+    async def _open(
+        self, actor: Actor, channel: str | None, trigger_id: Any, view: dict[str, Any]
+    ) -> None:
+        try:
+            await self.client.views_open(trigger_id=str(trigger_id or ""), view=view)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("Slack views.open failed: %r", exc)
+            await self._tell(actor, channel, "⚠️ Slack did not open the form in time; click again.")
+
+    async def _tell(self, actor: Actor, channel: str | None, text: str) -> None:
+        """An ephemeral message to `actor` in the card's channel (a DM when none is known)."""
+        try:
+            if channel:
+                await self.client.chat_postEphemeral(channel=channel, user=actor.user_id, text=text)
+            else:
+                await self.client.chat_postMessage(channel=actor.user_id, text=text)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not tell %s %r: %r", actor.reviewer, text, exc)
+
+    async def _respond(
+        self, respond: AsyncRespond | None, text: str, *, in_channel: bool = False
+    ) -> None:
+        if respond is None or respond.response_url is None:
+            log.warning("/signoff without a response_url; answer dropped: %r", text)
+            return
+        try:
+            await respond(text=text, response_type="in_channel" if in_channel else "ephemeral")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not answer /signoff: %r", exc)

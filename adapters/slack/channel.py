@@ -1,0 +1,167 @@
+"""`SlackChannel`: posts, edits and nudges approval cards through the Slack Web API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from adapters.slack import cards
+from adapters.slack.pacer import ChannelPacer
+from bot.errors import DeliveryError
+from bot.ports import CardView
+
+log = logging.getLogger("signoff.slack")
+
+# Errors where trying the same call again cannot help: the message itself is wrong, or the
+# card it would edit is gone. Everything else (network, 5xx, rate limits, a bot not yet
+# invited, a revoked token being replaced) is retried by the outbox, so no card is lost
+# while someone fixes the workspace.
+_PERMANENT = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_arguments",
+        "invalid_arg_name",
+        "invalid_array_arg",
+        "invalid_charset",
+        "invalid_form_data",
+        "invalid_json",
+        "json_not_object",
+        "msg_too_long",
+        "no_text",
+        "too_many_attachments",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "unknown_method",
+    }
+)
+
+
+def slack_client(token: str, api_url: str, *, timeout: int = 10) -> AsyncWebClient:
+    """An AsyncWebClient for `api_url` (``https://slack.com/api/``, or a fake in tests)."""
+    return AsyncWebClient(token=token, base_url=api_url, timeout=timeout)
+
+
+def retry_after(response: Any) -> float:
+    """Seconds from a Slack response's Retry-After header (1 s if absent or unreadable)."""
+    headers = getattr(response, "headers", None) or {}
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(float(raw), 0.0)
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+class SlackChannel:
+    """Implements `bot.ports.Channel` for Slack.
+
+    Cards go to the tier's channel with an @-mention of its Slack reviewers; edits use
+    `chat.update`; reminders are thread replies. Every write to a channel goes through a
+    `ChannelPacer` (Slack asks for about one message per second per channel). Every method
+    raises DeliveryError: retryable for rate limits (with `retry_after`), network errors and
+    workspace problems; not retryable when the message is malformed or the card is gone.
+    """
+
+    name = "slack"
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        alerts_channel: str | None = None,
+        pacer: ChannelPacer | None = None,
+    ) -> None:
+        self.client = client
+        self.alerts_channel = alerts_channel
+        self.pacer = pacer or ChannelPacer()
+
+    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        message = cards.card_message(view, ping=True)
+        response = await self._write(
+            "chat.postMessage",
+            view.target,
+            lambda: self.client.chat_postMessage(
+                channel=view.target,
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+        )
+        return {
+            "channel": str(response.get("channel") or view.target),
+            "ts": str(response["ts"]),
+            "target": view.target,
+        }
+
+    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
+        message = cards.card_message(view)
+        channel, ts = str(ref["channel"]), str(ref["ts"])
+        await self._write(
+            "chat.update",
+            channel,
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            ),
+        )
+
+    async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
+        channel, ts = str(ref["channel"]), str(ref["ts"])
+        text = cards.reminder_text(view)
+        await self._write(
+            "chat.postMessage",
+            channel,
+            lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text),
+        )
+
+    async def post_alert(self, text: str) -> bool:
+        """Post a warning sign to `alerts_channel`; False when none is configured.
+
+        Raises DeliveryError like the card methods.
+        """
+        if not self.alerts_channel:
+            return False
+        channel = self.alerts_channel
+        await self._write(
+            "chat.postMessage",
+            channel,
+            lambda: self.client.chat_postMessage(channel=channel, text=f"⚠️ {text}"),
+        )
+        return True
+
+    async def _write(
+        self,
+        method: str,
+        channel: str,
+        call: Callable[[], Awaitable[AsyncSlackResponse]],
+    ) -> AsyncSlackResponse:
+        await self.pacer.turn(channel)
+        try:
+            return await call()
+        except SlackApiError as exc:
+            raise self._refused(method, channel, exc) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise DeliveryError(f"Slack {method} to {channel} failed: {exc!r}") from exc
+
+    def _refused(self, method: str, channel: str, exc: SlackApiError) -> DeliveryError:
+        response = exc.response
+        error = str(response.get("error") or f"HTTP {response.status_code}")
+        if response.status_code == 429 or error == "ratelimited":
+            wait = retry_after(response)
+            self.pacer.hold(channel, wait)
+            log.info("Slack rate-limited %s on %s; holding it for %.0fs", method, channel, wait)
+            return DeliveryError(
+                f"Slack {method} to {channel}: ratelimited", retryable=True, retry_after=wait
+            )
+        permanent = error in _PERMANENT
+        return DeliveryError(f"Slack {method} to {channel}: {error}", retryable=not permanent)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from adapters.teams import PATH, TeamsBot, TeamsChannel, TeamsCredentials, messages_endpoint
+from adapters.teams.endpoint import Endpoint
 from bot.config import LoadedConfig
 from bot.domain import ApprovalRequest
 from bot.errors import ConfigError
@@ -65,20 +67,56 @@ def teams_channel(
 
 def mount_teams(
     app: FastAPI,
-    services: Services,
-    channel: Channel | None,
+    services: Services | None = None,
+    channel: Channel | None = None,
     env: Mapping[str, str] | None = None,
 ) -> None:
-    """Serve `POST /api/messages` for `channel`; does nothing unless it is a TeamsChannel.
+    """Serve the Bot Framework's `POST /api/messages`; it answers 404 while Teams is off.
 
-    `env` is accepted for symmetry with `teams_channel` and not read: everything taken from
-    the environment already travels inside `channel`. Mounting twice is harmless.
+    `services` may be None when the app builds them in its lifespan: the bot is then made
+    on the first request from `app.state.services`. `channel` defaults to the services'
+    "teams" channel (the one the outbox posts through, so both share one adapter and one
+    auth). `env` is accepted for symmetry with `teams_channel` and not read: everything
+    taken from the environment already travels inside the channel. Mounting twice is
+    harmless.
     """
     del env
-    if not isinstance(channel, TeamsChannel):
-        return
     if any(getattr(route, "path", None) == PATH for route in app.router.routes):
         return
+    made: dict[int, Endpoint | None] = {}
+
+    def endpoint_for(current: Services) -> Endpoint | None:
+        key = id(current)
+        if key not in made:
+            chosen = channel if channel is not None else current.channels.get("teams")
+            made.clear()
+            made[key] = (
+                messages_endpoint(chosen, _bot(current))
+                if isinstance(chosen, TeamsChannel)
+                else None
+            )
+        return made[key]
+
+    if services is not None:
+        endpoint_for(services)
+
+    async def teams_messages(request: Request) -> Response:
+        current: Services | None = services or getattr(request.app.state, "services", None)
+        endpoint = endpoint_for(current) if current is not None else None
+        if endpoint is None:
+            return JSONResponse(
+                {"error": "not_found", "detail": "Microsoft Teams is not configured"},
+                status_code=404,
+            )
+        return await endpoint(request)
+
+    app.add_api_route(
+        PATH, teams_messages, methods=["POST"], include_in_schema=False, name="teams_messages"
+    )
+
+
+def _bot(services: Services) -> TeamsBot:
+    """The bot over the engine, drawing cards exactly as the outbox draws them."""
     policy = services.config.policy
     tiers = [t.name for t in policy.tiers]
 
@@ -89,11 +127,4 @@ def mount_teams(
         target = policy.tier(tier).teams_channel or tier
         return services.worker.view(request, tier, target)
 
-    bot = TeamsBot(services.engine, view)
-    app.add_api_route(
-        PATH,
-        messages_endpoint(channel, bot),
-        methods=["POST"],
-        include_in_schema=False,
-        name="teams_messages",
-    )
+    return TeamsBot(services.engine, view)

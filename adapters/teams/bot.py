@@ -1,0 +1,306 @@
+"""`TeamsBot`: what happens when a reviewer clicks a card or writes to Signoff in Teams.
+
+Card clicks arrive as Universal Actions (`invoke` named `adaptiveCard/action`, value
+`{"action": {"type": "Action.Execute", "verb", "data": {"request_id", "tier", "rationale",
+...inputs}}}`). The clicker is `teams:<from.aadObjectId>`. The answer is always a card in
+the invoke response (`application/vnd.microsoft.card.adaptive`), seen by the clicker only:
+
+- a refusal (not a reviewer, self-approval, second vote, already decided) or a missing
+  rationale: the current card with the reason in a banner; nothing is recorded;
+- a recorded vote: the refreshed card with a short confirmation.
+
+The engine writes the card refresh for everyone (an `update_activity` of every stored copy)
+into the outbox in the vote's own transaction, so the edit survives a restart and is retried
+when Teams throttles; the outbox worker runs it at once after the commit.
+
+Clients without Universal Actions send the card's `Action.Submit` fallback as a message
+whose `value` carries `verb` and `request_id`; it is handled the same way, answered by a
+reply in the thread. Text messages (`@Signoff pending`, `stop AGENT REASON`, `start AGENT`)
+mirror Slack's `/signoff` command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
+from botbuilder.core.serializer_helper import serializer_helper
+from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
+
+from adapters.teams import cards
+from adapters.teams._turns import closing_connector
+from bot.domain import ApprovalRequest, Status, Verdict
+from bot.errors import InvalidInput, NotAllowed, NotFound
+from bot.ports import CardView, ReviewService
+
+log = logging.getLogger("signoff.teams")
+
+CHANNEL = "teams"
+ERROR_TYPE = "application/vnd.microsoft.error"
+MAX_PENDING_LISTED = 10
+
+ViewFactory = Callable[[ApprovalRequest, str], CardView]
+"""Draws the copy of a request's card that belongs to a tier (`view(request, tier)`)."""
+
+
+@dataclass(frozen=True)
+class CardAction:
+    """A click, parsed: what the reviewer chose, on which request, with which inputs."""
+
+    verdict: Verdict
+    request_id: str
+    tier: str | None
+    rationale: str
+    modified_payload: str | None
+
+
+def parse_action(verb: Any, data: Any) -> CardAction:
+    """Raises InvalidInput when the verb or `data.request_id` is missing or unknown."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("data", "must be an object carrying request_id")
+    verdict = cards.VERBS.get(str(verb or ""))
+    if verdict is None:
+        raise InvalidInput("verb", f"{verb!r} is not one of {', '.join(cards.VERBS)}")
+    request_id = data.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        raise InvalidInput("data.request_id", "is required")
+    tier = data.get("tier")
+    rationale = data.get(cards.RATIONALE)
+    payload = data.get(cards.MODIFIED_PAYLOAD)
+    return CardAction(
+        verdict=verdict,
+        request_id=request_id,
+        tier=tier if isinstance(tier, str) and tier else None,
+        rationale=rationale.strip() if isinstance(rationale, str) else "",
+        modified_payload=payload if isinstance(payload, str) else None,
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The card a clicker gets back, with the message to show on it."""
+
+    view: CardView
+    message: str
+    tone: cards.Tone
+
+
+def reviewer_of(activity: Activity) -> tuple[str | None, str | None]:
+    """(`teams:<aadObjectId>`, display name) of whoever sent `activity`, if Teams said."""
+    sender = activity.from_property
+    aad = getattr(sender, "aad_object_id", None) if sender is not None else None
+    name = getattr(sender, "name", None) if sender is not None else None
+    return (f"teams:{aad}" if aad else None), name
+
+
+class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no type hints
+    """The bot logic behind `POST /api/messages`; talks to the engine only through
+    `ReviewService`, so it never sees storage."""
+
+    def __init__(self, reviews: ReviewService, view: ViewFactory) -> None:
+        super().__init__()
+        self.reviews = reviews
+        self.view = view
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        async with closing_connector(turn_context):
+            await super().on_turn(turn_context)
+
+    # -- card clicks (Universal Actions) -------------------------------------------------
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        activity: Activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            response: InvokeResponse = await super().on_invoke_activity(turn_context)
+            return response
+        value = activity.value if isinstance(activity.value, Mapping) else {}
+        action = value.get("action")
+        if not isinstance(action, Mapping) or action.get("type") != "Action.Execute":
+            return _error(HTTPStatus.BAD_REQUEST, "BadRequest", "expected an Action.Execute")
+        try:
+            parsed = parse_action(action.get("verb"), action.get("data"))
+        except InvalidInput as exc:
+            return _error(HTTPStatus.BAD_REQUEST, "BadRequest", str(exc))
+        reviewer, name = reviewer_of(activity)
+        try:
+            answer = await self.decide(parsed, reviewer, name)
+        except NotFound as exc:
+            return _error(HTTPStatus.NOT_FOUND, "NotFound", str(exc))
+        body = AdaptiveCardInvokeResponse(
+            status_code=int(HTTPStatus.OK),
+            type=cards.CONTENT_TYPE,
+            value=cards.card(answer.view, message=answer.message, tone=answer.tone),
+        )
+        return InvokeResponse(status=int(HTTPStatus.OK), body=serializer_helper(body))
+
+    async def decide(self, action: CardAction, reviewer: str | None, name: str | None) -> Answer:
+        """Check and record one verdict. Raises NotFound for an unknown request."""
+        request = await self.reviews.get(action.request_id)
+        tier = action.tier or request.tier or ""
+
+        def answer(
+            current: ApprovalRequest, message: str, tone: cards.Tone = "attention"
+        ) -> Answer:
+            return Answer(self.view(current, tier), message, tone)
+
+        if reviewer is None:
+            return answer(
+                request,
+                "Not recorded: Teams did not say who you are (no Microsoft Entra object id).",
+            )
+        verdict = action.verdict
+        try:
+            self.reviews.check_vote(request, reviewer, verdict)
+        except NotAllowed as exc:
+            return answer(request, f"Not recorded: {exc.message}.")
+        if self.reviews.rationale_required(request, verdict) and not action.rationale:
+            why = (
+                "for every verdict on a high-risk item"
+                if verdict in _PLAIN
+                else f"to {verdict.value}"
+            )
+            return answer(
+                request,
+                f"Not recorded: a rationale is required {why}. "
+                "Type it in the Rationale box and click again.",
+            )
+        payload: Mapping[str, Any] | None = None
+        if verdict is Verdict.MODIFY:
+            try:
+                payload = _payload(action.modified_payload)
+            except InvalidInput as exc:
+                return answer(request, f"Not recorded: {exc.problem}.")
+        try:
+            updated = await self.reviews.vote(
+                request.id,
+                reviewer,
+                verdict,
+                channel=CHANNEL,
+                rationale=action.rationale,
+                name=name,
+                modified_payload=payload,
+            )
+        except NotAllowed as exc:  # another click won the race since the check above
+            return answer(await self.reviews.get(request.id), f"Not recorded: {exc.message}.")
+        except InvalidInput as exc:
+            return answer(request, f"Not recorded: {exc.problem}.")
+        return Answer(self.view(updated, tier), _recorded(updated, verdict), "good")
+
+    # -- messages: Action.Submit fallbacks and text commands -----------------------------
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity: Activity = turn_context.activity
+        if isinstance(activity.value, Mapping) and "verb" in activity.value:
+            await turn_context.send_activity(await self._submitted(activity))
+            return
+        # In a channel the text starts with the bot's own @-mention (`<at>Signoff</at>`).
+        text = _MENTION.sub(" ", activity.text or "")
+        await turn_context.send_activity(await self.command(text.strip(), activity))
+
+    async def _submitted(self, activity: Activity) -> str:
+        value: Mapping[str, Any] = activity.value
+        try:
+            parsed = parse_action(value.get("verb"), value)
+        except InvalidInput as exc:
+            return f"That click could not be read: {exc}."
+        reviewer, name = reviewer_of(activity)
+        try:
+            answer = await self.decide(parsed, reviewer, name)
+        except NotFound as exc:
+            return str(exc)
+        return answer.message
+
+    async def command(self, text: str, activity: Activity) -> str:
+        """Run `pending`, `stop AGENT REASON` or `start AGENT [REASON]`; returns the reply."""
+        reviewer, _ = reviewer_of(activity)
+        words = text.split()
+        verb = words[0].lower() if words else ""
+        if reviewer is None:
+            return "Teams did not say who you are, so Signoff cannot act on this."
+        if verb == "pending":
+            return await self._pending(reviewer)
+        if verb in ("stop", "start") and len(words) >= 2:
+            reason = " ".join(words[2:])
+            if verb == "stop" and not reason:
+                return "Say why: `stop AGENT REASON`."
+            return await self._stop(reviewer, words[1], stopped=verb == "stop", reason=reason)
+        return (
+            # No angle brackets: Teams reads message text as HTML-flavoured markdown.
+            "Signoff posts approval cards here. Commands: `pending` (what waits for you), "
+            "`stop AGENT REASON` and `start AGENT` (top-tier reviewers)."
+        )
+
+    async def _pending(self, reviewer: str) -> str:
+        waiting = await self.reviews.pending_for(reviewer, limit=200)
+        if not waiting:
+            return "Nothing is waiting for you."
+        lines = [f"{len(waiting)} item(s) wait for you:"]
+        for request in waiting[:MAX_PENDING_LISTED]:
+            lines.append(
+                f"- {cards.clip(request.current_action.summary, 120)} "
+                f"({request.risk.value} risk, {request.tier}, "
+                f"decide by {cards.when(request.deadline_at)}; {request.id})"
+            )
+        if len(waiting) > MAX_PENDING_LISTED:
+            lines.append(f"… and {len(waiting) - MAX_PENDING_LISTED} more in the web inbox.")
+        return "\n".join(lines)
+
+    async def _stop(self, reviewer: str, agent_id: str, *, stopped: bool, reason: str) -> str:
+        try:
+            self.reviews.check_stop_authority(reviewer)
+            await self.reviews.set_stopped(
+                agent_id, stopped, actor=reviewer, reason=reason, channel=CHANNEL
+            )
+        except NotAllowed as exc:
+            return f"Not done: {exc.message}."
+        except NotFound:
+            return f"There is no agent {agent_id!r}."
+        if stopped:
+            return f"Stopped {agent_id}: its new requests are rejected until `start {agent_id}`."
+        return f"Started {agent_id} again."
+
+
+_MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+_PLAIN = frozenset({Verdict.APPROVE, Verdict.CONFIRM})
+
+
+def _payload(text: str | None) -> Mapping[str, Any]:
+    if not text or not text.strip():
+        raise InvalidInput("modified_payload", "the edited payload is empty")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            "modified_payload", f"the edited payload is not valid JSON ({exc.msg})"
+        ) from exc
+    if not isinstance(value, dict):
+        raise InvalidInput("modified_payload", "the edited payload must be a JSON object")
+    return value
+
+
+def _recorded(request: ApprovalRequest, verdict: Verdict) -> str:
+    if verdict is Verdict.CONFIRM:
+        return "Recorded: you confirmed what the agent did."
+    if verdict is Verdict.REVERSE:
+        return "Recorded: reversed. The agent is told to undo it."
+    if request.status is Status.PENDING:
+        have = len(request.approvals_for_current_action())
+        need = request.approvals_required
+        return (
+            f"Recorded: your {'changes are' if verdict is Verdict.MODIFY else 'approval is'} "
+            f"in ({have} of {need}). {need - have} more approval(s) needed."
+        )
+    return f"Recorded: {cards.outcome(request)[1].lower()}. The agent is told now."
+
+
+def _error(status: HTTPStatus, code: str, message: str) -> InvokeResponse:
+    body = AdaptiveCardInvokeResponse(
+        status_code=int(status), type=ERROR_TYPE, value={"code": code, "message": message}
+    )
+    return InvokeResponse(status=int(status), body=serializer_helper(body))

@@ -1,0 +1,269 @@
+"""`TeamsChannel`: posts, edits and nudges approval cards through the Bot Connector API."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
+    ConversationReference,
+)
+from botbuilder.schema import Mention as MentionEntity
+from botbuilder.schema.teams import ChannelInfo, TeamsChannelData, TenantInfo
+from botframework.connector import Channels
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from adapters.teams import cards
+from adapters.teams._turns import closing_connector
+from adapters.teams.auth import TeamsAuth, TeamsCredentials
+from bot.errors import DeliveryError
+from bot.ports import CardView
+
+log = logging.getLogger("signoff.teams")
+
+DEFAULT_RETRY_AFTER = 1.0
+RETRY_JITTER = 0.2
+"""A Retry-After is stretched by up to this fraction, never shortened, so that cards
+throttled together do not all come back in the same instant."""
+
+# Teams refuses these calls for reasons another attempt may fix: throttling, an outage, a
+# bot not yet installed in the team or whose secret is being rotated. Everything else in
+# 4xx means the call itself is wrong, and repeating it cannot help.
+_RETRYABLE = frozenset({401, 403, 408, 412, 429})
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if unreadable."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return max((at - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+def delivery_error(
+    what: str, status: int, headers: Mapping[str, str], rng: random.Random
+) -> DeliveryError:
+    """The outbox's view of a refused connector call: retry (when, how soon) or give up."""
+    retryable = status in _RETRYABLE or status >= 500
+    wait = retry_after_seconds(_header(headers, "retry-after"))
+    if status == 429 and wait is None:
+        wait = DEFAULT_RETRY_AFTER
+    if wait is not None:
+        wait *= 1 + rng.uniform(0, RETRY_JITTER)
+    return DeliveryError(
+        f"Teams {what} failed with HTTP {status}", retryable=retryable, retry_after=wait
+    )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _status(exc: HttpOperationError) -> tuple[int, Mapping[str, str]]:
+    response = exc.response
+    return int(getattr(response, "status_code", 0) or 0), dict(getattr(response, "headers", {}))
+
+
+class TeamsChannel:
+    """Implements `bot.ports.Channel` for Microsoft Teams through botbuilder's CloudAdapter.
+
+    A card is posted proactively into the tier's Teams channel as a new thread
+    (`create_conversation` with the channel id and tenant), @-mentioning the tier's `teams:`
+    reviewers; edits use `update_activity` on the stored activity id; reminders are replies
+    in the card's thread. The returned ref holds everything needed to reach the card again
+    after a restart: service URL, conversation id, activity id, tenant id, channel id.
+
+    Every method raises DeliveryError: retryable for throttling (429, with the Retry-After
+    the service asked for, stretched by a little jitter), outages, network errors and
+    install/permission problems; not retryable when the call itself is malformed. An edit
+    of a card that no longer exists (404) is logged and skipped.
+    """
+
+    name = "teams"
+
+    def __init__(
+        self,
+        auth: TeamsAuth,
+        *,
+        service_url: str,
+        adapter: CloudAdapter | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.auth = auth
+        self.service_url = service_url
+        self.adapter = adapter or CloudAdapter(auth.framework)
+        self.rng = rng or random.Random()
+
+    @classmethod
+    def create(
+        cls,
+        credentials: TeamsCredentials,
+        *,
+        service_url: str,
+        verify: bool = True,
+        openid_metadata_url: str | None = None,
+    ) -> TeamsChannel:
+        """A channel with its own adapter; raises ValueError if `verify` lacks an app id."""
+        auth = TeamsAuth(credentials, verify=verify, openid_metadata_url=openid_metadata_url)
+        return cls(auth, service_url=service_url)
+
+    @property
+    def app_id(self) -> str:
+        return self.auth.app_id
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self.auth.credentials.tenant_id
+
+    # -- Channel -------------------------------------------------------------------------
+
+    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        found = cards.mentions(view)
+        activity = self._card_activity(view, cards.post_text(view, found), found)
+        parameters = ConversationParameters(
+            is_group=True,
+            channel_data=TeamsChannelData(
+                channel=ChannelInfo(id=view.target),
+                tenant=TenantInfo(id=self.tenant_id) if self.tenant_id else None,
+            ),
+            activity=activity,
+            tenant_id=self.tenant_id,
+        )
+        created: dict[str, str] = {}
+
+        async def capture(turn: TurnContext) -> None:
+            async with closing_connector(turn):
+                created["conversation_id"] = turn.activity.conversation.id
+                created["activity_id"] = turn.activity.id
+
+        await self._call(
+            "create_conversation",
+            lambda: self.adapter.create_conversation(
+                self.app_id, capture, parameters, Channels.ms_teams, self.service_url
+            ),
+        )
+        conversation_id = created["conversation_id"]
+        # Teams names a channel thread `<channel>;messageid=<root message id>`; prefer that
+        # id over the adapter's, which is a random placeholder when the service omits it.
+        _, _, root = conversation_id.partition(";messageid=")
+        return {
+            "service_url": self.service_url,
+            "conversation_id": conversation_id,
+            "activity_id": root or created["activity_id"],
+            "tenant_id": self.tenant_id,
+            "channel_id": view.target,
+            "target": view.target,
+        }
+
+    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
+        activity = self._card_activity(view, cards.fallback_text(view), ())
+        activity.id = str(ref["activity_id"])
+
+        async def edit(turn: TurnContext) -> None:
+            async with closing_connector(turn):
+                await turn.update_activity(activity)
+
+        await self._continue(ref, "update_activity", edit, gone_ok=True)
+
+    async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
+        found = cards.mentions(view)
+        reply = MessageFactory.text(cards.reminder_text(view, found))
+        reply.entities = self._mention_entities(found)
+        root = str(ref["activity_id"])
+
+        async def send(turn: TurnContext) -> None:
+            outgoing = TurnContext.apply_conversation_reference(
+                reply, TurnContext.get_conversation_reference(turn.activity)
+            )
+            # A reply to the card's own message keeps the reminder inside its thread.
+            outgoing.reply_to_id = root
+            async with closing_connector(turn):
+                await turn.adapter.send_activities(turn, [outgoing])
+
+        await self._continue(ref, "reply_to_activity", send)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _card_activity(
+        self, view: CardView, text: str, found: tuple[cards.Mention, ...] | list[cards.Mention]
+    ) -> Activity:
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(cards.card(view)))
+        activity.text = text
+        activity.summary = cards.fallback_text(view)
+        if found:
+            activity.entities = self._mention_entities(found)
+        return activity
+
+    @staticmethod
+    def _mention_entities(found: list[cards.Mention] | tuple[cards.Mention, ...]) -> list[Any]:
+        return [
+            MentionEntity(
+                mentioned=ChannelAccount(id=m.id, name=m.name), text=m.text, type="mention"
+            )
+            for m in found
+        ]
+
+    def _reference(self, ref: Mapping[str, Any]) -> ConversationReference:
+        tenant = ref.get("tenant_id") or None
+        return ConversationReference(
+            channel_id=Channels.ms_teams,
+            service_url=str(ref["service_url"]),
+            conversation=ConversationAccount(
+                id=str(ref["conversation_id"]),
+                is_group=True,
+                conversation_type="channel",
+                tenant_id=tenant,
+            ),
+            bot=ChannelAccount(id=self.app_id),
+        )
+
+    async def _continue(
+        self,
+        ref: Mapping[str, Any],
+        what: str,
+        logic: Callable[[TurnContext], Awaitable[None]],
+        *,
+        gone_ok: bool = False,
+    ) -> None:
+        reference = self._reference(ref)
+        await self._call(
+            what,
+            lambda: self.adapter.continue_conversation(reference, logic, self.app_id),
+            gone_ok=gone_ok,
+        )
+
+    async def _call(
+        self, what: str, call: Callable[[], Awaitable[Any]], *, gone_ok: bool = False
+    ) -> None:
+        try:
+            await call()
+        except HttpOperationError as exc:
+            status, headers = _status(exc)
+            if gone_ok and status == 404:
+                log.warning("Teams %s: the card is gone (404); nothing to edit", what)
+                return
+            raise delivery_error(what, status, headers, self.rng) from exc
+        except ClientRequestError as exc:
+            raise DeliveryError(f"Teams {what} failed: {exc}", retryable=True) from exc

@@ -1,0 +1,182 @@
+"""A fake Bot Connector service (the Teams side of the Bot Framework) on a real HTTP server.
+
+Point a Teams config's `service_url` at `FakeConnector.service_url`. It answers the three
+calls Signoff makes, records them, and keeps each message's latest content so a test can
+read the card that is on screen now::
+
+    async with FakeConnector() as teams:
+        ...  # post a card
+        [created] = teams.created
+        card = teams.card(created.conversation_id)
+        teams.throttle("update", 3, retry_after="2")   # next three edits get 429
+
+- ``POST /v3/conversations``: create a thread in a channel; answers
+  ``{"id": "<channel>;messageid=<n>", "activityId": "<n>"}``.
+- ``POST /v3/conversations/{id}/activities[/{replyToId}]``: send or reply; answers ``{"id"}``.
+- ``PUT /v3/conversations/{id}/activities/{activityId}``: edit; 404 for an unknown message.
+
+A queued throttle answers 429 (or another status) with Retry-After instead, and records
+nothing but the attempt (`throttled`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tests.support.http_receiver import HttpReceiver, Recorded, Reply
+
+Kind = Literal["create", "send", "update"]
+
+_CREATE = re.compile(r"^/v3/conversations/?$")
+_SEND = re.compile(r"^/v3/conversations/(?P<conv>[^/]+)/activities(?:/(?P<reply_to>[^/]+))?$")
+_UPDATE = re.compile(r"^/v3/conversations/(?P<conv>[^/]+)/activities/(?P<activity>[^/]+)$")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One accepted call: which conversation and message it touched, and the activity sent."""
+
+    kind: Kind
+    conversation_id: str
+    activity_id: str
+    activity: dict[str, Any]
+    body: dict[str, Any]
+    authorization: str | None
+
+    @property
+    def card(self) -> dict[str, Any] | None:
+        """The Adaptive Card in the activity, if it carries one."""
+        for attachment in self.activity.get("attachments") or []:
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                content: dict[str, Any] = attachment["content"]
+                return content
+        return None
+
+
+class FakeConnector(HttpReceiver):
+    """`HttpReceiver` routing by path pattern, with a small model of Teams threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1_700_000_000_001)
+        self._state = threading.Lock()
+        self._calls: list[Call] = []
+        self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._throttles: dict[Kind, deque[tuple[int, str | None]]] = {
+            "create": deque(),
+            "send": deque(),
+            "update": deque(),
+        }
+        self.throttled: list[Recorded] = []
+
+    @property
+    def service_url(self) -> str:
+        return f"{self.url}/"
+
+    # -- inspection ----------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._state:
+            return list(self._calls)
+
+    def of(self, kind: Kind) -> list[Call]:
+        return [c for c in self.calls if c.kind == kind]
+
+    @property
+    def created(self) -> list[Call]:
+        return self.of("create")
+
+    @property
+    def updates(self) -> list[Call]:
+        return self.of("update")
+
+    @property
+    def replies(self) -> list[Call]:
+        return self.of("send")
+
+    def message(self, conversation_id: str, activity_id: str | None = None) -> dict[str, Any]:
+        """The latest content of a message (the thread's root message by default)."""
+        activity_id = activity_id or conversation_id.partition(";messageid=")[2]
+        with self._state:
+            return self._messages[(conversation_id, activity_id)]
+
+    def card(self, conversation_id: str, activity_id: str | None = None) -> dict[str, Any]:
+        """The Adaptive Card on screen now in that message."""
+        for attachment in self.message(conversation_id, activity_id).get("attachments") or []:
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                content: dict[str, Any] = attachment["content"]
+                return content
+        raise AssertionError(f"no Adaptive Card in {conversation_id}")
+
+    def reset(self) -> None:
+        """Forget every call, message and pending throttle (to reuse one server across tests)."""
+        self.clear()
+        with self._state:
+            self._calls.clear()
+            self._messages.clear()
+            for queue in self._throttles.values():
+                queue.clear()
+            self.throttled.clear()
+
+    def throttle(
+        self, kind: Kind, times: int, retry_after: str | None = "1", status: int = 429
+    ) -> None:
+        """Answer the next `times` calls of `kind` with `status` (429: throttled) and this
+        Retry-After (None: no header)."""
+        with self._state:
+            self._throttles[kind].extend([(status, retry_after)] * times)
+
+    # -- the service ---------------------------------------------------------------------
+
+    async def _reply(self, recorded: Recorded) -> Reply:
+        path, method = recorded.path, recorded.method
+        if method == "POST" and _CREATE.match(path):
+            return self._answer("create", recorded, None)
+        if method == "POST" and (match := _SEND.match(path)):
+            return self._answer("send", recorded, match)
+        if method == "PUT" and (match := _UPDATE.match(path)):
+            return self._answer("update", recorded, match)
+        return await super()._reply(recorded)
+
+    def _answer(self, kind: Kind, recorded: Recorded, match: re.Match[str] | None) -> Reply:
+        with self._state:
+            if self._throttles[kind]:
+                status, wait = self._throttles[kind].popleft()
+                self.throttled.append(recorded)
+                return Reply.json(
+                    {"error": {"code": "TooManyRequests", "message": "slow down"}},
+                    status,
+                    {"Retry-After": wait} if wait is not None else {},
+                )
+            body = recorded.json()
+            auth = recorded.headers.get("authorization")
+            if kind == "create":
+                channel = body["channelData"]["channel"]["id"]
+                root = str(next(self._ids))
+                conversation = f"{channel};messageid={root}"
+                activity = dict(body.get("activity") or {})
+                self._messages[(conversation, root)] = activity
+                self._calls.append(Call(kind, conversation, root, activity, body, auth))
+                return Reply.json({"id": conversation, "activityId": root}, 201)
+            assert match is not None
+            conversation = match["conv"]
+            if kind == "send":
+                new_id = str(next(self._ids))
+                self._messages[(conversation, new_id)] = body
+                self._calls.append(Call(kind, conversation, new_id, body, body, auth))
+                return Reply.json({"id": new_id}, 201)
+            activity_id = match["activity"]
+            if (conversation, activity_id) not in self._messages:
+                return Reply.json(
+                    {"error": {"code": "ActivityNotFoundInConversation", "message": "gone"}},
+                    404,
+                )
+            self._messages[(conversation, activity_id)] = body
+            self._calls.append(Call(kind, conversation, activity_id, body, body, auth))
+            return Reply.json({"id": activity_id}, 200)

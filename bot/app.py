@@ -3,28 +3,80 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 
-from adapters.resume import WebhookResumeTarget
+from adapters.resume import PerAgentResumeTarget
 from adapters.web.channel import WebInboxChannel
 from bot import http
 from bot.clock import SystemClock
 from bot.config import LoadedConfig
 from bot.engine import Engine
+from bot.errors import ConfigError
 from bot.metrics import Metrics
-from bot.outbox import OutboxWorker
-from bot.ports import Channel, Clock, Repository, ResumeTarget
+from bot.outbox import LEASE, OutboxWorker
+from bot.ports import Channel, Clock, Notifier, Repository, ResumeTarget
 from bot.scheduler import Scheduler
 from bot.services import Services, secret_lookup
+from bot.slack_wiring import mount_slack, slack_channel
+from bot.teams_wiring import mount_teams, teams_channel
 from bot.waiters import Waiters
 from bot.web_wiring import mount_web
-from storage import open_repository
+from storage import InMemoryNotifier, notifier_for, open_repository
 
 log = logging.getLogger("signoff")
+
+
+TIMING_ENV = {
+    "outbox_interval": "SIGNOFF_OUTBOX_INTERVAL",
+    "sweep_interval": "SIGNOFF_SWEEP_INTERVAL",
+    "outbox_lease": "SIGNOFF_OUTBOX_LEASE",
+    "wait_poll_interval": "SIGNOFF_WAIT_POLL_INTERVAL",
+}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often the periodic jobs run and how long an outbox claim lasts, in seconds.
+
+    Read from the environment (docs/replicas.md); the defaults suit production, and tests
+    shorten them so that SLAs, takeovers and retries happen within seconds.
+    """
+
+    outbox_interval: float = 1.0
+    sweep_interval: float = 5.0
+    outbox_lease: float = LEASE.total_seconds()
+    wait_poll_interval: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Timing:
+        """Raises ConfigError naming the variable when a value is not a positive number."""
+        values: dict[str, float] = {}
+        for name, var in TIMING_ENV.items():
+            raw = env.get(var)
+            if not raw:
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value < 86_400:
+                raise ConfigError(var, f"must be a number of seconds above 0, got {raw!r}")
+            values[name] = value
+        return cls(**values)
+
+
+def worker_id() -> str:
+    """Names this process as a lease owner, so an operator can tell which replica holds what."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 async def build_services(
@@ -36,19 +88,34 @@ async def build_services(
     channels: Mapping[str, Channel] | None = None,
     env: Mapping[str, str] | None = None,
     start_scheduler: bool = True,
+    notifier: Notifier | None = None,
 ) -> Services:
-    """Open storage, build engine, worker and scheduler; `Services.stack` closes them in order."""
+    """Open storage, build engine, worker and scheduler; `Services.stack` closes them in order.
+
+    Without `notifier`, a repository opened here brings its database's notifier (LISTEN/
+    NOTIFY on PostgreSQL), and a repository passed in gets one that reaches nobody.
+    """
     settings = config.settings
+    timing = Timing.from_env(os.environ if env is None else env)
     clock = clock or SystemClock()
     metrics = Metrics()
     waiters = Waiters()
     owned_repo = repo is None
     if repo is None:
         repo = await open_repository(settings.database_url, migrate=True)
+        if notifier is None:
+            notifier = notifier_for(repo)
+    notifier = notifier if notifier is not None else InMemoryNotifier()
     resume_target: ResumeTarget
     owned_resume = resume is None
-    resume_target = resume if resume is not None else WebhookResumeTarget()
+    resume_target = resume if resume is not None else PerAgentResumeTarget(env=env)
     all_channels: dict[str, Channel] = {"web": WebInboxChannel()}
+    slack = slack_channel(config, os.environ if env is None else env)
+    if slack is not None:
+        all_channels["slack"] = slack
+    teams = teams_channel(config, os.environ if env is None else env)
+    if teams is not None:
+        all_channels["teams"] = teams
     all_channels.update(channels or {})
     scheduler_ref: list[Scheduler] = []
 
@@ -56,6 +123,20 @@ async def build_services(
         waiters.notify(request_id)
         if scheduler_ref:
             scheduler_ref[0].kick(request_id)
+        # Other replicas: their long-polls on this request wake, their outboxes look too.
+        if request_id is not None:
+            notifier.publish("request", request_id)
+        notifier.publish("outbox", "")
+
+    def request_changed(request_id: str) -> None:
+        if request_id:
+            waiters.notify(request_id)
+        else:
+            waiters.notify_all()
+
+    def outbox_changed(_: str) -> None:
+        if scheduler_ref:
+            scheduler_ref[0].kick()
 
     engine = Engine(
         repo,
@@ -75,8 +156,16 @@ async def build_services(
         secrets=secret_lookup(config, env),
         metrics=metrics,
         public_url=settings.public_url,
+        owner=worker_id(),
+        lease=timedelta(seconds=timing.outbox_lease),
+        agents=engine.agents,
     )
-    scheduler = Scheduler(engine, worker)
+    scheduler = Scheduler(
+        engine,
+        worker,
+        outbox_interval=timing.outbox_interval,
+        sweep_interval=timing.sweep_interval,
+    )
     scheduler_ref.append(scheduler)
     services = Services(
         config=config,
@@ -89,11 +178,17 @@ async def build_services(
         metrics=metrics,
         channels=all_channels,
         resume=resume_target,
+        wait_poll_interval=timing.wait_poll_interval,
     )
+    services.extras["notifier"] = notifier
     if owned_repo:
         services.stack.push_async_callback(repo.close)
-    if owned_resume and isinstance(resume_target, WebhookResumeTarget):
+    if owned_resume and isinstance(resume_target, PerAgentResumeTarget):
         services.stack.push_async_callback(resume_target.aclose)
+    notifier.subscribe("request", request_changed)
+    notifier.subscribe("outbox", outbox_changed)
+    await notifier.start()
+    services.stack.push_async_callback(notifier.close)
     if start_scheduler:
         scheduler.start()
         services.stack.push_async_callback(scheduler.stop)
@@ -129,6 +224,8 @@ def create_app(
     if services is not None:
         app.state.services = services
     app.include_router(http.router)
+    mount_slack(app, services, None, build.get("env"))
+    mount_teams(app, services, None, build.get("env"))
     http.install_error_handlers(app)
     app.add_middleware(http.BodyLimit)
     mount_web(app, services)

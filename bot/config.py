@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from adapters.resume.spec import RESUME_KINDS, ResumeSpec, WebhookResume
 from bot.domain import AgentSpec
 from bot.errors import ConfigError
 from routing import DEFAULT_TIERS, Policy, PolicyError, RoutingPolicy, TierSpec, compile_policy
@@ -39,6 +41,7 @@ class AgentConfig(_Section):
     callback_prefixes: list[str] | None = None
     webhook_secret_env: str | None = None
     owner: str | None = None
+    resume: ResumeSpec | None = None
 
     @field_validator("key_sha256")
     @classmethod
@@ -71,6 +74,17 @@ class AgentConfig(_Section):
 
     def spec(self) -> AgentSpec:
         keys = [self.key_sha256] if isinstance(self.key_sha256, str) else self.key_sha256 or []
+        if self.resume is not None and not isinstance(self.resume, WebhookResume):
+            # Another runtime resumes this agent: the engine queues its deliveries to that
+            # target's address (shown in GET /v1/deliveries), and per-request callback URLs
+            # are refused (no prefixes).
+            return AgentSpec(
+                id=self.id,
+                key_sha256=tuple(keys),
+                callback_url=self.resume.address(),
+                owner=self.owner,
+                resume=self.resume.model_dump(),
+            )
         prefixes = self.callback_prefixes
         if prefixes is None and self.callback_url:
             parts = urlsplit(self.callback_url)
@@ -189,6 +203,8 @@ def _validation_error(exc: ValidationError) -> ConfigError:
     problems = []
     for error in exc.errors():
         loc = [p for p in error["loc"] if not (isinstance(p, str) and "[" in p)]
+        # A tagged union puts its tag in the path (agents[0].resume.restate.ingress).
+        loc = [p for i, p in enumerate(loc) if not (p in RESUME_KINDS and loc[i - 1] == "resume")]
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key"
@@ -246,6 +262,18 @@ def _check_cross_references(settings: Settings, policy: Policy) -> None:
             raise ConfigError(
                 f"agents[{index}].key_sha256", "required: `signoff keys new` prints one"
             )
+        if agent.resume is not None and not isinstance(agent.resume, WebhookResume):
+            for key in ("callback_url", "callback_prefixes", "webhook_secret_env"):
+                if getattr(agent, key) is not None:
+                    raise ConfigError(
+                        f"agents[{index}].{key}",
+                        f"only used by resume kind webhook, not {agent.resume.kind}",
+                    )
+            if agent.resume.kind == "step_functions" and find_spec("boto3") is None:
+                raise ConfigError(
+                    f"agents[{index}].resume.kind",
+                    "step_functions needs boto3: pip install 'signoff[aws]'",
+                )
     del policy
 
 

@@ -262,6 +262,9 @@ class AgentSpec:
     callback_prefixes: tuple[str, ...] = ()
     webhook_secret_env: str | None = None
     owner: str | None = None
+    # The agent's resume target when it is not the plain webhook: the config's `resume:`
+    # mapping (with `kind`), read by adapters.resume; None means a signed webhook.
+    resume: Mapping[str, Any] | None = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -706,7 +707,12 @@ class Engine:
         """Move overdue pending items up a tier, or end them per on_timeout. Returns how many."""
         now = self.clock.now()
         done = 0
-        for request_id in await self.repo.due_for_sla(now, limit):
+        due = list(await self.repo.due_for_sla(now, limit))
+        # Every replica sweeps and finds the same overdue ids. Taken in each replica's own
+        # order they spread over the batch instead of colliding on every row (a collision
+        # is harmless, the version check refuses the second writer, but it is wasted work).
+        random.shuffle(due)
+        for request_id in due:
             if await self._retrying(functools.partial(self._escalate_one, request_id)):
                 done += 1
         return done

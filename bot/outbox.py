@@ -3,16 +3,23 @@
 Rows are claimed with a lease, performed, and finished with their audit events in one
 transaction. A crash between commit and delivery leaves the row pending; the next claim
 (here or on another replica, once the lease expires) performs it: at-least-once.
+
+The lease owner fences: a worker that stalled (GC pause, SIGSTOP, slow network) past its
+lease finds `finish_outbox` refused once another worker took the row over, so its result is
+recorded nowhere; and it does not start a claimed message whose lease is nearly over,
+because another replica (whose clock may run a few seconds ahead) may already hold it.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from bot.domain import (
+    AgentSpec,
     ApprovalRequest,
     AuditEvent,
     CardRef,
@@ -32,6 +39,10 @@ from routing import Policy
 log = logging.getLogger("signoff.outbox")
 
 LEASE = timedelta(seconds=60)
+# A claimed message is only started while more than this share of its lease is left: the
+# rest covers one slow attempt (webhooks and Slack calls time out after 10 s) and clock skew
+# between replicas, which judge expiry by their own clocks.
+LEASE_MARGIN = 0.25
 
 
 class OutboxWorker:
@@ -48,6 +59,9 @@ class OutboxWorker:
         public_url: str,
         owner: str | None = None,
         rng: random.Random | None = None,
+        lease: timedelta = LEASE,
+        monotonic: Callable[[], float] = time.monotonic,
+        agents: Mapping[str, AgentSpec] | None = None,
     ) -> None:
         self.repo = repo
         self.policy = policy
@@ -59,17 +73,37 @@ class OutboxWorker:
         self.public_url = public_url.rstrip("/")
         self.owner = owner or new_id("worker")
         self.rng = rng or random.Random()
+        self.lease = lease
+        self.monotonic = monotonic
+        self.lost_leases = 0
+        self.agents = dict(agents or {})
 
     async def drain(self, batch: int = 50, max_rounds: int = 100) -> int:
         """Perform every due message; returns how many attempts were made."""
         performed = 0
         for _ in range(max_rounds):
-            messages = await self.repo.claim_outbox(self.owner, self.clock.now(), LEASE, batch)
+            claimed_at = self.monotonic()
+            messages = await self.repo.claim_outbox(self.owner, self.clock.now(), self.lease, batch)
             if not messages:
                 break
+            usable_until = claimed_at + self.lease.total_seconds() * (1 - LEASE_MARGIN)
             for message in messages:
+                if self.monotonic() >= usable_until:
+                    # The rest stay leased to us until they expire; then anyone claims them.
+                    log.warning(
+                        "outbox: lease of %s nearly over before it started; left to re-claim",
+                        message.id,
+                    )
+                    break
                 result = await self._perform(message)
-                await self.repo.finish_outbox(message.id, self.owner, result)
+                if not await self.repo.finish_outbox(message.id, self.owner, result):
+                    self.lost_leases += 1
+                    log.warning(
+                        "outbox %s (%s): lease lost to another worker meanwhile; this "
+                        "attempt is not recorded",
+                        message.id,
+                        message.kind.value,
+                    )
                 performed += 1
         return performed
 
@@ -164,12 +198,23 @@ class OutboxWorker:
 
     async def _webhook(self, message: OutboxMessage) -> OutboxResult:
         agent_id = str(message.payload.get("agent_id", ""))
+        agent = self.agents.get(agent_id)
+        resume = agent.resume if agent is not None else None
+        labels: Mapping[str, object] = {}
+        if resume is not None and message.request_id:
+            # Targets other than the webhook find their handle (awakeable id, task token)
+            # in the request's labels; read at send time like the secret.
+            request = await self.repo.get(message.request_id)
+            labels = request.labels if request is not None else {}
         delivery = WebhookDelivery(
             id=message.id,
             url=str(message.payload["url"]),
             body=message.payload["body"],
             secret=self.secrets(agent_id),
             attempt=message.attempts + 1,
+            agent_id=agent_id,
+            resume=resume,
+            labels=labels,
         )
         attempt = await self.resume.deliver(delivery)
         now = self.clock.now()
@@ -185,9 +230,9 @@ class OutboxWorker:
 
         if attempt.ok:
             self.metrics.deliveries.labels(result="success").inc()
-            return OutboxResult(
-                OutboxStatus.DONE, audit=(event("delivered", status_code=attempt.status_code),)
-            )
+            note = {"note": attempt.note} if attempt.note else {}
+            delivered = event("delivered", status_code=attempt.status_code, **note)
+            return OutboxResult(OutboxStatus.DONE, audit=(delivered,))
         error = attempt.error or f"HTTP {attempt.status_code}"
         delay = (
             None if attempt.gone else next_delay(delivery.attempt, attempt.retry_after, self.rng)

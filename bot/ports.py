@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -138,6 +138,30 @@ class Repository(Protocol):
     async def close(self) -> None: ...
 
 
+class Notifier(Protocol):
+    """Tells the other replicas on the same database that something changed.
+
+    A notification is a hint: receivers re-read the database, and a lost one costs latency
+    (fallback polls and periodic ticks catch up), never correctness. So no method raises
+    because the database is down. Channels used: `request` (payload: the request id) and
+    `outbox` (payload empty). An empty payload delivered on any channel means "something
+    may have changed while notifications were lost" (sent after a reconnect).
+    """
+
+    def publish(self, channel: str, payload: str) -> None:
+        """Queue `payload` for the other replicas subscribed to `channel`; returns at once."""
+        ...
+
+    def subscribe(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` on this event loop for each notification of another
+        replica on `channel`. Subscribe before `start()`."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class CardView:
     """What a channel needs to draw one copy of a request's card."""
@@ -174,22 +198,36 @@ class Channel(Protocol):
 
 @dataclass(frozen=True)
 class WebhookDelivery:
+    """One attempt at resuming an agent with a decided request's webhook body.
+
+    `resume` is the agent's configured target when it is not the plain webhook (a mapping
+    with `kind`, see adapters.resume.spec); `labels` are then the request's labels, where
+    such targets find their handle (a Restate awakeable id, a Step Functions task token).
+    """
+
     id: str
     url: str
     body: Mapping[str, Any]
     secret: str | None
     attempt: int
+    agent_id: str = ""
+    resume: Mapping[str, Any] | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class DeliveryAttempt:
-    """One POST's outcome: `ok` on 2xx, `gone` on 410 (never retry), else retry."""
+    """One POST's outcome: `ok` on 2xx, `gone` on 410 (never retry), else retry.
+
+    `note` says why an ok attempt sent nothing (e.g. no graph waits any more).
+    """
 
     ok: bool
     status_code: int | None = None
     retry_after: float | None = None
     gone: bool = False
     error: str | None = None
+    note: str | None = None
 
 
 class ResumeTarget(Protocol):

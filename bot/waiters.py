@@ -1,7 +1,7 @@
-"""Wakes long-polls when a request changes in this process.
+"""Wakes long-polls when a request changes, here or (through the notifier) on another replica.
 
-Other replicas' changes are seen by the poll that every waiter also runs, so a missed
-wake-up costs at most one poll interval, never a wrong answer.
+Every waiter also polls, so a missed wake-up costs at most one poll interval, never a wrong
+answer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,13 @@ class Waiters:
             return
         for event in self._events.pop(request_id, set()):
             event.set()
+
+    def notify_all(self) -> None:
+        """Wake every waiter (notifications may have been lost; each one re-reads)."""
+        events, self._events = self._events, defaultdict(set)
+        for waiting in events.values():
+            for event in waiting:
+                event.set()
 
     async def wait(self, request_id: str, timeout: float) -> None:  # noqa: ASYNC109
         """Return when `request_id` changes here, or after `timeout` seconds."""

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from storage.memory import InMemoryRepository
 from storage.migrate import upgrade, upgrade_async
+from storage.notify import InMemoryNotifier, PostgresNotifier
 from storage.sql import SqlRepository
 
 __all__ = [
+    "InMemoryNotifier",
     "InMemoryRepository",
+    "PostgresNotifier",
     "SqlRepository",
+    "notifier_for",
     "open_repository",
     "upgrade",
     "upgrade_async",
@@ -33,3 +37,13 @@ async def open_repository(url: str, *, migrate: bool) -> SqlRepository:
         await repository.close()
         raise
     return repository
+
+
+def notifier_for(repository: SqlRepository) -> PostgresNotifier | InMemoryNotifier:
+    """The notifier for the repository's database, not started yet.
+
+    LISTEN/NOTIFY on PostgreSQL; on SQLite (one process) a notifier that reaches nobody.
+    """
+    if repository.engine.dialect.name == "postgresql":
+        return PostgresNotifier(repository.engine)
+    return InMemoryNotifier()

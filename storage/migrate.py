@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy import exc as sa_exc
 
 from bot.errors import StorageError
@@ -15,6 +15,11 @@ from storage.sql import create_engine
 
 # Next to this module, so it resolves inside an installed wheel as well as in the repo.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# Replicas starting together each migrate at start-up; on PostgreSQL they queue on this
+# transaction-level advisory lock, so the first creates the schema and the rest find it
+# current (instead of failing on a half-created table). SQLite's BEGIN IMMEDIATE queues them.
+_MIGRATION_LOCK = 0x5167_6E6F_6666
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -49,6 +54,8 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     command.upgrade(alembic_config(connection), revision)
 
 

@@ -1,5 +1,6 @@
 """Resume targets: how a decided request goes back to the agent."""
 
+from adapters.resume.dispatch import PerAgentResumeTarget
 from adapters.resume.webhook import WebhookResumeTarget
 
-__all__ = ["WebhookResumeTarget"]
+__all__ = ["PerAgentResumeTarget", "WebhookResumeTarget"]

@@ -1,0 +1,173 @@
+"""Servers the benchmarks run in their own processes (so they do not share a CPU with the
+load generator):
+
+* `sink`: a zero-latency HTTP endpoint that answers at once and remembers when each
+  request id arrived. It plays the agent's webhook endpoint and a fake Slack Web API
+  (`/api/chat.postMessage`, `/api/chat.update`, `/api/auth.test`). `GET /_records`
+  returns `{"arrivals": {request_id: unix_time}, "count": n}`.
+* `baseline`: a bare FastAPI app whose `POST /v1/requests` validates a JSON body and does
+  one INSERT, on the same database and driver Signoff uses.
+
+    python -m bench._servers sink --port 9000
+    python -m bench._servers baseline --port 9001 --database URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import uvicorn
+from pydantic import BaseModel, Field
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_REQUEST_ID = re.compile(rb"req_[0-9a-z]{26}")
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        self.count = 0
+        self._ts = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                event = (await receive())["type"]
+                if event == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif event == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        at = time.time()
+        raw = b"".join(chunks)
+        path = scope["path"]
+        if path == "/_records":
+            await _json(send, {"arrivals": self.arrivals, "count": self.count})
+            return
+        if path == "/healthz":
+            await _json(send, {"ok": True})
+            return
+        self.count += 1
+        found = _REQUEST_ID.search(raw)
+        if found is not None:
+            self.arrivals.setdefault(found.group().decode(), at)
+        if path.startswith("/api/"):
+            channel = "C0BENCH"
+            await _json(
+                send,
+                {
+                    "ok": True,
+                    "channel": channel,
+                    "ts": f"{next(self._ts)}.000100",
+                    "user_id": "U0B",
+                },
+            )
+            return
+        await _json(send, {"ok": True})
+
+
+async def _json(send: Send, data: Any, status: int = 200) -> None:
+    body = json.dumps(data).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ActionIn(BaseModel):
+    kind: str
+    summary: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class RequestIn(BaseModel):
+    action: ActionIn
+    confidence: float = Field(ge=0, le=1)
+    thread_id: str | None = None
+
+
+def baseline_app(database_url: str) -> Any:
+    """FastAPI + pydantic + SQLAlchemy asyncio, one INSERT per request: the floor."""
+    from datetime import UTC, datetime
+
+    from fastapi import FastAPI
+    from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, insert
+
+    from storage.sql import create_engine
+
+    engine = create_engine(database_url)
+    metadata = MetaData()
+    table = Table(
+        "baseline_requests",
+        metadata,
+        Column("id", String, primary_key=True),
+        Column("body", JSON),
+        Column("created_at", DateTime(timezone=True)),
+    )
+
+    async def lifespan(_: FastAPI) -> Any:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/v1/requests", status_code=201)
+    async def submit(body: RequestIn) -> dict[str, str]:
+        request_id = f"req_{uuid.uuid4().hex[:26]}"
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(table).values(
+                    id=request_id, body=body.model_dump(), created_at=datetime.now(UTC)
+                )
+            )
+        return {"id": request_id, "status": "pending"}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["sink", "baseline"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database")
+    args = parser.parse_args()
+    app: Any = Sink() if args.kind == "sink" else baseline_app(args.database)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=args.port, log_level="warning", server_header=False
+    )
+    asyncio.run(uvicorn.Server(config).serve())
+
+
+if __name__ == "__main__":
+    main()

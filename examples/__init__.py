@@ -1,0 +1,1 @@
+"""Runnable examples of agents that ask Signoff before they act."""

@@ -1,0 +1,1 @@
+"""An invoice-paying LangGraph agent gated by Signoff (see README.md)."""

@@ -21,12 +21,13 @@ import httpx
 from pydantic import ValidationError
 
 from adapters.hitl import answer_for, interrupt_matches, verdict_from_webhook
+from adapters.resume._http import HttpTarget
 from adapters.resume.spec import LangGraphServerResume, parse_resume
 from adapters.resume.webhook import _describe, _outcome
 from bot.ports import DeliveryAttempt, WebhookDelivery
 
 
-class LangGraphServerResumeTarget:
+class LangGraphServerResumeTarget(HttpTarget):
     """Delivers `WebhookDelivery`s of agents whose `resume.kind` is `langgraph_server`.
 
     `client` is borrowed (never closed here); `env` holds the API key variables (default:
@@ -40,20 +41,8 @@ class LangGraphServerResumeTarget:
         env: Mapping[str, str] | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._client = client
-        self._owns_client = client is None
+        super().__init__(client, timeout)
         self._env = env
-        self._timeout = timeout
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
 
     async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
         """One attempt: read the thread, resume its matching interrupt. Never raises."""

@@ -18,13 +18,14 @@ import httpx
 from pydantic import ValidationError
 
 from adapters.hitl import verdict_from_webhook
+from adapters.resume._http import HttpTarget
 from adapters.resume.spec import RestateResume, parse_resume
 from adapters.resume.webhook import _describe, _outcome
 from bot.domain import canonical_json
 from bot.ports import DeliveryAttempt, WebhookDelivery
 
 
-class RestateResumeTarget:
+class RestateResumeTarget(HttpTarget):
     """Delivers `WebhookDelivery`s of agents whose `resume.kind` is `restate`.
 
     `client` is borrowed (never closed here); `env` holds the ingress token variable
@@ -38,20 +39,8 @@ class RestateResumeTarget:
         env: Mapping[str, str] | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._client = client
-        self._owns_client = client is None
+        super().__init__(client, timeout)
         self._env = env
-        self._timeout = timeout
-
-    async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
 
     async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
         """One attempt at resolving or rejecting the request's awakeable. Never raises."""

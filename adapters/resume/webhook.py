@@ -13,6 +13,7 @@ import httpx
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
+from adapters.resume._http import HttpTarget
 from bot.errors import DeliveryError
 from bot.ports import DeliveryAttempt, WebhookDelivery
 
@@ -24,7 +25,7 @@ BAD_SECRET = "the agent's webhook secret is not a valid whsec_ key (base64)"
 _DELTA_SECONDS = re.compile(r"[+-]?\d+(?:\.\d+)?")
 
 
-class WebhookResumeTarget:
+class WebhookResumeTarget(HttpTarget):
     """Delivers `WebhookDelivery`s as signed POSTs (CONTRACT section 7).
 
     Each call is one attempt; the caller owns retries (see `bot.retry`). The `webhook-id` is
@@ -44,21 +45,8 @@ class WebhookResumeTarget:
 
         `timeout` applies to every attempt, also on a borrowed client.
         """
-        self._client = client
-        self._owns_client = client is None
-        self._timeout = timeout
+        super().__init__(client, timeout)
         self._user_agent = user_agent
-
-    async def aclose(self) -> None:
-        """Close the client this target created; a borrowed client stays open."""
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        return self._client
 
     async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
         """POST `delivery.body` once, signed with the agent's secret.

@@ -18,11 +18,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import ValidationError
 
 from adapters.hitl import answer_for, interrupt_matches, verdict_from_webhook
 from adapters.resume._http import HttpTarget
-from adapters.resume.spec import LangGraphServerResume, parse_resume
+from adapters.resume.spec import LangGraphServerResume, expect_resume
 from adapters.resume.webhook import _describe, _outcome
 from bot.ports import DeliveryAttempt, WebhookDelivery
 
@@ -46,12 +45,9 @@ class LangGraphServerResumeTarget(HttpTarget):
 
     async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
         """One attempt: read the thread, resume its matching interrupt. Never raises."""
-        try:
-            spec = parse_resume(delivery.resume or {})
-        except ValidationError as exc:
-            return DeliveryAttempt(ok=False, gone=True, error=f"bad resume config: {exc}")
-        if not isinstance(spec, LangGraphServerResume):
-            return DeliveryAttempt(ok=False, gone=True, error=f"not a {spec.kind} delivery")
+        spec = expect_resume(delivery, LangGraphServerResume)
+        if isinstance(spec, DeliveryAttempt):
+            return spec
         body = delivery.body
         if body.get("type") != "request.resolved":
             return DeliveryAttempt(ok=True, note=f"{body.get('type')} is not sent to a thread")

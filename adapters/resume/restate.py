@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 import httpx
-from pydantic import ValidationError
 
 from adapters.hitl import verdict_from_webhook
 from adapters.resume._http import HttpTarget
-from adapters.resume.spec import RestateResume, parse_resume
+from adapters.resume.spec import RestateResume, expect_resume
 from adapters.resume.webhook import _describe, _outcome
 from bot.domain import canonical_json
 from bot.ports import DeliveryAttempt, WebhookDelivery
@@ -44,12 +43,9 @@ class RestateResumeTarget(HttpTarget):
 
     async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
         """One attempt at resolving or rejecting the request's awakeable. Never raises."""
-        try:
-            spec = parse_resume(delivery.resume or {})
-        except ValidationError as exc:
-            return DeliveryAttempt(ok=False, gone=True, error=f"bad resume config: {exc}")
-        if not isinstance(spec, RestateResume):
-            return DeliveryAttempt(ok=False, gone=True, error=f"not a {spec.kind} delivery")
+        spec = expect_resume(delivery, RestateResume)
+        if isinstance(spec, DeliveryAttempt):
+            return spec
         if delivery.body.get("type") != "request.resolved":
             # An awakeable completes once; the agent proceeded long ago.
             return DeliveryAttempt(ok=True, note=f"{delivery.body.get('type')} is not sent")

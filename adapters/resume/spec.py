@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from bot.ports import DeliveryAttempt, WebhookDelivery
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -128,3 +130,21 @@ _ADAPTER: TypeAdapter[ResumeSpec] = TypeAdapter(ResumeSpec)
 def parse_resume(data: Mapping[str, Any]) -> ResumeSpec:
     """Read a `resume:` mapping back into its model. Raises pydantic.ValidationError."""
     return _ADAPTER.validate_python(dict(data))
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def expect_resume(delivery: WebhookDelivery, kind: type[S]) -> S | DeliveryAttempt:
+    """The delivery's resume config as `kind`, or the final failed attempt saying why not.
+
+    A config that does not parse or names another target is final (`gone`): retrying
+    cannot mend it.
+    """
+    try:
+        spec = parse_resume(delivery.resume or {})
+    except ValidationError as exc:
+        return DeliveryAttempt(ok=False, gone=True, error=f"bad resume config: {exc}")
+    if not isinstance(spec, kind):
+        return DeliveryAttempt(ok=False, gone=True, error=f"not a {spec.kind} delivery")
+    return spec

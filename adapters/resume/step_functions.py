@@ -16,10 +16,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from adapters.hitl import Verdict, verdict_from_webhook
-from adapters.resume.spec import StepFunctionsResume, parse_resume
+from adapters.resume.spec import StepFunctionsResume, expect_resume
 from bot.ports import DeliveryAttempt, WebhookDelivery
 
 if TYPE_CHECKING:
@@ -62,12 +60,9 @@ class StepFunctionsResumeTarget:
 
     async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
         """One attempt at sending the task's success or failure. Never raises."""
-        try:
-            spec = parse_resume(delivery.resume or {})
-        except ValidationError as exc:
-            return DeliveryAttempt(ok=False, gone=True, error=f"bad resume config: {exc}")
-        if not isinstance(spec, StepFunctionsResume):
-            return DeliveryAttempt(ok=False, gone=True, error=f"not a {spec.kind} delivery")
+        spec = expect_resume(delivery, StepFunctionsResume)
+        if isinstance(spec, DeliveryAttempt):
+            return spec
         if delivery.body.get("type") != "request.resolved":
             # A task token is answered once; the execution moved on long ago.
             return DeliveryAttempt(ok=True, note=f"{delivery.body.get('type')} is not sent")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.domain import (
     AgentState,
@@ -20,6 +20,8 @@ from bot.domain import (
     OutboxResult,
     OutboxStatus,
     Page,
+    ReviewStatus,
+    Status,
     Verdict,
 )
 
@@ -162,6 +164,9 @@ class Notifier(Protocol):
     async def close(self) -> None: ...
 
 
+CardKind = Literal["approval", "review", "escalated", "final"]
+
+
 @dataclass(frozen=True)
 class CardView:
     """What a channel needs to draw one copy of a request's card."""
@@ -173,6 +178,16 @@ class CardView:
     note: str | None = None
     inbox_url: str | None = None
     tier_chain: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def kind(self) -> CardKind:
+        """Which card this copy shows now; every channel draws the same four states."""
+        request = self.request
+        if request.status is Status.PENDING:
+            return "escalated" if self.note or request.tier != self.tier else "approval"
+        if request.review_status is ReviewStatus.OPEN:
+            return "review"
+        return "final"
 
 
 class Channel(Protocol):

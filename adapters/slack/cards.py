@@ -114,16 +114,6 @@ def button(action_id: str, label: str, value: str, style: str | None = None) -> 
 # -- cards ---------------------------------------------------------------------------------
 
 
-def card_kind(view: CardView) -> str:
-    """approval | review | escalated | final: which card this copy should show now."""
-    request = view.request
-    if request.status is Status.PENDING:
-        return "escalated" if view.note or request.tier != view.tier else "approval"
-    if request.review_status is ReviewStatus.OPEN:
-        return "review"
-    return "final"
-
-
 def slack_mentions(reviewers: Sequence[str]) -> list[str]:
     return [m for m in (mention(r) for r in reviewers) if m]
 
@@ -135,7 +125,7 @@ def card_message(view: CardView, *, ping: bool = False) -> SlackMessage:
     when the card is first posted; edits never notify anyone).
     """
     request = view.request
-    kind = card_kind(view)
+    kind = view.kind
     blocks: list[Block] = [header(_headline(request, kind))]
     banner = _banner(view, kind)
     if banner:
@@ -326,7 +316,7 @@ def votes_text(votes: Sequence[Vote]) -> str:
 def _footer(view: CardView) -> Block:
     elements: list[dict[str, Any]] = []
     pings = slack_mentions(view.mentions)
-    if pings and card_kind(view) in ("approval", "review"):
+    if pings and view.kind in ("approval", "review"):
         elements.append(mrkdwn("Reviewers: " + " ".join(pings), MAX_FIELD))
     if view.inbox_url:
         elements.append(mrkdwn(f"<{view.inbox_url}|Full context in the web inbox>", MAX_FIELD))

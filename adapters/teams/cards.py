@@ -22,12 +22,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.domain import ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
-from bot.ports import CardView
+from bot.ports import CardKind, CardView
 from routing import Risk
 
 Element = dict[str, Any]
 Tone = Literal["good", "attention", "warning"]
-Kind = Literal["approval", "review", "escalated", "final"]
 
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 VERSION = "1.5"
@@ -168,16 +167,6 @@ def show_card(title: str, body: list[Element], actions: list[Element] | None = N
 # -- the card ----------------------------------------------------------------------------
 
 
-def card_kind(view: CardView) -> Kind:
-    """Which card this copy should show now."""
-    request = view.request
-    if request.status is Status.PENDING:
-        return "escalated" if view.note or request.tier != view.tier else "approval"
-    if request.review_status is ReviewStatus.OPEN:
-        return "review"
-    return "final"
-
-
 def card(view: CardView, *, message: str | None = None, tone: Tone = "attention") -> Element:
     """The Adaptive Card for one copy of a request as it should look now.
 
@@ -193,7 +182,7 @@ def card(view: CardView, *, message: str | None = None, tone: Tone = "attention"
 
 def _card(view: CardView, message: str | None, tone: Tone, details_budget: int) -> Element:
     request = view.request
-    kind = card_kind(view)
+    kind = view.kind
     body: list[Element] = [_headline(view, kind)]
     if message:
         body.append(banner(message, tone))
@@ -232,7 +221,7 @@ def _card(view: CardView, message: str | None, tone: Tone, details_budget: int) 
     return card_json
 
 
-def _headline(view: CardView, kind: Kind) -> Element:
+def _headline(view: CardView, kind: CardKind) -> Element:
     request = view.request
     if kind == "approval":
         lead = f"{_RISK_ICON[request.risk]} Approval needed: "
@@ -264,7 +253,7 @@ def outcome(request: ApprovalRequest) -> tuple[str, str]:
     return _OUTCOME.get(request.status, ("•", request.status.value.capitalize()))
 
 
-def facts(view: CardView, kind: Kind) -> list[dict[str, str]]:
+def facts(view: CardView, kind: CardKind) -> list[dict[str, str]]:
     """The few facts a reviewer needs to decide in seconds."""
     request = view.request
     rows = [
@@ -329,7 +318,7 @@ def _votes(votes: Sequence[Vote]) -> list[Element]:
     return items
 
 
-def _rationale_input(request: ApprovalRequest, kind: Kind) -> Element:
+def _rationale_input(request: ApprovalRequest, kind: CardKind) -> Element:
     field: Element = {
         "type": "Input.Text",
         "id": RATIONALE,
@@ -348,7 +337,7 @@ def _rationale_input(request: ApprovalRequest, kind: Kind) -> Element:
     return field
 
 
-def _actions(view: CardView, kind: Kind, details_budget: int) -> list[Element]:
+def _actions(view: CardView, kind: CardKind, details_budget: int) -> list[Element]:
     request = view.request
     data = {"request_id": request.id, "tier": view.tier}
     actions: list[Element]
@@ -425,7 +414,7 @@ def fallback_text(view: CardView) -> str:
     """What a client that cannot draw the card shows instead, and the notification text."""
     request = view.request
     summary = clip(request.current_action.summary, MAX_SUMMARY)
-    kind = card_kind(view)
+    kind = view.kind
     if kind == "approval":
         text = f"Approval needed ({request.risk.value} risk): {summary}"
     elif kind == "review":

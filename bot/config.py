@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,15 @@ from pydantic import (
 from adapters.resume.spec import RESUME_KINDS, ResumeSpec, WebhookResume
 from bot.domain import AgentSpec
 from bot.errors import ConfigError
-from routing import DEFAULT_TIERS, Policy, PolicyError, RoutingPolicy, TierSpec, compile_policy
+from routing import (
+    DEFAULT_TIERS,
+    Duration,
+    Policy,
+    PolicyError,
+    RoutingPolicy,
+    TierSpec,
+    compile_policy,
+)
 
 DEMO_AGENT = "demo"
 
@@ -112,6 +121,7 @@ class SlackConfig(_Section):
     signing_secret_env: str = "SLACK_SIGNING_SECRET"
     api_url: str = "https://slack.com/api/"
     alerts_channel: str | None = None
+    app_token_env: str = "SLACK_APP_TOKEN"
 
     def credentials(self, env: Mapping[str, str]) -> tuple[str, str] | None:
         token, secret = env.get(self.bot_token_env), env.get(self.signing_secret_env)
@@ -125,6 +135,7 @@ class TeamsConfig(_Section):
     app_password_env: str = "TEAMS_APP_PASSWORD"
     tenant_id_env: str = "TEAMS_TENANT_ID"
     service_url: str = "https://smba.trafficmanager.net/teams/"
+    alerts_channel: str | None = None
 
     def is_on(self, env: Mapping[str, str]) -> bool:
         return self.enabled or bool(env.get(self.app_id_env))
@@ -139,6 +150,66 @@ class WebConfig(_Section):
     reviewers: dict[str, WebReviewer] = Field(default_factory=dict)
 
 
+class EscalationBand(_Section):
+    low: float = Field(default=0.05, ge=0, le=1)
+    high: float = Field(default=0.40, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EscalationBand:
+        if self.low > self.high:
+            raise ValueError("low must not be above high")
+        return self
+
+
+class RubberStampConfig(_Section):
+    """A reviewer approving at least `approval_rate` of at least `min_decisions` decisions
+    with a median time to decide under `median_under` is flagged (the seed's month-6 slide)."""
+
+    approval_rate: float = Field(default=0.98, gt=0, le=1)
+    median_under: Duration = Field(default=timedelta(seconds=5))
+    min_decisions: int = Field(default=20, ge=1)
+
+
+class CanaryConfig(_Section):
+    """Attention checks: synthetic items whose right answer is known, mixed into a queue."""
+
+    enabled: bool = False
+    rate: float = Field(default=0.02, gt=0, le=0.5)
+    tiers: list[str] | None = None
+    agent: str | None = None
+
+
+class OversightConfig(_Section):
+    evaluate_every: Duration = Field(default=timedelta(minutes=1))
+    window: Duration = Field(default=timedelta(hours=24))
+    min_sample: int = Field(default=10, ge=1)
+    escalation_rate: EscalationBand = Field(default_factory=EscalationBand)
+    time_to_escalate: Duration = Field(default=timedelta(seconds=60))
+    override_rise: float = Field(default=0.10, gt=0, le=1)
+    queue_growth: float = Field(default=0.5, gt=0)
+    rubber_stamp: RubberStampConfig = Field(default_factory=RubberStampConfig)
+    canaries: CanaryConfig = Field(default_factory=CanaryConfig)
+
+
+class BatchConfig(_Section):
+    """Batch review: same-kind items waiting at one tier share one card once `min_items` of
+    them wait. 0 (the default) keeps one card per item."""
+
+    min_items: int = Field(default=0, ge=0)
+    max_items: int = Field(default=20, ge=2, le=50)
+
+    @field_validator("min_items")
+    @classmethod
+    def _off_or_a_group(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("must be 0 (off) or at least 2: one item is not a batch")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.min_items >= 2
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
     public_url: str = ""
@@ -150,6 +221,8 @@ class Settings(_Section):
     slack: SlackConfig = Field(default_factory=SlackConfig)
     teams: TeamsConfig = Field(default_factory=TeamsConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    oversight: OversightConfig = Field(default_factory=OversightConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
 
     @field_validator("agents")
     @classmethod
@@ -274,6 +347,14 @@ def _check_cross_references(settings: Settings, policy: Policy) -> None:
                     f"agents[{index}].resume.kind",
                     "step_functions needs boto3: pip install 'signoff[aws]'",
                 )
+    tier_names = {tier.name for tier in settings.tiers}
+    canaries = settings.oversight.canaries
+    for index, name in enumerate(canaries.tiers or []):
+        if name not in tier_names:
+            raise ConfigError(f"oversight.canaries.tiers[{index}]", f"no tier named {name!r}")
+    agent_ids = set(settings.agent_specs())
+    if canaries.agent is not None and canaries.agent not in agent_ids:
+        raise ConfigError("oversight.canaries.agent", f"no agent named {canaries.agent!r}")
     del policy
 
 

@@ -54,6 +54,7 @@ class OutboxKind(StrEnum):
     UPDATE_CARDS = "update_cards"
     REMIND = "remind"
     WEBHOOK = "webhook"
+    ALERT = "alert"
 
 
 class OutboxStatus(StrEnum):
@@ -192,6 +193,9 @@ class ApprovalRequest:
     votes: tuple[Vote, ...] = ()
     history: tuple[TierMove, ...] = ()
     version: int = 0
+    # A synthetic attention check (oversight.canaries): its right answer is known, it is
+    # never delivered to an agent and never counted in the agent-facing figures.
+    canary: bool = False
 
     @property
     def current_action(self) -> Action:
@@ -448,6 +452,35 @@ class Change:
     audit: tuple[AuditEvent, ...] = ()
     idempotency: IdempotencyRecord | None = None
     agent_state: AgentState | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One warning sign's state: raised once while it holds, cleared when it stops holding.
+
+    `subject` tells apart several alerts of one kind (the reviewer of a rubber-stamp alert,
+    the tier of a growing queue); it is "" for service-wide signs.
+    """
+
+    code: str
+    subject: str
+    active: bool
+    message: str
+    figures: Mapping[str, Any]
+    raised_at: datetime
+    updated_at: datetime
+    cleared_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "subject": self.subject,
+            "active": self.active,
+            "message": self.message,
+            "figures": dict(self.figures),
+            "raised_at": isoformat(self.raised_at),
+            "cleared_at": isoformat(self.cleared_at),
+        }
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 from bot.domain import (
     AgentState,
+    Alert,
     ApprovalRequest,
     AuditEvent,
     AuditRecord,
@@ -130,6 +131,19 @@ class Repository(Protocol):
         ...
 
     async def pending_by_tier(self) -> Mapping[str, int]: ...
+
+    async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        """Store a warning sign's state; True if this call flipped it (raised or cleared).
+
+        Only a flip writes `outbox` (in the same transaction), so however many replicas
+        evaluate the same sign at once, exactly one announces it. A call that does not flip
+        refreshes an active alert's message and figures.
+        """
+        ...
+
+    async def alerts(self, *, active_only: bool = False) -> Sequence[Alert]:
+        """Warning signs, newest first."""
+        ...
 
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int: ...
 

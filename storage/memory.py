@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from bot.domain import (
     GENESIS_HASH,
     AgentState,
+    Alert,
     ApprovalRequest,
     AuditEvent,
     AuditRecord,
@@ -39,6 +40,7 @@ class InMemoryRepository:
         self._agents: dict[str, AgentState] = {}
         self._keys: dict[str, str] = {}
         self._audit: list[AuditRecord] = []
+        self._alerts: dict[tuple[str, str], Alert] = {}
 
     async def apply(self, change: Change) -> None:
         async with self._lock:
@@ -240,6 +242,39 @@ class InMemoryRepository:
             if r.status is Status.PENDING and r.tier is not None:
                 counts[r.tier] = counts.get(r.tier, 0) + 1
         return counts
+
+    async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        async with self._lock:
+            key = (alert.code, alert.subject)
+            stored = self._alerts.get(key)
+            if (stored.active if stored else False) == alert.active:
+                if stored is not None and stored.active:
+                    self._alerts[key] = dataclasses.replace(
+                        stored,
+                        message=alert.message,
+                        figures=alert.figures,
+                        updated_at=alert.updated_at,
+                    )
+                return False
+            if alert.active:
+                self._alerts[key] = dataclasses.replace(alert, cleared_at=None)
+            else:
+                assert stored is not None
+                self._alerts[key] = dataclasses.replace(
+                    stored,
+                    active=False,
+                    message=alert.message,
+                    figures=alert.figures,
+                    updated_at=alert.updated_at,
+                    cleared_at=alert.updated_at,
+                )
+            for message in outbox:
+                self._outbox[message.id] = message
+            return True
+
+    async def alerts(self, *, active_only: bool = False) -> Sequence[Alert]:
+        found = [a for a in self._alerts.values() if a.active or not active_only]
+        return sorted(found, key=lambda a: (a.raised_at, a.code, a.subject), reverse=True)
 
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int:
         return sum(1 for m in self._outbox.values() if m.kind is kind and m.status is status)

@@ -113,6 +113,7 @@ class RequestRow(Base):
     deadline_at: Mapped[datetime | None]
     remind_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer)
+    canary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
     __table_args__ = (
         Index(
@@ -256,3 +257,19 @@ class ApiKeyRow(Base):
     key_sha256: Mapped[str] = mapped_column(unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class AlertRow(Base):
+    """The state of one warning sign (bot.domain.Alert); the flip of `active` is claimed with a
+    conditional UPDATE so that one replica, not every replica, announces it."""
+
+    __tablename__ = "alerts"
+
+    code: Mapped[str] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    message: Mapped[str]
+    figures: Mapped[dict[str, Any]]
+    raised_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]

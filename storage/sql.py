@@ -42,6 +42,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from bot.domain import (
     Action,
     AgentState,
+    Alert,
     ApprovalRequest,
     AuditEvent,
     AuditRecord,
@@ -64,6 +65,7 @@ from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConfli
 from routing import Lane, ReviewState, Risk
 from storage.models import (
     AgentStateRow,
+    AlertRow,
     ApiKeyRow,
     AuditEventRow,
     AuditHeadRow,
@@ -688,6 +690,68 @@ class SqlRepository:
             )
             return {str(tier): int(count) for tier, count in found}
 
+    async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        key = (AlertRow.code == alert.code, AlertRow.subject == alert.subject)
+        seen: dict[str, Any] = {
+            "message": alert.message,
+            "figures": dict(alert.figures),
+            "updated_at": alert.updated_at,
+        }
+        async with self._write() as conn:
+            # Each branch is one conditional statement: under concurrent evaluation the row
+            # lock makes a second replica's WHERE fail after the first commits.
+            if alert.active:
+                flipped = (
+                    await conn.execute(
+                        _insert_ignoring_duplicates(conn, AlertRow, _alert_values(alert))
+                    )
+                ).first() is not None or (
+                    await conn.execute(
+                        update(AlertRow)
+                        .where(*key, AlertRow.active.is_(False))
+                        .values(_alert_values(alert))
+                        .returning(literal_column("1"))
+                    )
+                ).first() is not None
+                if not flipped:
+                    await conn.execute(
+                        update(AlertRow).where(*key, AlertRow.active.is_(True)).values(seen)
+                    )
+            else:
+                flipped = (
+                    await conn.execute(
+                        update(AlertRow)
+                        .where(*key, AlertRow.active.is_(True))
+                        .values(**seen, active=False, cleared_at=alert.updated_at)
+                        .returning(literal_column("1"))
+                    )
+                ).first() is not None
+            if flipped and outbox:
+                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in outbox])
+            return flipped
+
+    async def alerts(self, *, active_only: bool = False) -> Sequence[Alert]:
+        query = select(AlertRow).order_by(
+            AlertRow.raised_at.desc(), AlertRow.code.desc(), AlertRow.subject.desc()
+        )
+        if active_only:
+            query = query.where(AlertRow.active.is_(True))
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            Alert(
+                code=row["code"],
+                subject=row["subject"],
+                active=row["active"],
+                message=row["message"],
+                figures=row["figures"],
+                raised_at=row["raised_at"],
+                updated_at=row["updated_at"],
+                cleared_at=row["cleared_at"],
+            )
+            for row in rows
+        ]
+
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int:
         async with self._read() as conn:
             return await _count(
@@ -855,6 +919,20 @@ def _request_values(r: ApprovalRequest) -> dict[str, Any]:
         "decided_at": r.decided_at,
         "deadline_at": r.deadline_at,
         "remind_at": r.remind_at,
+        "canary": r.canary,
+    }
+
+
+def _alert_values(alert: Alert) -> dict[str, Any]:
+    return {
+        "code": alert.code,
+        "subject": alert.subject,
+        "active": True,
+        "message": alert.message,
+        "figures": dict(alert.figures),
+        "raised_at": alert.raised_at,
+        "updated_at": alert.updated_at,
+        "cleared_at": None,
     }
 
 
@@ -894,6 +972,7 @@ def _request(row: RowMapping, votes: Iterable[Vote], moves: Iterable[TierMove]) 
         votes=tuple(votes),
         history=tuple(moves),
         version=row["version"],
+        canary=row["canary"],
     )
 
 

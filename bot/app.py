@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from adapters.resume import PerAgentResumeTarget
+from adapters.slack import SlackChannel
+from adapters.teams import TeamsChannel
 from adapters.web.channel import WebInboxChannel
 from bot import http
 from bot.clock import SystemClock
@@ -23,12 +25,13 @@ from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.metrics import Metrics
 from bot.outbox import LEASE, OutboxWorker
-from bot.ports import Channel, Clock, Notifier, Repository, ResumeTarget
-from bot.scheduler import Scheduler
+from bot.ports import AlertSink, Channel, Clock, Notifier, Repository, ResumeTarget
+from bot.scheduler import PeriodicJob, Scheduler
 from bot.services import Services, secret_lookup
 from bot.slack_wiring import mount_slack, slack_channel
 from bot.teams_wiring import mount_teams, teams_channel
 from bot.waiters import Waiters
+from bot.watch import Watch
 from bot.web_wiring import mount_web
 from storage import InMemoryNotifier, notifier_for, open_repository
 
@@ -146,6 +149,21 @@ async def build_services(
         channels=frozenset(all_channels),
         metrics=metrics,
         on_commit=committed,
+        canaries=settings.oversight.canaries.policy(),
+    )
+    sinks: dict[str, AlertSink] = {
+        name: channel
+        for name, channel in all_channels.items()
+        if isinstance(channel, SlackChannel | TeamsChannel) and channel.alerts_channel
+    }
+    oversight = settings.oversight
+    watch = Watch(
+        repo,
+        clock,
+        tiers=[t.name for t in config.policy.tiers],
+        thresholds=oversight.thresholds(),
+        window=oversight.window,
+        destinations=sorted(sinks),
     )
     worker = OutboxWorker(
         repo,
@@ -159,12 +177,14 @@ async def build_services(
         owner=worker_id(),
         lease=timedelta(seconds=timing.outbox_lease),
         agents=engine.agents,
+        alert_sinks=sinks,
     )
     scheduler = Scheduler(
         engine,
         worker,
         outbox_interval=timing.outbox_interval,
         sweep_interval=timing.sweep_interval,
+        jobs=[PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)],
     )
     scheduler_ref.append(scheduler)
     services = Services(
@@ -181,6 +201,7 @@ async def build_services(
         wait_poll_interval=timing.wait_poll_interval,
     )
     services.extras["notifier"] = notifier
+    services.extras["watch"] = watch
     if owned_repo:
         services.stack.push_async_callback(repo.close)
     if owned_resume and isinstance(resume_target, PerAgentResumeTarget):

@@ -334,43 +334,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     from importlib import resources
 
     from adapters.web.inbox import charts
-    from bot.domain import OutboxKind, OutboxStatus
-    from bot.oversight import compute, quality
+    from bot.oversight import quality
     from bot.report import html_report, text_report
+    from bot.watch import gather
 
     config = _config(args)
     since = _parse_since(args.since) or datetime.now(UTC)
     now = datetime.now(UTC)
 
     async def work(repo: Any) -> Any:
-        requests = []
-        cursor = None
-        while True:
-            page = await repo.list_requests(limit=500, cursor=cursor)
-            requests += [r for r in page.items if r.created_at >= since]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        records = await repo.audit_records(since=since)
-        pending = await repo.pending_by_tier()
-        dead = await repo.count_outbox(OutboxKind.WEBHOOK, OutboxStatus.DEAD)
-        return requests, records, pending, dead
+        return await gather(repo, since), await repo.alerts(active_only=True)
 
-    requests, records, pending, dead = asyncio.run(_with_repo(config, work))
-    figures = compute(
-        requests,
-        records,
-        now=now,
-        tiers=[t.name for t in config.policy.tiers],
-        pending_by_tier=pending,
-        dead_deliveries=dead,
+    evidence, alerts = asyncio.run(_with_repo(config, work))
+    figures = evidence.figures(
+        now, [t.name for t in config.policy.tiers], config.settings.oversight.thresholds()
     )
+    requests = evidence.requests
     measured = quality(requests)
-    sys.stdout.write(text_report(figures, measured, since, now))
+    sys.stdout.write(text_report(figures, measured, since, now, alerts))
     if args.html:
         css = resources.files("adapters.web").joinpath("static/signoff.css").read_text("utf-8")
         page = html_report(
-            figures, measured, {k: str(v) for k, v in charts(figures).items()}, since, now, css
+            figures,
+            measured,
+            {k: str(v) for k, v in charts(figures).items()},
+            since,
+            now,
+            css,
+            alerts,
         )
         with open(args.html, "w", encoding="utf-8") as out:
             out.write(page)

@@ -22,8 +22,10 @@ from pydantic import (
 )
 
 from adapters.resume.spec import RESUME_KINDS, ResumeSpec, WebhookResume
+from bot.canaries import CanaryPolicy
 from bot.domain import AgentSpec
 from bot.errors import ConfigError
+from bot.oversight import Thresholds
 from routing import (
     DEFAULT_TIERS,
     Duration,
@@ -178,6 +180,12 @@ class CanaryConfig(_Section):
     tiers: list[str] | None = None
     agent: str | None = None
 
+    def policy(self) -> CanaryPolicy | None:
+        """The engine's canary policy, or None while attention checks are off."""
+        if not self.enabled:
+            return None
+        return CanaryPolicy(rate=self.rate, tiers=frozenset(self.tiers or ()), agent=self.agent)
+
 
 class OversightConfig(_Section):
     evaluate_every: Duration = Field(default=timedelta(minutes=1))
@@ -189,6 +197,19 @@ class OversightConfig(_Section):
     queue_growth: float = Field(default=0.5, gt=0)
     rubber_stamp: RubberStampConfig = Field(default_factory=RubberStampConfig)
     canaries: CanaryConfig = Field(default_factory=CanaryConfig)
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            escalation_low=self.escalation_rate.low,
+            escalation_high=self.escalation_rate.high,
+            time_to_escalate=self.time_to_escalate.total_seconds(),
+            override_rise=self.override_rise,
+            queue_growth=self.queue_growth,
+            rubber_stamp_rate=self.rubber_stamp.approval_rate,
+            rubber_stamp_seconds=self.rubber_stamp.median_under.total_seconds(),
+            rubber_stamp_min_votes=self.rubber_stamp.min_decisions,
+            min_sample=self.min_sample,
+        )
 
 
 class BatchConfig(_Section):

@@ -471,6 +471,27 @@ class Alert:
     updated_at: datetime
     cleared_at: datetime | None = None
 
+    @property
+    def title(self) -> str:
+        """One line for an alert channel: what holds (or no longer holds), and for whom."""
+        name = self.code.replace("_", " ")
+        about = f" ({self.subject})" if self.subject else ""
+        return f"Warning sign: {name}{about}" if self.active else f"Cleared: {name}{about}"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Alert:
+        cleared = data.get("cleared_at")
+        return cls(
+            code=str(data["code"]),
+            subject=str(data["subject"]),
+            active=bool(data["active"]),
+            message=str(data["message"]),
+            figures=dict(data.get("figures") or {}),
+            raised_at=datetime.fromisoformat(str(data["raised_at"])),
+            updated_at=datetime.fromisoformat(str(data.get("updated_at") or data["raised_at"])),
+            cleared_at=datetime.fromisoformat(str(cleared)) if cleared else None,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
@@ -479,6 +500,7 @@ class Alert:
             "message": self.message,
             "figures": dict(self.figures),
             "raised_at": isoformat(self.raised_at),
+            "updated_at": isoformat(self.updated_at),
             "cleared_at": isoformat(self.cleared_at),
         }
 

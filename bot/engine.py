@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bot.canaries import CanaryPolicy, template_for
 from bot.domain import (
     Action,
     AgentSpec,
@@ -43,6 +44,7 @@ from bot.errors import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    StorageError,
     VersionConflict,
 )
 from bot.metrics import Metrics
@@ -138,6 +140,7 @@ class Engine:
         channels: frozenset[str] = frozenset({"web"}),
         metrics: Metrics | None = None,
         on_commit: Callable[[str | None], None] | None = None,
+        canaries: CanaryPolicy | None = None,
     ) -> None:
         self.repo = repo
         self.policy = policy
@@ -146,6 +149,7 @@ class Engine:
         self.channels = channels
         self.metrics = metrics or Metrics()
         self._on_commit = on_commit
+        self.canaries = canaries
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -204,7 +208,7 @@ class Engine:
     ) -> list[OutboxMessage]:
         agent = self.agents.get(request.agent_id)
         url = request.callback_url or (agent.callback_url if agent else None)
-        if not url:
+        if not url or request.canary:  # an attention check is never delivered to an agent
             return []
         return [
             OutboxMessage(
@@ -418,7 +422,63 @@ class Engine:
             return replay
         self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
         self._committed(request.id)
+        if self.canaries is not None and self.canaries.follows(request):
+            await self._add_canary(request, self.canaries)
         return Submitted(response, True)
+
+    async def _add_canary(self, real: ApprovalRequest, canaries: CanaryPolicy) -> None:
+        """Queue an attention check beside `real`: same tier, risk and approvals, a known
+        wrong action. Best effort: the agent's own submit has already succeeded."""
+        template = template_for(real.id)
+        now = self.clock.now()
+        spec = self.policy.tier(real.tier or "")
+        canary = dataclasses.replace(
+            real,
+            id=new_id("req", now),
+            agent_id=canaries.agent or real.agent_id,
+            action=template.action,
+            confidence=template.confidence,
+            reasons=("low_confidence",),
+            created_at=now,
+            updated_at=now,
+            thread_id=None,
+            amount=template.amount,
+            currency=template.currency,
+            reversible=True,
+            domain="",
+            sentiment=0.0,
+            requested_by=None,
+            callback_url=None,
+            labels={},
+            context=dict(template.context),
+            deadline_at=now + spec.sla,
+            remind_at=now + spec.remind_after if spec.remind_after else None,
+            history=(TierMove(None, spec.name, now, "start"),),
+            votes=(),
+            version=0,
+            canary=True,
+        )
+        events = (
+            self._event("submitted", canary, now, actor="signoff", kind=template.action.kind),
+            self._event(
+                "routed",
+                canary,
+                now,
+                reason="attention_check",
+                lane=canary.lane.value,
+                tier=canary.tier,
+                approvals_required=canary.approvals_required,
+                review=canary.review.value,
+                canary=True,
+            ),
+        )
+        outbox = tuple(self._card_posts(canary, spec.name, now))
+        try:
+            await self.repo.apply(Change(request=canary, outbox=outbox, audit=events))
+        except StorageError as exc:
+            log.warning("attention check after %s not queued: %s", real.id, exc)
+            return
+        self._committed(canary.id)
 
     async def _replay(self, agent_id: str, key: str, body_sha256: str | None) -> Submitted | None:
         record = await self.repo.find_idempotency(agent_id, key)
@@ -437,7 +497,7 @@ class Engine:
     async def get_for_agent(self, agent_id: str, request_id: str) -> ApprovalRequest:
         """Raises NotFound unless the request exists and belongs to `agent_id`."""
         request = await self.repo.get(request_id)
-        if request is None or request.agent_id != agent_id:
+        if request is None or request.agent_id != agent_id or request.canary:
             raise NotFound(f"no request {request_id}")
         return request
 

@@ -385,7 +385,9 @@ async def list_requests(
     if agent_id is not None and agent_id != agent:
         return {"items": [], "next_cursor": None}
     page = await svc.repo.list_requests(agent_id=agent, status=status, limit=limit, cursor=cursor)
-    return {"items": [r.to_json() for r in page.items], "next_cursor": page.next_cursor}
+    # Attention checks carry a real agent's name but are never the agent's business.
+    items = [r.to_json() for r in page.items if not r.canary]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from bot.domain import (
     AgentSpec,
+    Alert,
     ApprovalRequest,
     AuditEvent,
     CardRef,
@@ -32,7 +33,7 @@ from bot.domain import (
 )
 from bot.errors import DeliveryError, StorageError
 from bot.metrics import Metrics
-from bot.ports import CardView, Channel, Clock, Repository, ResumeTarget, WebhookDelivery
+from bot.ports import AlertSink, CardView, Channel, Clock, Repository, ResumeTarget, WebhookDelivery
 from bot.retry import next_delay
 from routing import Policy
 
@@ -62,6 +63,7 @@ class OutboxWorker:
         lease: timedelta = LEASE,
         monotonic: Callable[[], float] = time.monotonic,
         agents: Mapping[str, AgentSpec] | None = None,
+        alert_sinks: Mapping[str, AlertSink] | None = None,
     ) -> None:
         self.repo = repo
         self.policy = policy
@@ -77,6 +79,7 @@ class OutboxWorker:
         self.monotonic = monotonic
         self.lost_leases = 0
         self.agents = dict(agents or {})
+        self.alert_sinks = dict(alert_sinks or {})
 
     async def drain(self, batch: int = 50, max_rounds: int = 100) -> int:
         """Perform every due message; returns how many attempts were made."""
@@ -111,6 +114,8 @@ class OutboxWorker:
         try:
             if message.kind is OutboxKind.WEBHOOK:
                 return await self._webhook(message)
+            if message.kind is OutboxKind.ALERT:
+                return await self._alert(message)
             request = await self.repo.get(message.request_id or "")
             if request is None:
                 return OutboxResult(OutboxStatus.DONE, error="request no longer exists")
@@ -179,6 +184,14 @@ class OutboxWorker:
             data={"tier": tier, "target": target},
         )
         return OutboxResult(OutboxStatus.DONE, card=card, audit=(event,))
+
+    async def _alert(self, message: OutboxMessage) -> OutboxResult:
+        name = str(message.payload.get("channel", ""))
+        sink = self.alert_sinks.get(name)
+        if sink is None:
+            return OutboxResult(OutboxStatus.DEAD, error=f"no alerts channel for {name}")
+        await sink.post_alert(Alert.from_json(message.payload["alert"]))
+        return OutboxResult(OutboxStatus.DONE)
 
     async def _update_cards(self, request: ApprovalRequest) -> None:
         for card in await self.repo.cards(request.id):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.domain import ApprovalRequest, AuditRecord, ReviewStatus, Status, Verdict, Vote, as_utc
@@ -17,14 +17,27 @@ from routing import Lane
 
 LANES = (Lane.AUTONOMOUS.value, Lane.REVIEW.value, Lane.ESCALATE.value)
 
-ESCALATION_LOW = 0.05
-ESCALATION_HIGH = 0.40
-TIME_TO_ESCALATE_LIMIT = 60.0
-RUBBER_STAMP_RATE = 0.95
-RUBBER_STAMP_SECONDS = 10.0
-RUBBER_STAMP_MIN_VOTES = 5
-MIN_SAMPLE = 10
 POLICY_ACTOR = "policy"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a figure becomes a warning sign: the seed's table, configurable under
+    `oversight:` in the config file."""
+
+    escalation_low: float = 0.05
+    escalation_high: float = 0.40
+    time_to_escalate: float = 60.0
+    override_rise: float = 0.10
+    queue_growth: float = 0.5
+    rubber_stamp_rate: float = 0.98
+    rubber_stamp_seconds: float = 5.0
+    rubber_stamp_min_votes: int = 20
+    # Fewer requests (or decisions, or queued items) than this say nothing either way.
+    min_sample: int = 10
+
+
+DEFAULTS = Thresholds()
 
 # Candidate bucket widths, smallest first; the first that gives at most MAX_BUCKETS wins.
 _WIDTHS = (
@@ -78,6 +91,10 @@ class ReviewerStat:
     approvals: int
     median_seconds: float
     rubber_stamp: bool
+    # Attention checks (canary items) this reviewer decided, and how many they approved:
+    # every approved canary is a payment to a blocked payee that would have gone out.
+    canaries: int = 0
+    canaries_approved: int = 0
 
     @property
     def approval_rate(self) -> float:
@@ -86,8 +103,13 @@ class ReviewerStat:
 
 @dataclass(frozen=True)
 class Warning:
+    """A warning sign that holds now. `subject` tells apart several of one kind (a reviewer,
+    a tier); `figures` are the numbers behind it, for alerts and their audit."""
+
     code: str
     message: str
+    subject: str = ""
+    figures: Mapping[str, float | int | str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,7 @@ class Figures:
     overrides: tuple[Rate, ...]
     override_overall: Rate
     queue: tuple[tuple[str, int], ...]
+    queue_trend: Mapping[str, tuple[int, ...]]
     decision_bins: tuple[tuple[str, int], ...]
     decision_median: float | None
     decision_p95: float | None
@@ -108,6 +131,7 @@ class Figures:
     time_to_escalate_p95: float | None
     reviewers: tuple[ReviewerStat, ...]
     warnings: tuple[Warning, ...]
+    thresholds: Thresholds = DEFAULTS
 
     @property
     def total(self) -> int:
@@ -170,25 +194,37 @@ def _available_at(request: ApprovalRequest, at: datetime) -> datetime:
     return start
 
 
-def _reviewer_stats(requests: Sequence[ApprovalRequest]) -> tuple[ReviewerStat, ...]:
+def _reviewer_stats(
+    requests: Sequence[ApprovalRequest], limits: Thresholds
+) -> tuple[ReviewerStat, ...]:
     times: dict[str, list[float]] = {}
     approvals: dict[str, int] = {}
     names: dict[str, str] = {}
+    canaries: dict[str, list[bool]] = {}
     for request in requests:
         for vote in request.votes:
             if vote.reviewer == POLICY_ACTOR:
                 continue
             seconds = max((vote.at - _available_at(request, vote.at)).total_seconds(), 0.0)
             times.setdefault(vote.reviewer, []).append(seconds)
+            approving = vote.verdict in _APPROVING or vote.verdict is Verdict.MODIFY
             approvals[vote.reviewer] = approvals.get(vote.reviewer, 0) + (
                 vote.verdict in _APPROVING
             )
             names[vote.reviewer] = vote.name or vote.reviewer
+            if request.canary:
+                canaries.setdefault(vote.reviewer, []).append(approving)
     stats = []
     for reviewer, spent in sorted(times.items()):
         median = statistics.median(spent)
         count = len(spent)
         rate = approvals[reviewer] / count
+        checks = canaries.get(reviewer, [])
+        fast_and_agreeable = (
+            count >= limits.rubber_stamp_min_votes
+            and rate >= limits.rubber_stamp_rate
+            and median < limits.rubber_stamp_seconds
+        )
         stats.append(
             ReviewerStat(
                 reviewer=reviewer,
@@ -196,9 +232,9 @@ def _reviewer_stats(requests: Sequence[ApprovalRequest]) -> tuple[ReviewerStat, 
                 votes=count,
                 approvals=approvals[reviewer],
                 median_seconds=median,
-                rubber_stamp=count >= RUBBER_STAMP_MIN_VOTES
-                and rate >= RUBBER_STAMP_RATE
-                and median < RUBBER_STAMP_SECONDS,
+                rubber_stamp=fast_and_agreeable or any(checks),
+                canaries=len(checks),
+                canaries_approved=sum(checks),
             )
         )
     return tuple(stats)
@@ -220,15 +256,60 @@ def _time_to_escalate(records: Sequence[AuditRecord]) -> list[float]:
     return list(found.values())
 
 
-def _rising(rates: Sequence[Rate]) -> bool:
-    """Override rate rising: the later half of the window overrides clearly more often."""
+def _halves(rates: Sequence[Rate]) -> tuple[Rate, Rate]:
     half = len(rates) // 2
     early = Rate(sum(r.part for r in rates[:half]), sum(r.whole for r in rates[:half]))
     late = Rate(sum(r.part for r in rates[half:]), sum(r.whole for r in rates[half:]))
+    return early, late
+
+
+def _rising(rates: Sequence[Rate], rise: float) -> bool:
+    """Override rate rising: the later half of the window overrides clearly more often."""
+    early, late = _halves(rates)
     if early.whole < 5 or late.whole < 5:
         return False
     assert early.value is not None and late.value is not None
-    return late.value - early.value >= 0.10
+    return late.value - early.value >= rise
+
+
+def _tier_at(request: ApprovalRequest, at: datetime) -> str | None:
+    tier = None
+    for move in request.history:
+        if move.at <= at:
+            tier = move.to_tier
+    return tier if request.history else request.tier
+
+
+def _queue_trend(
+    requests: Sequence[ApprovalRequest], ends: Sequence[datetime], tiers: Sequence[str]
+) -> dict[str, tuple[int, ...]]:
+    """Items waiting for a verdict at each tier at the end of each bucket."""
+    depth = {name: [0] * len(ends) for name in tiers}
+    for request in requests:
+        if request.lane is not Lane.ESCALATE:
+            continue
+        for index, end in enumerate(ends):
+            if request.created_at > end or (
+                request.decided_at is not None and request.decided_at <= end
+            ):
+                continue
+            tier = _tier_at(request, end)
+            if tier is not None:
+                depth.setdefault(tier, [0] * len(ends))[index] += 1
+    return {name: tuple(counts) for name, counts in depth.items()}
+
+
+def _growing(series: Sequence[int], limits: Thresholds) -> tuple[float, int] | None:
+    """(average depth over the earlier half, depth now) when the queue clearly grows."""
+    if len(series) < 2:
+        return None
+    half = len(series) // 2
+    early = sum(series[:half]) / half
+    late = sum(series[half:]) / (len(series) - half)
+    now = series[-1]
+    if now < limits.min_sample or late < early * (1 + limits.queue_growth) or now <= early:
+        return None
+    return early, now
 
 
 def compute(
@@ -239,13 +320,20 @@ def compute(
     tiers: Sequence[str],
     pending_by_tier: Mapping[str, int],
     dead_deliveries: int = 0,
+    thresholds: Thresholds = DEFAULTS,
+    awaiting: Sequence[ApprovalRequest] = (),
 ) -> Figures:
     """All dashboard figures for the requests created up to `now`.
 
     The buckets span from the oldest request (or the last hour, with none) to `now`, at the
-    narrowest width that keeps at most MAX_BUCKETS of them.
+    narrowest width that keeps at most MAX_BUCKETS of them. `awaiting` adds items created
+    before the window that still wait, for the queue trend. Canary items (attention checks)
+    count only in the reviewer figures: they are not the agents' traffic.
     """
+    limits = thresholds
     now = as_utc(now)
+    everyone = requests
+    requests = [r for r in requests if not r.canary]
     created = [as_utc(r.created_at) for r in requests]
     first = min(created, default=now - timedelta(hours=1))
     width = choose_width(now - first)
@@ -286,57 +374,23 @@ def compute(
 
     queue_names = list(tiers) + sorted(set(pending_by_tier) - set(tiers))
     queue = tuple((name, int(pending_by_tier.get(name, 0))) for name in queue_names)
+    seen = {r.id for r in everyone}
+    queued = list(everyone) + [r for r in awaiting if r.id not in seen]
+    ends = [min(b + width, now) for b in buckets]
+    queue_trend = _queue_trend(queued, ends, queue_names)
 
     escalate_times = _time_to_escalate(records)
-    reviewers = _reviewer_stats(requests)
+    reviewers = _reviewer_stats(everyone, limits)
 
-    warnings: list[Warning] = []
-    rate = escalation_overall.value
-    if rate is not None and escalation_overall.whole >= MIN_SAMPLE:
-        if rate > ESCALATION_HIGH:
-            warnings.append(
-                Warning(
-                    "escalation_high",
-                    f"Escalation rate {rate:.0%} is above {ESCALATION_HIGH:.0%}: reviewers "
-                    "are flooded; loosen the thresholds or fix the agent.",
-                )
-            )
-        elif rate < ESCALATION_LOW:
-            warnings.append(
-                Warning(
-                    "escalation_low",
-                    f"Escalation rate {rate:.0%} is below {ESCALATION_LOW:.0%}: risky "
-                    "actions may be slipping through; tighten the thresholds.",
-                )
-            )
-    if _rising(overrides):
-        warnings.append(
-            Warning("override_rising", "Reviewers override the agent more often than before.")
-        )
-    p95_escalate = percentile(escalate_times, 0.95)
-    if p95_escalate is not None and p95_escalate > TIME_TO_ESCALATE_LIMIT:
-        warnings.append(
-            Warning(
-                "slow_escalation",
-                f"Time to escalate p95 is {p95_escalate:.0f}s, over {TIME_TO_ESCALATE_LIMIT:.0f}s.",
-            )
-        )
-    for stat in reviewers:
-        if stat.rubber_stamp:
-            warnings.append(
-                Warning(
-                    "rubber_stamp",
-                    f"{stat.name} approved {stat.approval_rate:.0%} of {stat.votes} items "
-                    f"with a median of {stat.median_seconds:.0f}s: possible rubber-stamping.",
-                )
-            )
-    if dead_deliveries:
-        warnings.append(
-            Warning(
-                "dead_deliveries",
-                f"{dead_deliveries} webhook deliveries are dead: agents are waiting.",
-            )
-        )
+    warnings = _warnings(
+        limits,
+        escalation_overall,
+        overrides,
+        escalate_times,
+        queue_trend,
+        reviewers,
+        dead_deliveries,
+    )
 
     return Figures(
         start=start,
@@ -348,14 +402,123 @@ def compute(
         overrides=overrides,
         override_overall=override_overall,
         queue=queue,
+        queue_trend=queue_trend,
         decision_bins=tuple((label, bins[i]) for i, (_, label) in enumerate(DECISION_BINS)),
         decision_median=statistics.median(decision_seconds) if decision_seconds else None,
         decision_p95=percentile(decision_seconds, 0.95),
         time_to_escalate_p50=percentile(escalate_times, 0.5),
-        time_to_escalate_p95=p95_escalate,
+        time_to_escalate_p95=percentile(escalate_times, 0.95),
         reviewers=reviewers,
         warnings=tuple(warnings),
+        thresholds=limits,
     )
+
+
+def _warnings(
+    limits: Thresholds,
+    escalation: Rate,
+    overrides: Sequence[Rate],
+    escalate_times: Sequence[float],
+    queue_trend: Mapping[str, Sequence[int]],
+    reviewers: Sequence[ReviewerStat],
+    dead_deliveries: int,
+) -> list[Warning]:
+    """The seed's warning signs, each with its figures and where to look."""
+    found: list[Warning] = []
+    rate = escalation.value
+    if rate is not None and escalation.whole >= limits.min_sample:
+        numbers = {"rate": round(rate, 4), "escalated": escalation.part, "of": escalation.whole}
+        if rate > limits.escalation_high:
+            found.append(
+                Warning(
+                    "escalation_high",
+                    f"Escalation rate {rate:.0%} ({escalation.part} of {escalation.whole}) is "
+                    f"above {limits.escalation_high:.0%}: reviewers are flooded and will start "
+                    "to rubber-stamp. Look at which rules fire most and at the agent's "
+                    "confidence calibration (`signoff calibrate`).",
+                    figures=numbers,
+                )
+            )
+        elif rate < limits.escalation_low:
+            found.append(
+                Warning(
+                    "escalation_low",
+                    f"Escalation rate {rate:.0%} ({escalation.part} of {escalation.whole}) is "
+                    f"below {limits.escalation_low:.0%}: risky actions may be slipping "
+                    "through. Check the outcomes agents report and tighten the thresholds.",
+                    figures=numbers,
+                )
+            )
+    if _rising(overrides, limits.override_rise):
+        early, late = _halves(overrides)
+        assert early.value is not None and late.value is not None
+        found.append(
+            Warning(
+                "override_rising",
+                f"Reviewers override the agent more often: {early.value:.0%} of decisions "
+                f"earlier in the window, {late.value:.0%} lately. The agent or its inputs "
+                "may have drifted; look at the recent rejections and their rationales.",
+                figures={"early": round(early.value, 4), "late": round(late.value, 4)},
+            )
+        )
+    p95 = percentile(escalate_times, 0.95)
+    if p95 is not None and p95 > limits.time_to_escalate:
+        found.append(
+            Warning(
+                "slow_escalation",
+                f"Time to escalate p95 is {p95:.0f}s, over {limits.time_to_escalate:.0f}s: "
+                "cards reach reviewers late. Look at the outbox backlog, dead card posts "
+                "and the chat platform's rate limits.",
+                figures={"p95_seconds": round(p95, 3), "items": len(escalate_times)},
+            )
+        )
+    for tier, series in queue_trend.items():
+        growth = _growing(series, limits)
+        if growth is not None:
+            early_depth, now_depth = growth
+            found.append(
+                Warning(
+                    "queue_growing",
+                    f"The {tier} queue is growing: {now_depth} items wait now against "
+                    f"{early_depth:.0f} on average earlier in the window. Reviewers are "
+                    "not keeping up; add reviewers to the tier or review its routing.",
+                    subject=tier,
+                    figures={"now": now_depth, "earlier": round(early_depth, 2)},
+                )
+            )
+    for stat in reviewers:
+        if not stat.rubber_stamp:
+            continue
+        canary = (
+            f" and approved {stat.canaries_approved} of {stat.canaries} attention checks"
+            if stat.canaries_approved
+            else ""
+        )
+        found.append(
+            Warning(
+                "rubber_stamp",
+                f"{stat.name} approved {stat.approval_rate:.0%} of {stat.votes} decisions "
+                f"with a median of {stat.median_seconds:.1f}s to decide{canary}: possible "
+                "rubber-stamping. Look at their recent approvals and their queue size.",
+                subject=stat.reviewer,
+                figures={
+                    "approval_rate": round(stat.approval_rate, 4),
+                    "decisions": stat.votes,
+                    "median_seconds": round(stat.median_seconds, 3),
+                    "canaries_approved": stat.canaries_approved,
+                },
+            )
+        )
+    if dead_deliveries:
+        found.append(
+            Warning(
+                "dead_deliveries",
+                f"{dead_deliveries} webhook deliveries are dead: agents are waiting. "
+                "Check the agents' receivers and retry them from the dashboard.",
+                figures={"dead": dead_deliveries},
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -379,6 +542,7 @@ def quality(requests: Sequence[ApprovalRequest]) -> Quality:
     """Escalation precision (escalations that needed a person), recall (problems that were
     escalated), task success (outcomes reported correct) and median time-to-correct
     (submit to a person's reversal of an action that had already proceeded)."""
+    requests = [r for r in requests if not r.canary]
     escalated = [r for r in requests if r.lane is Lane.ESCALATE and r.is_final]
     needed = [r for r in escalated if _needed_a_human(r)]
     problems = [r for r in requests if r.is_final and _needed_a_human(r)]

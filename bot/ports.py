@@ -225,6 +225,14 @@ class Channel(Protocol):
         ...
 
 
+class AlertSink(Protocol):
+    """Where warning signs are announced (a Slack or Teams alerts channel)."""
+
+    async def post_alert(self, alert: Alert) -> None:
+        """Announce a raised or cleared warning sign; raises DeliveryError like a Channel."""
+        ...
+
+
 @dataclass(frozen=True)
 class WebhookDelivery:
     """One attempt at resuming an agent with a decided request's webhook body.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,6 +21,15 @@ from bot.outbox import OutboxWorker
 log = logging.getLogger("signoff.scheduler")
 
 
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Further periodic work (the oversight watch, ...): `run` every `seconds`."""
+
+    id: str
+    seconds: float
+    run: Callable[[], Awaitable[object]]
+
+
 class Scheduler:
     def __init__(
         self,
@@ -27,11 +38,13 @@ class Scheduler:
         *,
         outbox_interval: float = 1.0,
         sweep_interval: float = 5.0,
+        jobs: Sequence[PeriodicJob] = (),
     ) -> None:
         self.engine = engine
         self.worker = worker
         self._outbox_interval = outbox_interval
         self._sweep_interval = sweep_interval
+        self._jobs = tuple(jobs)
         self._scheduler: AsyncIOScheduler | None = None
         self._again = False
         self._draining = False
@@ -45,8 +58,24 @@ class Scheduler:
         scheduler.add_job(
             self.run_sweeps, "interval", seconds=self._sweep_interval, id="sweeps", **common
         )
+        for job in self._jobs:
+            scheduler.add_job(
+                self._guarded(job), "interval", seconds=job.seconds, id=job.id, **common
+            )
         scheduler.start()
         self._scheduler = scheduler
+
+    @staticmethod
+    def _guarded(job: PeriodicJob) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            try:
+                await job.run()
+            except StorageError as exc:
+                log.warning("%s skipped, database unavailable: %s", job.id, exc)
+            except Exception:  # one failing job must not stop its next ticks
+                log.exception("%s failed", job.id)
+
+        return run
 
     async def stop(self) -> None:
         if self._scheduler is not None:

@@ -40,7 +40,10 @@ def slack_channel(
         return None
     token, _secret = credentials
     return SlackChannel(
-        slack_client(token, slack.api_url), alerts_channel=slack.alerts_channel, pacer=pacer
+        slack_client(token, slack.api_url),
+        alerts_channel=slack.alerts_channel,
+        pacer=pacer,
+        dashboard_url=f"{config.settings.public_url.rstrip('/')}/dashboard",
     )
 
 

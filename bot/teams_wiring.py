@@ -62,6 +62,8 @@ def teams_channel(
         service_url=teams.service_url,
         verify=verify,
         openid_metadata_url=openid_metadata_url,
+        alerts_channel=teams.alerts_channel,
+        dashboard_url=f"{config.settings.public_url.rstrip('/')}/dashboard",
     )
 
 

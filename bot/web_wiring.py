@@ -54,6 +54,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
             session_secret=secret,
             public_url=settings.public_url,
             agents=tuple(services.engine.agents),
+            thresholds=settings.oversight.thresholds(),
         ),
         requeue=requeue,
     )

@@ -23,7 +23,7 @@ from adapters.slack._mrkdwn import (
     mention,
     pretty_json,
 )
-from bot.domain import ApprovalRequest, ReviewStatus, Status, Verdict, Vote
+from bot.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
 from bot.ports import CardView
 
 Block = dict[str, Any]
@@ -545,3 +545,20 @@ def pending_text(
     elif total > len(requests):
         text += f"\n…and {total - len(requests)} more in the web inbox."
     return text
+
+
+def alert_message(alert: Alert, dashboard_url: str | None = None) -> SlackMessage:
+    """A warning sign raised or cleared, for the alerts channel: what, the figures, where to
+    look."""
+    icon = "⚠️" if alert.active else "✅"
+    figures = "  ·  ".join(f"{escape(k)}: {escape(str(v))}" for k, v in alert.figures.items())
+    blocks: list[Block] = [
+        header(f"{icon} {alert.title}"),
+        section(escape(alert.message) if alert.active else f"~{escape(alert.message)}~"),
+    ]
+    context = [mrkdwn(figures)] if figures else []
+    if dashboard_url:
+        context.append(mrkdwn(f"<{dashboard_url}|Open the dashboard>"))
+    if context:
+        blocks.append({"type": "context", "elements": context})
+    return SlackMessage(text=f"{icon} {alert.title}: {alert.message}", blocks=blocks)

@@ -13,6 +13,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack import cards
 from adapters.slack.pacer import ChannelPacer
+from bot.domain import Alert
 from bot.errors import DeliveryError
 from bot.ports import CardView
 
@@ -80,9 +81,11 @@ class SlackChannel:
         *,
         alerts_channel: str | None = None,
         pacer: ChannelPacer | None = None,
+        dashboard_url: str | None = None,
     ) -> None:
         self.client = client
         self.alerts_channel = alerts_channel
+        self.dashboard_url = dashboard_url
         self.pacer = pacer or ChannelPacer()
 
     async def post_card(self, view: CardView) -> Mapping[str, Any]:
@@ -124,20 +127,22 @@ class SlackChannel:
             lambda: self.client.chat_postMessage(channel=channel, thread_ts=ts, text=text),
         )
 
-    async def post_alert(self, text: str) -> bool:
-        """Post a warning sign to `alerts_channel`; False when none is configured.
+    async def post_alert(self, alert: Alert) -> None:
+        """Announce a warning sign in `alerts_channel` (implements `bot.ports.AlertSink`).
 
-        Raises DeliveryError like the card methods.
+        Raises DeliveryError like the card methods; not retryable without a channel.
         """
         if not self.alerts_channel:
-            return False
+            raise DeliveryError("slack.alerts_channel is not configured", retryable=False)
         channel = self.alerts_channel
+        message = cards.alert_message(alert, self.dashboard_url)
         await self._write(
             "chat.postMessage",
             channel,
-            lambda: self.client.chat_postMessage(channel=channel, text=f"⚠️ {text}"),
+            lambda: self.client.chat_postMessage(
+                channel=channel, text=message.text, blocks=message.blocks, unfurl_links=False
+            ),
         )
-        return True
 
     async def _write(
         self,

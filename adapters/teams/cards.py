@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.domain import ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
+from bot.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
 from bot.ports import CardKind, CardView
 from routing import Risk
 
@@ -458,3 +458,26 @@ def reminder_text(view: CardView, found: Sequence[Mention]) -> str:
         f"⏰ {who}: still waiting for a verdict on “{clip(request.current_action.summary, 150)}”. "
         f"Decide by {_deadline(view)}."
     )
+
+
+def alert_card(alert: Alert, dashboard_url: str | None = None) -> Element:
+    """A warning sign raised or cleared, for the alerts channel."""
+    facts = [{"title": str(k), "value": str(v)} for k, v in alert.figures.items()]
+    body: list[Element] = [
+        banner(alert.title, "warning" if alert.active else "good"),
+        verbatim(alert.message, MAX_TEXT, isSubtle=not alert.active),
+    ]
+    if facts:
+        body.append({"type": "FactSet", "facts": facts})
+    built: Element = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": VERSION,
+        "fallbackText": f"{alert.title}: {alert.message}",
+        "body": body,
+    }
+    if dashboard_url:
+        built["actions"] = [
+            {"type": "Action.OpenUrl", "title": "Open the dashboard", "url": dashboard_url}
+        ]
+    return built

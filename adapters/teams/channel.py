@@ -26,6 +26,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from adapters.teams import cards
 from adapters.teams._turns import closing_connector
 from adapters.teams.auth import TeamsAuth, TeamsCredentials
+from bot.domain import Alert
 from bot.errors import DeliveryError
 from bot.ports import CardView
 
@@ -110,9 +111,13 @@ class TeamsChannel:
         service_url: str,
         adapter: CloudAdapter | None = None,
         rng: random.Random | None = None,
+        alerts_channel: str | None = None,
+        dashboard_url: str | None = None,
     ) -> None:
         self.auth = auth
         self.service_url = service_url
+        self.alerts_channel = alerts_channel
+        self.dashboard_url = dashboard_url
         self.adapter = adapter or CloudAdapter(auth.framework)
         self.rng = rng or random.Random()
 
@@ -124,10 +129,17 @@ class TeamsChannel:
         service_url: str,
         verify: bool = True,
         openid_metadata_url: str | None = None,
+        alerts_channel: str | None = None,
+        dashboard_url: str | None = None,
     ) -> TeamsChannel:
         """A channel with its own adapter; raises ValueError if `verify` lacks an app id."""
         auth = TeamsAuth(credentials, verify=verify, openid_metadata_url=openid_metadata_url)
-        return cls(auth, service_url=service_url)
+        return cls(
+            auth,
+            service_url=service_url,
+            alerts_channel=alerts_channel,
+            dashboard_url=dashboard_url,
+        )
 
     @property
     def app_id(self) -> str:
@@ -203,6 +215,35 @@ class TeamsChannel:
                 await turn.adapter.send_activities(turn, [outgoing])
 
         await self._continue(ref, "reply_to_activity", send)
+
+    async def post_alert(self, alert: Alert) -> None:
+        """Announce a warning sign in `alerts_channel` (implements `bot.ports.AlertSink`)."""
+        if not self.alerts_channel:
+            raise DeliveryError("teams.alerts_channel is not configured", retryable=False)
+        activity = MessageFactory.attachment(
+            CardFactory.adaptive_card(cards.alert_card(alert, self.dashboard_url))
+        )
+        activity.summary = alert.title
+        parameters = ConversationParameters(
+            is_group=True,
+            channel_data=TeamsChannelData(
+                channel=ChannelInfo(id=self.alerts_channel),
+                tenant=TenantInfo(id=self.tenant_id) if self.tenant_id else None,
+            ),
+            activity=activity,
+            tenant_id=self.tenant_id,
+        )
+
+        async def posted(turn: TurnContext) -> None:
+            async with closing_connector(turn):
+                pass
+
+        await self._call(
+            "create_conversation",
+            lambda: self.adapter.create_conversation(
+                self.app_id, posted, parameters, Channels.ms_teams, self.service_url
+            ),
+        )
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -81,8 +81,11 @@ def stacked_bars(
     desc: str,
     labels: Sequence[str],
     series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    by_position: bool = False,
 ) -> Markup:
-    """One bar per label, stacked by series; classes `series-<name>` colour the parts."""
+    """One bar per label, stacked by series; classes `series-<name>` colour the parts (or
+    `series-<n>` by the series' position, for names the style sheet cannot know)."""
     totals = [sum(values[i] for _, values in series) for i in range(len(labels))]
     top = _nice_max(max(totals, default=0))
     slot = PLOT_W / max(len(labels), 1)
@@ -90,14 +93,15 @@ def stacked_bars(
     parts = _open(chart_id, title, desc) + _y_axis(top)
     for i, x in enumerate(_centres(len(labels))):
         base = 0.0
-        for name, values in series:
+        for position, (name, values) in enumerate(series):
             value = values[i]
             if not value:
                 continue
             height = PLOT_H * value / top
             y = TOP + PLOT_H - (base + height)
+            css = f"series-{position % 4}" if by_position else f"series-{escape(name)}"
             parts.append(
-                f'<rect class="series-{escape(name)}" x="{_n(x - bar / 2)}" y="{_n(y)}" '
+                f'<rect class="{css}" x="{_n(x - bar / 2)}" y="{_n(y)}" '
                 f'width="{_n(bar)}" height="{_n(height)}">'
                 f"<title>{escape(labels[i])}: {value} {escape(name)}</title></rect>"
             )
@@ -206,8 +210,16 @@ class Point:
     flagged: bool = False
 
 
-def scatter(chart_id: str, title: str, desc: str, points: Sequence[Point]) -> Markup:
-    """Approval rate (y) against median seconds to decide (x, log scale from 1 s)."""
+def scatter(
+    chart_id: str,
+    title: str,
+    desc: str,
+    points: Sequence[Point],
+    *,
+    corner: tuple[float, float] = (5.0, 0.98),
+) -> Markup:
+    """Approval rate (y) against median seconds to decide (x, log scale from 1 s); the
+    shaded `corner` (faster than its seconds, approving at least its rate) is flagged."""
     highest = max((p.x_seconds for p in points), default=60.0)
     decades = max(2, math.ceil(math.log10(max(highest, 10.0))))
 
@@ -220,8 +232,8 @@ def scatter(chart_id: str, title: str, desc: str, points: Sequence[Point]) -> Ma
     parts = _open(chart_id, title, desc)
     # The rubber-stamp corner: fast and approving nearly everything.
     parts.append(
-        f'<rect class="band" x="{LEFT}" y="{TOP}" width="{_n(x_of(10) - LEFT)}" '
-        f'height="{_n(y_of(0.95) - TOP)}"/>'
+        f'<rect class="band" x="{LEFT}" y="{TOP}" width="{_n(x_of(corner[0]) - LEFT)}" '
+        f'height="{_n(y_of(corner[1]) - TOP)}"/>'
     )
     parts += _y_axis(1.0, "percent")
     for tick in _TIME_TICKS:

@@ -44,11 +44,11 @@ from bot.domain import (
     Status,
     Verdict,
     as_utc,
-    new_id,
     verify_chain,
 )
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.ports import Clock, Repository, ReviewService
+from bot.watch import gather
 from routing import Policy
 
 log = logging.getLogger("signoff.web")
@@ -104,6 +104,7 @@ class WebSettings:
     max_failures: int = 5
     lockout: timedelta = timedelta(minutes=15)
     login_link_ttl: timedelta = timedelta(hours=24)
+    thresholds: figures.Thresholds = figures.DEFAULTS
 
     @property
     def builtin_admin(self) -> bool:
@@ -179,11 +180,6 @@ async def _form(request: Request) -> dict[str, str]:
     except ValueError:
         return {}
     return {key: values[0] for key, values in parsed.items()}
-
-
-def _id_floor(at: datetime) -> str:
-    """The smallest request id created at `at`: ids are a time prefix then 80 random bits."""
-    return new_id("req", at)[:-16] + "0" * 16
 
 
 def _vote_verdict(request: ApprovalRequest) -> Verdict:
@@ -615,17 +611,6 @@ class WebInbox:
 
     # dashboard
 
-    async def _recent_requests(self, since: datetime) -> list[ApprovalRequest]:
-        found: list[ApprovalRequest] = []
-        cursor: str | None = _id_floor(since)
-        while len(found) < MAX_DASHBOARD_REQUESTS:
-            page = await self.repo.list_requests(limit=500, cursor=cursor)
-            found += page.items
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-        return found[:MAX_DASHBOARD_REQUESTS]
-
     async def _dashboard(
         self,
         visitor: _Visitor,
@@ -636,17 +621,10 @@ class WebInbox:
     ) -> Response:
         now = self.clock.now()
         since = now - timedelta(days=DASHBOARD_DAYS)
-        requests = await self._recent_requests(since)
-        records = await self.repo.audit_records(since=since)
+        evidence = await gather(self.repo, since, limit=MAX_DASHBOARD_REQUESTS)
         dead = await self.repo.list_outbox(kind=OutboxKind.WEBHOOK, status=OutboxStatus.DEAD)
-        data = figures.compute(
-            requests,
-            records,
-            now=now,
-            tiers=[t.name for t in self.policy.tiers],
-            pending_by_tier=await self.repo.pending_by_tier(),
-            dead_deliveries=len(dead),
-        )
+        data = evidence.figures(now, [t.name for t in self.policy.tiers], self.settings.thresholds)
+        alerts = await self.repo.alerts()
         agents = []
         for agent_id in self.settings.agents:
             state = await self.repo.agent_state(agent_id)
@@ -662,6 +640,8 @@ class WebInbox:
             status=status,
             fig=data,
             charts=charts(data),
+            alerts=[a for a in alerts if a.active],
+            cleared=[a for a in alerts if not a.active][:10],
             dead=dead,
             agents=agents,
             may_stop=may_stop,
@@ -838,6 +818,7 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
     lanes = [(lane, data.by_lane.get(lane, ())) for lane in figures.LANES]
     escalation = [r.value for r in data.escalation]
     overrides = [r.value for r in data.overrides]
+    limits = data.thresholds
     return {
         "lanes": _svg.stacked_bars(
             "chart-lanes",
@@ -850,11 +831,11 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
             "chart-escalation",
             "Escalation rate",
             "Share of requests escalated to a person per period; the shaded bands below "
-            f"{figures.ESCALATION_LOW:.0%} and above {figures.ESCALATION_HIGH:.0%} are warnings.",
+            f"{limits.escalation_low:.0%} and above {limits.escalation_high:.0%} are warnings.",
             labels,
             escalation,
-            warn_below=figures.ESCALATION_LOW,
-            warn_above=figures.ESCALATION_HIGH,
+            warn_below=limits.escalation_low,
+            warn_above=limits.escalation_high,
         ),
         "overrides": _svg.rate_line(
             "chart-overrides",
@@ -863,12 +844,16 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
             labels,
             overrides,
         ),
-        "queue": _svg.bars(
+        "queue": _svg.stacked_bars(
             "chart-queue",
-            "Queue depth per tier",
-            "Pending items waiting at each tier now.",
-            [name for name, _ in data.queue],
-            [count for _, count in data.queue],
+            "Queue depth per tier over time",
+            "Items waiting for a verdict at the end of each period, stacked by tier (lowest "
+            f"first: {', '.join(name for name, _ in data.queue)}); now: "
+            + ", ".join(f"{name} {count}" for name, count in data.queue)
+            + ".",
+            labels,
+            [(name, data.queue_trend.get(name, (0,) * len(labels))) for name, _ in data.queue],
+            by_position=True,
         ),
         "decisions": _svg.bars(
             "chart-decisions",
@@ -881,11 +866,13 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
         "reviewers": _svg.scatter(
             "chart-reviewers",
             "Approval rate against median time to decide",
-            "One dot per reviewer; the shaded corner (fast and approving nearly everything) "
-            "is where rubber-stamping shows.",
+            "One dot per reviewer; the shaded corner (deciding in under "
+            f"{limits.rubber_stamp_seconds:.0f}s and approving at least "
+            f"{limits.rubber_stamp_rate:.0%}) is where rubber-stamping shows.",
             [
                 _svg.Point(s.median_seconds, s.approval_rate, s.name, s.rubber_stamp)
                 for s in data.reviewers
             ],
+            corner=(limits.rubber_stamp_seconds, limits.rubber_stamp_rate),
         ),
     }

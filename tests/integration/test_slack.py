@@ -21,6 +21,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from slack_sdk.models.blocks import Block
 from standardwebhooks import Webhook
 
 from adapters.slack import ChannelPacer, SlackApp
@@ -871,6 +872,34 @@ async def test_an_app_that_builds_its_services_at_startup_serves_slack(
     finally:
         await http.aclose()
         await server.stop()
+
+
+async def test_warning_signs_post_once_to_the_alerts_channel_and_clear(w: World) -> None:
+    watch = w.svc.extras["watch"]
+    for _ in range(12):
+        await w.submit(MEDIUM)
+    await w.drain()
+
+    await watch.evaluate()
+    await watch.evaluate()  # still holds: no second message
+    await w.drain()
+
+    [raised] = w.slack.messages("C0OPS")
+    assert raised.text.startswith("⚠️ Warning sign: escalation high")
+    assert "12 of 12" in all_text(raised.blocks)
+    assert "http://signoff.test/dashboard" in all_text(raised.blocks)
+    for block in raised.blocks:
+        Block.parse(block).validate_json()  # type: ignore[union-attr]
+
+    w.clock.advance(timedelta(days=2))  # the burst leaves the 24-hour window
+    await watch.evaluate()
+    await watch.evaluate()
+    await w.drain()
+    raised_then_cleared = w.slack.messages("C0OPS")
+    assert [m.text.split(":")[0] for m in raised_then_cleared] == [
+        "⚠️ Warning sign",
+        "✅ Cleared",
+    ]
 
 
 async def test_slack_is_off_without_credentials(repo_factory: RepoFactory) -> None:

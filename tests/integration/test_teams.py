@@ -800,6 +800,34 @@ async def test_submit_to_signed_webhook(teams_db: Teams) -> None:
 # -- messages ------------------------------------------------------------------------------
 
 
+async def test_warning_signs_post_once_to_the_alerts_channel(
+    connector: FakeConnector, agent: HttpReceiver
+) -> None:
+    ops = "19:ops@thread.tacv2"
+    teams_config = {"enabled": True, "auth": "none", "alerts_channel": ops}
+    clock = ManualClock()
+    async with running(InMemoryRepository(), connector, agent, clock, teams=teams_config) as t:
+        for _ in range(12):
+            await t.submit()
+        await t.drain()
+        watch = t.svc.extras["watch"]
+        await watch.evaluate()
+        await watch.evaluate()
+        await t.drain()
+        [alert] = [c for c in connector.created if c.body["channelData"]["channel"]["id"] == ops]
+        card = alert.card
+        assert card is not None
+        assert_adaptive_card(card)
+        assert "Warning sign: escalation high" in json.dumps(card)
+        assert card["actions"][0]["url"].endswith("/dashboard")
+
+        clock.advance(timedelta(days=2))
+        await watch.evaluate()
+        await t.drain()
+        posted = [c for c in connector.created if c.body["channelData"]["channel"]["id"] == ops]
+        assert len(posted) == 2 and "Cleared: escalation high" in json.dumps(posted[1].card)
+
+
 async def test_action_submit_fallback_from_an_old_client(teams: Teams) -> None:
     rid = await teams.submit()
     await teams.drain()

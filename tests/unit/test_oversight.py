@@ -172,10 +172,10 @@ def test_rising_overrides_warn() -> None:
 def test_reviewer_stats_and_rubber_stamping() -> None:
     fast = [
         decided(i, Status.APPROVED, vote("web:rs", Verdict.APPROVE, 2, "Rita"), created=0)
-        for i in range(5)
+        for i in range(20)
     ]
     escalated = decided(
-        10,
+        20,
         Status.REJECTED,
         vote("web:careful", Verdict.REJECT, 1000),
         history=(
@@ -185,7 +185,7 @@ def test_reviewer_stats_and_rubber_stamping() -> None:
     )
     careful = [
         escalated,
-        decided(11, Status.APPROVED, vote("web:careful", Verdict.APPROVE, 300)),
+        decided(21, Status.APPROVED, vote("web:careful", Verdict.APPROVE, 300)),
     ]
     fig = compute(fast + careful)
     stats = {s.reviewer: s for s in fig.reviewers}
@@ -194,8 +194,120 @@ def test_reviewer_stats_and_rubber_stamping() -> None:
     # Time counts from when the item reached the tier (900 s), not from submission.
     assert stats["web:careful"].median_seconds == (100 + 300) / 2
     assert stats["web:careful"].approval_rate == 0.5 and not stats["web:careful"].rubber_stamp
-    assert [w.code for w in fig.warnings] == ["rubber_stamp"]
+    assert [w.subject for w in fig.warnings if w.code == "rubber_stamp"] == ["web:rs"]
     assert figures.ReviewerStat("x", "x", 0, 0, 0.0, False).approval_rate == 0.0
+
+
+# Hand-made histories escalate everything: the escalation-rate sign holds beside the others.
+LANE_SIGN = "escalation_high"
+
+
+def approvals(reviewer: str, approved: int, rejected: int, seconds: float) -> list[Any]:
+    """`approved` + `rejected` decisions by one reviewer, each `seconds` after submission."""
+    made = [
+        decided(i, Status.APPROVED, vote(reviewer, Verdict.APPROVE, seconds))
+        for i in range(approved)
+    ]
+    return made + [
+        decided(approved + i, Status.REJECTED, vote(reviewer, Verdict.REJECT, seconds))
+        for i in range(rejected)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("approved", "rejected", "seconds", "flagged"),
+    [
+        (20, 0, 4.9, True),  # 100% of 20 in under 5 s: the seed's month-6 reviewer
+        (19, 0, 1.0, False),  # too few decisions to judge
+        (49, 1, 2.0, True),  # 98% is the line
+        (48, 2, 2.0, False),  # 96% approves, but rejects often enough
+        (20, 0, 5.0, False),  # 5 s is not under 5 s
+    ],
+)
+def test_rubber_stamp_defaults_are_98_percent_of_20_under_5_seconds(
+    approved: int, rejected: int, seconds: float, flagged: bool
+) -> None:
+    fig = compute(approvals("web:r", approved, rejected, seconds))
+    assert fig.reviewers[0].rubber_stamp is flagged
+    assert ("rubber_stamp" in [w.code for w in fig.warnings]) is flagged
+
+
+def test_rubber_stamp_thresholds_are_configurable() -> None:
+    history = approvals("web:r", 9, 1, 30)
+    strict = figures.Thresholds(
+        rubber_stamp_rate=0.9, rubber_stamp_seconds=60, rubber_stamp_min_votes=10
+    )
+    [warning] = [w for w in compute(history, thresholds=strict).warnings if w.code != LANE_SIGN]
+    assert warning.code == "rubber_stamp" and warning.subject == "web:r"
+    assert warning.figures == {
+        "approval_rate": 0.9,
+        "decisions": 10,
+        "median_seconds": 30.0,
+        "canaries_approved": 0,
+    }
+    assert [w.code for w in compute(history).warnings] == [LANE_SIGN]
+
+
+def test_an_approved_canary_counts_against_the_reviewer_only() -> None:
+    canary = decided(
+        50, Status.APPROVED, vote("web:c", Verdict.APPROVE, 600), created=0, canary=True
+    )
+    caught = decided(
+        51, Status.REJECTED, vote("web:d", Verdict.REJECT, 600), created=0, canary=True
+    )
+    real = decided(52, Status.APPROVED, vote("web:c", Verdict.APPROVE, 700))
+    fig = compute([canary, caught, real])
+
+    stats = {s.reviewer: s for s in fig.reviewers}
+    assert (stats["web:c"].canaries, stats["web:c"].canaries_approved) == (1, 1)
+    assert stats["web:c"].rubber_stamp and stats["web:c"].votes == 2
+    assert (stats["web:d"].canaries, stats["web:d"].canaries_approved) == (1, 0)
+    assert not stats["web:d"].rubber_stamp
+    [warning] = fig.warnings
+    assert warning.subject == "web:c" and "approved 1 of 1 attention checks" in warning.message
+    # The agents' figures do not see canaries: one request, one lane count.
+    assert fig.total == 1
+    assert figures.quality([canary, caught, real]).escalation_precision == figures.Rate(0, 1)
+
+
+def test_queue_trend_counts_items_waiting_at_each_tier_per_period() -> None:
+    moved = req(
+        1,
+        created=0,
+        tier="senior",
+        history=(
+            TierMove(None, "junior", at(0), "start"),
+            TierMove("junior", "senior", at(1800), "sla"),
+        ),
+    )
+    done = decided(2, Status.APPROVED, vote("web:a", Verdict.APPROVE, 1000), created=600)
+    # Hour-wide window of 5-minute buckets ending at 3600 s: 13 bucket ends.
+    fig = compute([moved, done], now=at(3600))
+    assert fig.width == timedelta(minutes=5)
+    junior, senior = fig.queue_trend["junior"], fig.queue_trend["senior"]
+    assert junior[0] == 1  # by 300 s only req 1 waits, at junior
+    assert junior[2] == 2  # at 900 s req 2 (created 600 s, decided 1000 s) waits too
+    assert junior[3] == 1 and senior[3] == 0  # 1200 s
+    assert junior[6] == 0 and senior[6] == 1  # 2100 s: req 1 moved up at 1800 s
+    assert senior[-1] == 1
+
+
+def test_older_waiting_items_count_in_the_queue_trend() -> None:
+    old = req(9, created=-86400)
+    fig = compute([], awaiting=[old])
+    assert set(fig.queue_trend["junior"]) == {1}
+
+
+def test_a_growing_queue_warns_per_tier() -> None:
+    # One new item every 100 s, none decided: the junior queue grows all hour.
+    growing = [req(i, created=i * 100) for i in range(36)]
+    fig = compute(growing)
+    [warning] = [w for w in fig.warnings if w.code == "queue_growing"]
+    assert warning.subject == "junior"
+    assert warning.figures["now"] == 36
+    # A steady queue (the same 12 items all hour) does not.
+    steady = [req(i, created=-10) for i in range(12)]
+    assert "queue_growing" not in [w.code for w in compute(steady).warnings]
 
 
 def test_time_to_escalate_from_the_audit_log() -> None:

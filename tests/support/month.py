@@ -1,0 +1,124 @@
+"""A simulated month of traffic, written through the real engine on a manual clock.
+
+Thirty days of an invoice agent: most requests proceed autonomously, some are sampled for
+review, a fifth escalate. Three reviewers: Alice reads carefully (minutes, rejects what is
+wrong), Carol is the manager, and from day 20 Bob slides into rubber-stamping (a few
+seconds, approves everything, including an attention check). Agents report outcomes for
+part of what proceeded, a few of them wrong. The last days leave a growing queue.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.canaries import CanaryPolicy
+from bot.clock import ManualClock
+from bot.config import LoadedConfig, parse_config
+from bot.domain import Status, Verdict
+from bot.engine import Engine
+from bot.ports import Repository
+from tests.support.world import World, new_request
+
+TIERS = [
+    {"name": "junior", "sla": "4h", "reviewers": ["web:alice", "web:bob"]},
+    {"name": "senior", "sla": "8h", "reviewers": ["web:carol"]},
+    {"name": "manager", "sla": "1d", "reviewers": ["web:carol"]},
+]
+
+
+def month_config() -> LoadedConfig:
+    return parse_config(
+        {
+            "agents": [{"id": "invoice-bot", "key_sha256": "0" * 64}],
+            "routing": {
+                "start_tier": {"low": "junior", "medium": "junior", "high": "manager"},
+                "review_sample_rate": 0.5,
+            },
+            "tiers": TIERS,
+            "web": {},
+        },
+        env={},
+    )
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    """What the simulation did, counted as it went (the report is checked against these)."""
+
+    requests: int
+    escalated: int
+    bob_votes: int
+    bob_approvals: int
+
+
+async def simulate_month(repo: Repository, start: datetime, days: int = 30) -> MonthFigures:
+    rng = random.Random(2026)
+    clock = ManualClock(start)
+    world = World(repo, month_config(), clock, rng=rng)
+    engine: Engine = world.engine
+    requests = escalated = bob_votes = bob_approvals = 0
+    for day in range(days):
+        morning = start + timedelta(days=day)
+        if clock.now() < morning:
+            clock.advance(morning - clock.now())
+        per_day = 20 + day // 3  # traffic grows through the month
+        # Queue growth in the last three days: reviewers stop keeping up.
+        keeping_up = day < days - 3
+        for n in range(per_day):
+            clock.advance(timedelta(minutes=rng.randint(20, 50)))
+            confidence = rng.choice([0.95, 0.92, 0.9, 0.88, 0.85, 0.7, 0.62, 0.45, 0.3])
+            amount = rng.choice([120, 340, 80, 900, 2600]) if n % 4 == 0 else rng.randint(10, 400)
+            wrong = rng.random() < 0.12  # this proposal should not go through
+            new = new_request(
+                kind="payment" if n % 4 == 0 else "invoice",
+                summary=f"Pay invoice INV-{day:02d}{n:03d}",
+                payload={"invoice": f"INV-{day:02d}{n:03d}", "amount": amount},
+                confidence=confidence - (0.3 if wrong and confidence > 0.5 else 0.0),
+                amount=amount,
+                currency="EUR",
+            )
+            if day == days - 8 and n == 0:
+                engine.canaries = CanaryPolicy(rate=1.0, tiers=frozenset({"junior"}))
+            result = await engine.submit("invoice-bot", new)
+            engine.canaries = None
+            rid = str(result.response["id"])
+            requests += 1
+            request = await engine.get(rid)
+            clock.advance(timedelta(seconds=rng.uniform(0.2, 3.0)))  # the card goes out
+            await world.worker.drain()
+            if request.lane.value == "escalate":
+                escalated += 1
+            if request.status is Status.PENDING and keeping_up:
+                bob_era = day >= 20 and request.tier == "junior"
+                if bob_era:
+                    # Whatever just arrived, attention checks included, in seconds.
+                    fresh = clock.now() - timedelta(minutes=5)
+                    for waiting in await engine.pending_for("web:bob"):
+                        if waiting.status is not Status.PENDING or waiting.created_at < fresh:
+                            continue
+                        clock.advance(timedelta(seconds=rng.uniform(1.0, 3.5)))
+                        await engine.vote(waiting.id, "web:bob", Verdict.APPROVE, channel="web")
+                        bob_votes += 1
+                        bob_approvals += 1
+                    continue
+                reviewer = "web:alice" if request.tier == "junior" else "web:carol"
+                clock.advance(timedelta(seconds=rng.uniform(60, 900)))
+                verdict = Verdict.REJECT if wrong else Verdict.APPROVE
+                await engine.vote(
+                    rid,
+                    reviewer,
+                    verdict,
+                    channel="web",
+                    rationale="checked against the purchase order",
+                )
+            elif request.review_status is not None and keeping_up and wrong:
+                clock.advance(timedelta(minutes=rng.randint(5, 120)))
+                await engine.vote(
+                    rid, "web:alice", Verdict.REVERSE, channel="web", rationale="duplicate"
+                )
+            elif request.status is Status.APPROVED and rng.random() < 0.5:
+                await engine.record_outcome("invoice-bot", rid, not wrong, "reconciled")
+        await world.worker.drain()
+    return MonthFigures(requests, escalated, bob_votes, bob_approvals)

@@ -109,21 +109,30 @@ def _lane(item: _Item, thresholds: Thresholds) -> Lane:
     return confidence_lane(item.confidence, thresholds.autonomous_at, thresholds.review_at)
 
 
-def _score(items: Sequence[_Item], thresholds: Thresholds) -> Scores:
-    lanes = [_lane(item, thresholds) for item in items]
-    escalated = [i for i, lane in zip(items, lanes, strict=True) if lane is Lane.ESCALATE]
-    autonomous = [i for i, lane in zip(items, lanes, strict=True) if lane is Lane.AUTONOMOUS]
-    judged = [i for i in escalated if i.problem is not None]
-    problems = sum(1 for i in items if i.problem)
+def _escalations(items: Sequence[_Item], review_at: float) -> tuple[Rate, Rate, Rate]:
+    """Escalation rate, precision and recall: they depend on review_at alone, since with
+    review_at <= autonomous_at an item escalates exactly when it would at autonomous_at
+    equal to review_at."""
+    pair = Thresholds(review_at, review_at)
+    escalated = [i for i in items if _lane(i, pair) is Lane.ESCALATE]
+    judged = sum(1 for i in escalated if i.problem is not None)
     caught = sum(1 for i in escalated if i.problem)
-    judged_autonomous = [i for i in autonomous if i.problem is not None]
-    return Scores(
-        thresholds=thresholds,
-        escalation=Rate(len(escalated), len(items)),
-        precision=Rate(caught, len(judged)),
-        recall=Rate(caught, problems),
-        autonomous_problems=Rate(sum(1 for i in autonomous if i.problem), len(judged_autonomous)),
-    )
+    problems = sum(1 for i in items if i.problem)
+    return Rate(len(escalated), len(items)), Rate(caught, judged), Rate(caught, problems)
+
+
+def _autonomous_problems(items: Sequence[_Item], autonomous_at: float) -> Rate:
+    """Needed a human among the judged items that would go autonomous: autonomous_at alone."""
+    pair = Thresholds(autonomous_at, 0.0)
+    judged = [i for i in items if i.problem is not None and _lane(i, pair) is Lane.AUTONOMOUS]
+    return Rate(sum(1 for i in judged if i.problem), len(judged))
+
+
+def _scores(items: Sequence[_Item], pairs: Sequence[Thresholds]) -> list[Scores]:
+    # One pass per distinct threshold value rather than per pair: 42 passes, not 231.
+    by_review = {r: _escalations(items, r) for r in {p.review_at for p in pairs}}
+    by_autonomous = {a: _autonomous_problems(items, a) for a in {p.autonomous_at for p in pairs}}
+    return [Scores(p, *by_review[p.review_at], by_autonomous[p.autonomous_at]) for p in pairs]
 
 
 def _autonomous_reversal(requests: Sequence[ApprovalRequest]) -> Rate:
@@ -179,9 +188,8 @@ def calibrate(
             f"outcome) among {len(items)}; calibration needs at least {min_labelled}"
         )
     now = Thresholds(policy.routing.autonomous_at, policy.routing.review_at)
-    current = _score(items, now)
-    candidates = [_score(items, pair) for pair in _grid() if pair != now]
-    candidates.append(current)
+    candidates = _scores(items, [*(pair for pair in _grid() if pair != now), now])
+    current = candidates[-1]
     key = _preference(now)
     problems = sum(1 for i in items if i.problem)
     reaching = [

@@ -161,3 +161,22 @@ def test_refuses_a_history_too_small_to_mean_anything() -> None:
 def test_target_recall_must_be_a_fraction(target: float) -> None:
     with pytest.raises(ValueError, match="target recall"):
         calibrate([], policy(), target_recall=target)
+
+
+def test_says_so_when_the_current_thresholds_are_already_the_best() -> None:
+    tuned = compile_policy(RoutingPolicy(review_at=0.65, rules=(HIGH_VALUE,)), DEFAULT_TIERS)
+    result = calibrate(clean_split(), tuned)
+    assert result.suggested == result.current
+    assert "The current thresholds already reach recall 95%" in to_text(result, "")
+
+
+def test_without_problems_the_output_has_no_suggestion() -> None:
+    result = calibrate([approved(n, 0.7) for n in range(20)], policy())
+    text = to_text(result, "")
+    assert [line.split()[0] for line in text.splitlines() if line.startswith(("c", "s", "b"))] == [
+        "current"
+    ]
+    assert "No change suggested." in text
+    body = json.loads(to_json(result))
+    assert body["suggested"] is None and body["yaml"] is None
+    assert body["current"]["recall"] == {"value": None, "part": 0, "whole": 0}

@@ -287,6 +287,23 @@ def _parse_since(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+async def _requests_since(repo: Any, since: datetime | None) -> list[Any]:
+    """Every request agents submitted at or after `since` (all of them for None). Attention
+    checks are left out: they are not an agent's proposals and have no outcome."""
+    from bot.watch import id_floor
+
+    requests = []
+    cursor = id_floor(since) if since is not None else None
+    while True:
+        page = await repo.list_requests(limit=500, cursor=cursor)
+        requests += [
+            r for r in page.items if not r.canary and (since is None or r.created_at >= since)
+        ]
+        if page.next_cursor is None:
+            return requests
+        cursor = page.next_cursor
+
+
 async def _with_repo(config: LoadedConfig, work: Any) -> Any:
     from storage import open_repository
 
@@ -369,6 +386,58 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- feedback loop --------------------------------------------------------------------------
+
+
+def cmd_export_training(args: argparse.Namespace) -> int:
+    from bot.training import examples, render
+
+    config = _config(args)
+    since = _parse_since(args.since)
+
+    async def work(repo: Any) -> Any:
+        return await _requests_since(repo, since)
+
+    rows = examples(asyncio.run(_with_repo(config, work)), overrides_only=args.overrides_only)
+    text = render(rows, args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        print(f"{len(rows)} training examples written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _target_recall(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 < number <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value}")
+    return number
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bot.calibrate import NotEnoughHistory, calibrate, to_json, to_text
+
+    config = _config(args)
+    since = _parse_since(args.since)
+
+    async def work(repo: Any) -> Any:
+        return await _requests_since(repo, since)
+
+    requests = asyncio.run(_with_repo(config, work))
+    try:
+        result = calibrate(requests, config.policy, target_recall=args.target_recall)
+    except NotEnoughHistory as exc:
+        return _fail(f"cannot calibrate yet: {exc}", 1)
+    window = f"since {isoformat(since)}" if since else "in the whole history"
+    sys.stdout.write(to_json(result) if args.json else to_text(result, window))
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -442,6 +511,57 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", default="30d", help="a duration back from now or an ISO date")
     report.add_argument("--html", metavar="FILE", help="also write an HTML report with plots")
     report.set_defaults(func=cmd_report)
+
+    exports = sub.add_parser("export", help="data for improving the agent").add_subparsers(
+        dest="export_command", required=True, metavar="COMMAND"
+    )
+    training = with_config(
+        exports.add_parser(
+            "training",
+            help="write every human verdict and reported outcome as a training example",
+            description="One example per request a person settled (approve, reject, modify, "
+            "confirm, reverse) or whose outcome the agent reported: routing features, the "
+            "agent's proposal, the verdict with reviewer and rationale, the label "
+            "(override, needed_human) and the outcome. Timeouts are left out.",
+        )
+    )
+    training.add_argument(
+        "--format", choices=["jsonl", "csv"], default="jsonl", help="default jsonl"
+    )
+    training.add_argument("--since", help="a duration back from now (30d, 12h) or an ISO date")
+    training.add_argument(
+        "--overrides-only",
+        action="store_true",
+        help="only items a person rejected, modified or reversed",
+    )
+    training.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    training.set_defaults(func=cmd_export_training)
+
+    calibrate = with_config(
+        sub.add_parser(
+            "calibrate",
+            help="replay the history under other confidence thresholds and suggest better ones",
+            description="Routes every stored request again with the configured rules and, for "
+            "each pair of thresholds on a 0.05 grid, counts the escalation rate, precision and "
+            "recall it would have had (ground truth: a person rejected, modified or reversed "
+            "the item, or its outcome was reported wrong). Suggests the pair with the lowest "
+            "escalation rate that reaches the target recall, and warns when people reverse "
+            "more than 20% of autonomous decisions. Needs at least 20 requests with ground "
+            "truth; exits 1 otherwise.",
+        )
+    )
+    calibrate.add_argument(
+        "--since", default="90d", help="a duration back from now or an ISO date (default 90d)"
+    )
+    calibrate.add_argument(
+        "--target-recall",
+        type=_target_recall,
+        default=0.95,
+        metavar="FRACTION",
+        help="share of problems that must escalate, above 0 and at most 1 (default 0.95)",
+    )
+    calibrate.add_argument("--json", action="store_true", help="machine-readable output")
+    calibrate.set_defaults(func=cmd_calibrate)
     return parser
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from routing import Lane, ReviewState, Risk
+from routing import Lane, ReviewState, Risk, RoutingInput
 
 
 class Status(StrEnum):
@@ -210,6 +210,25 @@ class ApprovalRequest:
     def awaiting_verdict(self) -> bool:
         """True while a reviewer can still act: pending items, and review items not yet closed."""
         return self.status is Status.PENDING or self.review_status is ReviewStatus.OPEN
+
+    def routing_input(self) -> RoutingInput:
+        """What routing saw of this request when it arrived (the agent's action, not a
+        reviewer's edit), so a replay under another policy routes the same inputs."""
+        return RoutingInput(
+            request_id=self.id,
+            agent_id=self.agent_id,
+            action_kind=self.action.kind,
+            action_summary=self.action.summary,
+            action_payload=self.action.payload,
+            confidence=self.confidence,
+            amount=self.amount,
+            currency=self.currency,
+            reversible=self.reversible,
+            domain=self.domain,
+            sentiment=self.sentiment,
+            labels=self.labels,
+            context=self.context,
+        )
 
     def approvals_for_current_action(self) -> tuple[Vote, ...]:
         digest = self.current_action.sha256

@@ -174,8 +174,9 @@ def _index(at: datetime, start: datetime, width: timedelta, count: int) -> int |
     return index if 0 <= index < count else None
 
 
-def _deciding_vote(request: ApprovalRequest) -> Vote | None:
-    """The human vote that settled the item (or its review); None if no person decided it."""
+def deciding_vote(request: ApprovalRequest) -> Vote | None:
+    """The human vote that settled the item (or its review); None if no person decided it:
+    still open, ended by the on_timeout policy, or never shown to anyone."""
     if request.status not in _HUMAN_OUTCOMES or request.review_status is ReviewStatus.OPEN:
         return None
     if not request.votes or request.votes[-1].reviewer == POLICY_ACTOR:
@@ -348,7 +349,7 @@ def compute(
         index = _index(request.created_at, start, width, count)
         if index is not None:
             by_lane.setdefault(request.lane.value, [0] * count)[index] += 1
-        last = _deciding_vote(request)
+        last = deciding_vote(request)
         if last is None:
             continue
         at = _index(last.at, start, width, count)
@@ -531,10 +532,18 @@ class Quality:
     time_to_correct_median: float | None
 
 
-def _needed_a_human(request: ApprovalRequest) -> bool:
-    """A person changed the outcome, or the agent later reported the action as wrong."""
-    if request.status in (Status.REJECTED, Status.MODIFIED, Status.REVERSED):
-        return _deciding_vote(request) is not None
+def overridden(request: ApprovalRequest) -> bool:
+    """A person rejected, modified or reversed what the agent proposed."""
+    return request.status in _OVERRIDES and deciding_vote(request) is not None
+
+
+def needed_a_human(request: ApprovalRequest) -> bool:
+    """A person changed the outcome, or the agent later reported the action as wrong.
+
+    The ground truth of escalation precision and recall, and of threshold calibration.
+    """
+    if request.status in _OVERRIDES:
+        return overridden(request)
     return bool(request.outcome is not None and request.outcome.get("correct") is False)
 
 
@@ -544,8 +553,8 @@ def quality(requests: Sequence[ApprovalRequest]) -> Quality:
     (submit to a person's reversal of an action that had already proceeded)."""
     requests = [r for r in requests if not r.canary]
     escalated = [r for r in requests if r.lane is Lane.ESCALATE and r.is_final]
-    needed = [r for r in escalated if _needed_a_human(r)]
-    problems = [r for r in requests if r.is_final and _needed_a_human(r)]
+    needed = [r for r in escalated if needed_a_human(r)]
+    problems = [r for r in requests if r.is_final and needed_a_human(r)]
     caught = [r for r in problems if r.lane is Lane.ESCALATE]
     reported = [r for r in requests if r.outcome is not None]
     correct = [r for r in reported if r.outcome and r.outcome.get("correct") is True]

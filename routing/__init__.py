@@ -5,7 +5,13 @@ is checked and compiled into a ``Policy``; ``decide`` turns a ``RoutingInput`` i
 ``RoutingDecision``. No I/O, no logging, nothing else of Signoff imported.
 """
 
-from routing._decide import DecisionStatus, RoutingDecision, RoutingInput, decide
+from routing._decide import (
+    DecisionStatus,
+    RoutingDecision,
+    RoutingInput,
+    confidence_lane,
+    decide,
+)
 from routing._duration import Duration, format_duration, parse_duration
 from routing._enums import RISK_ORDER, Lane, ReviewState, Risk, TimeoutAction
 from routing._errors import PolicyError
@@ -34,6 +40,7 @@ __all__ = [
     "TierSpec",
     "TimeoutAction",
     "compile_policy",
+    "confidence_lane",
     "decide",
     "default_policy",
     "format_duration",

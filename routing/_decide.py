@@ -79,11 +79,11 @@ def decide(inp: RoutingInput, policy: Policy) -> RoutingDecision:
     if by_rules is not None:
         return by_rules
     routing = policy.routing
-    if inp.confidence >= routing.autonomous_at:
+    lane = confidence_lane(inp.confidence, routing.autonomous_at, routing.review_at)
+    if lane is Lane.AUTONOMOUS:
         return _approved(inp, policy, Lane.AUTONOMOUS, routing.autonomous_sample_rate)
-    if inp.confidence >= routing.review_at:
+    if lane is Lane.REVIEW:
         return _approved(inp, policy, Lane.REVIEW, routing.review_sample_rate)
-    # Also reached by a NaN confidence, which compares false everywhere: the safe lane.
     return RoutingDecision(
         status="pending",
         lane=Lane.ESCALATE,
@@ -93,6 +93,20 @@ def decide(inp: RoutingInput, policy: Policy) -> RoutingDecision:
         approvals_required=1,
         review=ReviewState.NONE,
     )
+
+
+def confidence_lane(confidence: float, autonomous_at: float, review_at: float) -> Lane:
+    """The lane by confidence alone, for a request no risk rule matched.
+
+    ``decide`` uses it after the rules; threshold calibration replays it with candidate
+    thresholds, so both answer the same way by construction.
+    """
+    if confidence >= autonomous_at:
+        return Lane.AUTONOMOUS
+    if confidence >= review_at:
+        return Lane.REVIEW
+    # Also reached by a NaN confidence, which compares false everywhere: the safe lane.
+    return Lane.ESCALATE
 
 
 def _apply_rules(inp: RoutingInput, policy: Policy) -> RoutingDecision | None:

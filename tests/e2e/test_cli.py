@@ -212,6 +212,9 @@ def test_hash_password_reads_stdin(tmp_path: Path) -> None:
         ["db", "upgrade"],
         ["audit", "export"],
         ["audit", "verify"],
+        ["report"],
+        ["export", "training"],
+        ["calibrate"],
     ],
 )
 def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:

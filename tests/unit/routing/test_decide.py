@@ -17,6 +17,7 @@ from routing import (
     RuleError,
     TierSpec,
     compile_policy,
+    confidence_lane,
     decide,
     default_policy,
     sampled,
@@ -81,6 +82,14 @@ def test_nan_confidence_takes_the_safe_lane() -> None:
 
     assert decision.lane is Lane.ESCALATE
     assert decision.reasons == ("low_confidence",)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "lane"),
+    [(0.7, Lane.AUTONOMOUS), (0.69, Lane.REVIEW), (0.4, Lane.REVIEW), (0.39, Lane.ESCALATE)],
+)
+def test_confidence_lane_uses_the_thresholds_it_is_given(confidence: float, lane: Lane) -> None:
+    assert confidence_lane(confidence, 0.7, 0.4) is lane
 
 
 def test_large_payment_escalates_to_the_manager_despite_high_confidence() -> None:

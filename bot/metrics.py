@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -10,6 +10,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 _ESCALATE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 # Humans decide in seconds to days.
 _DECISION_BUCKETS = (5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400)
+
+
+# The codes bot.oversight raises; each is reported, at 0 while it does not hold.
+WARNING_SIGNS = (
+    "escalation_high",
+    "escalation_low",
+    "override_rising",
+    "slow_escalation",
+    "queue_growing",
+    "rubber_stamp",
+    "dead_deliveries",
+)
 
 
 class Metrics:
@@ -63,9 +75,25 @@ class Metrics:
             registry=self.registry,
         )
 
-    def render(self, pending_by_tier: Mapping[str, int], tiers: list[str], dead: int) -> bytes:
-        """Prometheus text; gauges that live in the database are refreshed first."""
+        self.warning_signs = Gauge(
+            "signoff_warning_signs",
+            "Warning signs holding at the last evaluation (active alerts), by sign.",
+            ["sign"],
+            registry=self.registry,
+        )
+
+    def render(
+        self,
+        pending_by_tier: Mapping[str, int],
+        tiers: list[str],
+        dead: int,
+        active_alerts: Sequence[str] = (),
+    ) -> bytes:
+        """Prometheus text; gauges that live in the database are refreshed first, so every
+        replica reports the same values."""
         for tier in tiers:
             self.pending.labels(tier=tier).set(pending_by_tier.get(tier, 0))
         self.dead.set(dead)
+        for sign in WARNING_SIGNS:
+            self.warning_signs.labels(sign=sign).set(active_alerts.count(sign))
         return generate_latest(self.registry)

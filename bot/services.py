@@ -63,7 +63,8 @@ class Services:
         pending = await self.repo.pending_by_tier()
         dead = await self.repo.count_outbox(OutboxKind.WEBHOOK, OutboxStatus.DEAD)
         tiers = [t.name for t in self.config.policy.tiers]
-        return self.metrics.render(pending, tiers, dead)
+        active = await self.repo.alerts(active_only=True)
+        return self.metrics.render(pending, tiers, dead, [a.code for a in active])
 
 
 def secret_lookup(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from bot.app import build_services, create_app
+from bot.canaries import CanaryPolicy
 from bot.config import parse_config
 from bot.domain import Verdict
 from bot.services import Services
@@ -290,6 +291,7 @@ async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
         "signoff_dead_deliveries 0.0",
         "signoff_time_to_escalate_seconds_bucket",
         "signoff_time_to_decision_seconds_bucket",
+        'signoff_warning_signs{sign="rubber_stamp"} 0.0',
     ]:
         assert name in text, name
 
@@ -313,3 +315,19 @@ async def test_database_down_answers_503_and_readyz_fails() -> None:
             assert submit.status_code == 503 and submit.json()["error"] == "unavailable"
             assert submit.headers["retry-after"] == "1"
     await repo.close()
+
+
+async def test_attention_checks_stay_out_of_the_agent_api(
+    svc: Services, client: httpx.AsyncClient
+) -> None:
+    svc.engine.canaries = CanaryPolicy(rate=1.0)
+    body = {"action": {"kind": "invoice", "summary": "Pay INV-9"}, "confidence": 0.3}
+    real = (await client.post("/v1/requests", json=body)).json()["id"]
+    stored = await svc.repo.list_requests(limit=10)
+    [canary] = [r.id for r in stored.items if r.canary]
+
+    listed = (await client.get("/v1/requests")).json()["items"]
+
+    assert [item["id"] for item in listed] == [real]
+    assert (await client.get(f"/v1/requests/{canary}")).status_code == 404
+    assert (await client.post(f"/v1/requests/{canary}/cancel")).status_code == 404

@@ -883,6 +883,8 @@ async def test_warning_signs_post_once_to_the_alerts_channel_and_clear(w: World)
     await watch.evaluate()
     await watch.evaluate()  # still holds: no second message
     await w.drain()
+    metrics = (await w.http.get("/metrics")).text
+    assert 'signoff_warning_signs{sign="escalation_high"} 1.0' in metrics
 
     [raised] = w.slack.messages("C0OPS")
     assert raised.text.startswith("⚠️ Warning sign: escalation high")

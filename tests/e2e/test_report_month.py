@@ -73,7 +73,8 @@ def test_a_month_of_traffic_gives_a_readable_report(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert f"Requests  {month.requests}".replace("  ", " ") in " ".join(out.split())
-    assert "possible rubber-stamping" in out and "attention checks approved 1 of 1" in out
+    assert "possible rubber-stamping" in out, out
+    assert "attention checks approved 1 of 1" in out, out
     assert "Active alerts" in out and "Warning sign: rubber stamp (web:bob)" in out
     html = page.read_text()
     for chart in ("chart-lanes", "chart-escalation", "chart-queue", "chart-decisions"):

@@ -59,6 +59,8 @@ async def simulate_month(repo: Repository, start: datetime, days: int = 30) -> M
     world = World(repo, month_config(), clock, rng=rng)
     engine: Engine = world.engine
     requests = escalated = bob_votes = bob_approvals = 0
+    attention_check = CanaryPolicy(rate=1.0, tiers=frozenset({"junior"}))
+    canary_due = False
     for day in range(days):
         morning = start + timedelta(days=day)
         if clock.now() < morning:
@@ -79,13 +81,15 @@ async def simulate_month(repo: Repository, start: datetime, days: int = 30) -> M
                 amount=amount,
                 currency="EUR",
             )
-            if day == days - 8 and n == 0:
-                engine.canaries = CanaryPolicy(rate=1.0, tiers=frozenset({"junior"}))
+            # One attention check, beside the first item that waits at junior in Bob's era.
+            canary_due = canary_due or (day == days - 8 and n == 0)
+            engine.canaries = attention_check if canary_due else None
             result = await engine.submit("invoice-bot", new)
-            engine.canaries = None
             rid = str(result.response["id"])
             requests += 1
             request = await engine.get(rid)
+            if canary_due and attention_check.follows(request):
+                canary_due = False
             clock.advance(timedelta(seconds=rng.uniform(0.2, 3.0)))  # the card goes out
             await world.worker.drain()
             if request.lane.value == "escalate":

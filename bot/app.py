@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from adapters.resume import PerAgentResumeTarget
 from adapters.web.channel import WebInboxChannel
 from bot import http
+from bot.batches import BatchPlanner
 from bot.clock import SystemClock
 from bot.config import LoadedConfig
 from bot.engine import Engine
@@ -40,6 +41,7 @@ TIMING_ENV = {
     "sweep_interval": "SIGNOFF_SWEEP_INTERVAL",
     "outbox_lease": "SIGNOFF_OUTBOX_LEASE",
     "wait_poll_interval": "SIGNOFF_WAIT_POLL_INTERVAL",
+    "batch_interval": "SIGNOFF_BATCH_INTERVAL",
 }
 
 
@@ -55,6 +57,7 @@ class Timing:
     sweep_interval: float = 5.0
     outbox_lease: float = LEASE.total_seconds()
     wait_poll_interval: float = 1.0
+    batch_interval: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Timing:
@@ -160,11 +163,16 @@ async def build_services(
         lease=timedelta(seconds=timing.outbox_lease),
         agents=engine.agents,
     )
+    planner = BatchPlanner(
+        engine, min_items=settings.batch.min_items, max_items=settings.batch.max_items
+    )
     scheduler = Scheduler(
         engine,
         worker,
         outbox_interval=timing.outbox_interval,
         sweep_interval=timing.sweep_interval,
+        planner=planner,
+        batch_interval=timing.batch_interval,
     )
     scheduler_ref.append(scheduler)
     services = Services(

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.batches import BatchPlanner
 from bot.engine import Engine
 from bot.errors import StorageError
 from bot.outbox import OutboxWorker
@@ -27,9 +28,13 @@ class Scheduler:
         *,
         outbox_interval: float = 1.0,
         sweep_interval: float = 5.0,
+        planner: BatchPlanner | None = None,
+        batch_interval: float = 30.0,
     ) -> None:
         self.engine = engine
         self.worker = worker
+        self.planner = planner
+        self._batch_interval = batch_interval
         self._outbox_interval = outbox_interval
         self._sweep_interval = sweep_interval
         self._scheduler: AsyncIOScheduler | None = None
@@ -45,6 +50,10 @@ class Scheduler:
         scheduler.add_job(
             self.run_sweeps, "interval", seconds=self._sweep_interval, id="sweeps", **common
         )
+        if self.planner is not None and self.planner.enabled:
+            scheduler.add_job(
+                self.run_batches, "interval", seconds=self._batch_interval, id="batches", **common
+            )
         scheduler.start()
         self._scheduler = scheduler
 
@@ -83,3 +92,12 @@ class Scheduler:
             await self.engine.remind()
         except StorageError as exc:
             log.warning("sweep skipped, database unavailable: %s", exc)
+
+    async def run_batches(self) -> None:
+        if self.planner is None:
+            return
+        try:
+            if await self.planner.plan():
+                self.kick()
+        except StorageError as exc:
+            log.warning("batch planning skipped, database unavailable: %s", exc)

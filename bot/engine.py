@@ -66,6 +66,8 @@ T = TypeVar("T")
 _MAX_RETRIES = 8
 # A batch card shows at most 50 items (batch.max_items); a larger list is not from a card.
 MAX_BATCH_VOTES = 50
+# What a vote's audit event names as its batch when it came from a web inbox group.
+INBOX_BATCH = "inbox"
 POLICY_ACTOR = "policy"
 
 
@@ -585,10 +587,11 @@ class Engine:
         """Record one ordinary vote per selected item of a batch (approve or reject).
 
         Each item goes through the same rules and transaction as `vote`, with its own audit
-        `voted` event naming the batch. Items that are not batch-eligible (high risk,
-        two-person, not pending, not at `tier`) or that the vote rules refuse are reported
-        with a reason and left untouched; the others are recorded all the same. With a
-        `batch_id`, the batch card is redrawn for everyone afterwards.
+        `voted` event naming the batch (`batch_id`, or "inbox" for the web inbox's groups).
+        Items that are not batch-eligible (high risk, two-person, not pending, not at the
+        card's tier, else `tier`) or that the vote rules refuse are reported with a reason
+        and left untouched; the others are recorded all the same. A stored batch card is
+        redrawn for everyone afterwards.
 
         Raises InvalidInput for a verdict other than approve/reject, a reject without a
         rationale, or more than MAX_BATCH_VOTES ids; StorageError.
@@ -603,7 +606,10 @@ class Engine:
             raise InvalidInput(
                 "request_ids", f"at most {MAX_BATCH_VOTES} items can be decided at once"
             )
-        guard = _BatchVote(batch_id, tier)
+        card = await self.repo.batch(batch_id) if batch_id is not None else None
+        # The card's own tier, never one from the click: a stale card cannot reach an item
+        # that escalated past it. The web inbox has no stored card and names its tier.
+        guard = _BatchVote(card.id if card else INBOX_BATCH, card.tier if card else tier)
         results: list[BatchItemResult] = []
         for request_id in unique:
             try:
@@ -626,8 +632,8 @@ class Engine:
                 results.append(BatchItemResult(request_id, False, "invalid", exc.problem))
             else:
                 results.append(BatchItemResult(request_id, True, request=updated))
-        if batch_id is not None and any(r.recorded for r in results):
-            await self.redraw_batch(batch_id)
+        if card is not None and any(r.recorded for r in results):
+            await self.redraw_batch(card.id)
         return results
 
     async def redraw_batch(self, batch_id: str) -> None:
@@ -961,7 +967,7 @@ class Engine:
 class _BatchVote:
     """The extra rule a vote from a batch obeys: only eligible items at the batch's tier."""
 
-    batch_id: str | None
+    batch_id: str
     tier: str | None
 
     def check(self, request: ApprovalRequest) -> None:

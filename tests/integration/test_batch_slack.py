@@ -8,6 +8,7 @@ import itertools
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -125,6 +126,11 @@ async def w(repo_factory: RepoFactory, slack: FakeSlack) -> AsyncIterator[World]
         await world.close()
 
 
+async def submit(w: World, body: dict[str, Any]) -> str:
+    w.clock.advance(timedelta(seconds=1))  # "oldest first" needs distinct times
+    return await w.submit(body)
+
+
 async def plan(w: World) -> int:
     planner = w.svc.scheduler.planner
     assert planner is not None
@@ -200,10 +206,10 @@ async def voted_events(w: World, rid: str) -> list[dict[str, Any]]:
 
 async def test_a_batch_card_appears_at_the_threshold_once_per_channel(w: World) -> None:
     for _ in range(2):
-        await w.submit(invoice())
-    await w.submit(invoice(**HIGH))
-    await w.submit(invoice(**TWO_PERSON))
-    await w.submit(invoice(action={"kind": "refund", "summary": "Refund 1"}))
+        await submit(w, invoice())
+    await submit(w, invoice(**HIGH))
+    await submit(w, invoice(**TWO_PERSON))
+    await submit(w, invoice(action={"kind": "refund", "summary": "Refund 1"}))
     await w.drain()
     individual = len(w.slack.calls("chat.postMessage"))
     assert individual == 5  # every item still gets its own card at once
@@ -211,7 +217,7 @@ async def test_a_batch_card_appears_at_the_threshold_once_per_channel(w: World) 
     assert await plan(w) == 0
     assert batch_cards(w) == []
 
-    third = await w.submit(invoice())
+    third = await submit(w, invoice())
     await w.drain()
     assert await plan(w) == 1
     [card] = batch_cards(w)
@@ -225,9 +231,9 @@ async def test_a_batch_card_appears_at_the_threshold_once_per_channel(w: World) 
 
 
 async def test_batch_approve_records_eligible_items_and_refuses_forged_ones(w: World) -> None:
-    eligible = [await w.submit(invoice()) for _ in range(3)]
-    high = await w.submit(invoice(**HIGH))
-    two = await w.submit(invoice(**TWO_PERSON))
+    eligible = [await submit(w, invoice()) for _ in range(3)]
+    high = await submit(w, invoice(**HIGH))
+    two = await submit(w, invoice(**TWO_PERSON))
     await w.drain()
     await plan(w)
     [card] = batch_cards(w)
@@ -262,7 +268,7 @@ async def test_batch_approve_records_eligible_items_and_refuses_forged_ones(w: W
 
 
 async def test_batch_reject_asks_for_one_rationale_and_the_card_closes(w: World) -> None:
-    first = [await w.submit(invoice()) for _ in range(3)]
+    first = [await submit(w, invoice()) for _ in range(3)]
     await w.drain()
     await plan(w)
     [card] = batch_cards(w)
@@ -288,7 +294,7 @@ async def test_batch_reject_asks_for_one_rationale_and_the_card_closes(w: World)
     assert ephemerals(w, "U0BBB") == []
 
     # The planner rewrites the card around what is left, and takes in newcomers.
-    later = await w.submit(invoice())
+    later = await submit(w, invoice())
     await w.drain()
     assert await plan(w) == 1
     [card] = batch_cards(w)
@@ -311,7 +317,7 @@ async def test_a_restart_between_planning_and_posting_posts_the_card_once(
     first = await open_world(repo_factory, slack, clock)
     try:
         for _ in range(3):
-            await first.submit(invoice())
+            await submit(first, invoice())
         planner = first.svc.scheduler.planner
         assert planner is not None and await planner.plan() == 1
     finally:

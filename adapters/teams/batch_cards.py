@@ -42,15 +42,24 @@ _RISK_ICON = {"low": "🟢", "medium": "🟠", "high": "🔴"}
 
 
 def batch_card(view: BatchView, *, message: str | None = None, tone: Tone = "good") -> Element:
-    """The batch card as it should look now; `message` adds the clicker's result banner."""
-    for summary_limit in (MAX_ITEM_SUMMARY, 60, 20):
-        built = _card(view, message, tone, summary_limit)
+    """The batch card as it should look now; `message` adds the clicker's result banner.
+
+    Teams refuses messages over about 28 KB: summaries are shortened first, then the newest
+    items are left to "and N more" (they stay on their own cards and in the web inbox).
+    """
+    shown = len(view.items)
+    attempts = [(limit, shown) for limit in (MAX_ITEM_SUMMARY, 60)]
+    attempts += [(40, count) for count in range(shown - 5, 0, -5)]
+    for summary_limit, count in attempts:
+        built = _card(view, message, tone, summary_limit, count)
         if len(json.dumps(built, ensure_ascii=False).encode("utf-8")) <= MAX_CARD_BYTES:
-            break
-    return built
+            return built
+    return _card(view, message, tone, 40, 1)
 
 
-def _card(view: BatchView, message: str | None, tone: Tone, summary_limit: int) -> Element:
+def _card(
+    view: BatchView, message: str | None, tone: Tone, summary_limit: int, shown: int
+) -> Element:
     batch = view.batch
     waiting = len(view.waiting) + view.more
     if view.closed:
@@ -71,9 +80,10 @@ def _card(view: BatchView, message: str | None, tone: Tone, summary_limit: int) 
                 isSubtle=True,
             )
         )
-    body += [_item(view, request, summary_limit) for request in view.items]
-    if view.more and not view.closed:
-        body.append(text_block(f"… and {view.more} more in the web inbox.", isSubtle=True))
+    body += [_item(view, request, summary_limit) for request in view.items[:shown]]
+    more = view.more + max(len(view.items) - shown, 0)
+    if more and not view.closed:
+        body.append(text_block(f"… and {more} more in the web inbox.", isSubtle=True))
     card: Element = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -19,6 +19,7 @@ from adapters.slack import SlackChannel
 from adapters.teams import TeamsChannel
 from adapters.web.channel import WebInboxChannel
 from bot import http
+from bot.batches import BatchPlanner
 from bot.clock import SystemClock
 from bot.config import LoadedConfig
 from bot.engine import Engine
@@ -43,6 +44,7 @@ TIMING_ENV = {
     "sweep_interval": "SIGNOFF_SWEEP_INTERVAL",
     "outbox_lease": "SIGNOFF_OUTBOX_LEASE",
     "wait_poll_interval": "SIGNOFF_WAIT_POLL_INTERVAL",
+    "batch_interval": "SIGNOFF_BATCH_INTERVAL",
 }
 
 
@@ -58,6 +60,7 @@ class Timing:
     sweep_interval: float = 5.0
     outbox_lease: float = LEASE.total_seconds()
     wait_poll_interval: float = 1.0
+    batch_interval: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Timing:
@@ -179,12 +182,23 @@ async def build_services(
         agents=engine.agents,
         alert_sinks=sinks,
     )
+    planner = BatchPlanner(
+        engine, min_items=settings.batch.min_items, max_items=settings.batch.max_items
+    )
+
+    async def plan_batches() -> None:
+        if await planner.plan() and scheduler_ref:
+            scheduler_ref[0].kick()
+
+    jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
+    if planner.enabled:
+        jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
     scheduler = Scheduler(
         engine,
         worker,
         outbox_interval=timing.outbox_interval,
         sweep_interval=timing.sweep_interval,
-        jobs=[PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)],
+        jobs=jobs,
     )
     scheduler_ref.append(scheduler)
     services = Services(
@@ -202,6 +216,7 @@ async def build_services(
     )
     services.extras["notifier"] = notifier
     services.extras["watch"] = watch
+    services.extras["planner"] = planner
     if owned_repo:
         services.stack.push_async_callback(repo.close)
     if owned_resume and isinstance(resume_target, PerAgentResumeTarget):

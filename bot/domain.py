@@ -55,6 +55,8 @@ class OutboxKind(StrEnum):
     REMIND = "remind"
     WEBHOOK = "webhook"
     ALERT = "alert"
+    POST_BATCH = "post_batch"
+    UPDATE_BATCH = "update_batch"
 
 
 class OutboxStatus(StrEnum):
@@ -347,6 +349,8 @@ class OutboxResult:
     error: str | None = None
     audit: tuple[AuditEvent, ...] = ()
     card: CardRef | None = None
+    # A batch card just posted: (batch id, platform reference), stored with the result.
+    batch_ref: tuple[str, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -358,6 +362,67 @@ class CardRef:
     tier: str
     ref: Mapping[str, Any]
     posted_at: datetime
+
+
+class BatchStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class BatchCard:
+    """One posted digest of same-kind items waiting at one tier, in one chat channel.
+
+    `members` are the items drawn on the card (oldest first, at most `batch.max_items`);
+    `total` is how many eligible items the group had when it was planned, so the card can
+    say "and N more". At most one card per (tier, kind, channel, target) is open at a time.
+    """
+
+    id: str
+    tier: str
+    kind: str
+    channel: str
+    target: str
+    members: tuple[str, ...]
+    total: int
+    status: BatchStatus
+    created_at: datetime
+    updated_at: datetime
+    ref: Mapping[str, Any] | None = None
+    version: int = 1
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        return (self.tier, self.kind, self.channel, self.target)
+
+
+def batch_blocker(request: ApprovalRequest) -> tuple[str, str] | None:
+    """Why `request` may not be decided from a batch, as (code, message); None if it may.
+
+    Only routine items qualify: pending escalate-lane items that one approval decides and
+    that are not high risk. High-risk and two-person items are always decided one by one,
+    on their own card, however they reach a batch (a forged id in a payload included).
+    """
+    if request.status is not Status.PENDING:
+        return "already_decided", f"this item is already {request.status.value}"
+    if request.lane is not Lane.ESCALATE:
+        return "not_batchable", "this item is not waiting for a verdict"
+    if request.risk is Risk.HIGH:
+        return "high_risk", "high-risk items are decided one by one, on their own card"
+    if request.approvals_required != 1:
+        return "two_person", "two-person items are decided one by one, on their own card"
+    return None
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    """What a batch vote did to one selected item: recorded, or refused and why."""
+
+    request_id: str
+    recorded: bool
+    code: str | None = None
+    message: str | None = None
+    request: ApprovalRequest | None = None
 
 
 @dataclass(frozen=True)

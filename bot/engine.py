@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from bot.domain import (
     AgentState,
     ApprovalRequest,
     AuditEvent,
+    BatchItemResult,
     Change,
     IdempotencyRecord,
     OutboxKind,
@@ -33,6 +34,7 @@ from bot.domain import (
     TierMove,
     Verdict,
     Vote,
+    batch_blocker,
     canonical_json,
     isoformat,
     new_id,
@@ -64,6 +66,10 @@ log = logging.getLogger("signoff.engine")
 T = TypeVar("T")
 
 _MAX_RETRIES = 8
+# A batch card shows at most 50 items (batch.max_items); a larger list is not from a card.
+MAX_BATCH_VOTES = 50
+# What a vote's audit event names as its batch when it came from a web inbox group.
+INBOX_BATCH = "inbox"
 POLICY_ACTOR = "policy"
 
 
@@ -566,10 +572,36 @@ class Engine:
         Raises NotFound, NotAllowed (with a stable code), InvalidInput (missing rationale or
         modified payload), StorageError.
         """
+        return await self._vote(
+            request_id,
+            reviewer,
+            verdict,
+            channel=channel,
+            rationale=rationale,
+            name=name,
+            modified_payload=modified_payload,
+        )
+
+    async def _vote(
+        self,
+        request_id: str,
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        modified_payload: Mapping[str, Any] | None = None,
+        batch: _BatchVote | None = None,
+    ) -> ApprovalRequest:
         rationale = (rationale or "").strip()
 
         async def attempt() -> ApprovalRequest:
             request = await self.get(request_id)
+            if batch is not None:
+                # Checked on the very read the vote is decided on, so an item that escalated
+                # or was decided since the card was drawn is refused, never half-recorded.
+                batch.check(request)
             self.check_vote(request, reviewer, verdict)
             if self.rationale_required(request, verdict) and not rationale:
                 raise InvalidInput(
@@ -591,6 +623,7 @@ class Engine:
                 channel,
                 modified_payload,
                 now,
+                batch_id=batch.batch_id if batch is not None else None,
             )
 
         result = await self._retrying(attempt)
@@ -598,6 +631,84 @@ class Engine:
         self._observe_decision(result)
         self._committed(result.id)
         return result
+
+    async def vote_many(
+        self,
+        request_ids: Sequence[str],
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        batch_id: str | None = None,
+        tier: str | None = None,
+    ) -> list[BatchItemResult]:
+        """Record one ordinary vote per selected item of a batch (approve or reject).
+
+        Each item goes through the same rules and transaction as `vote`, with its own audit
+        `voted` event naming the batch (`batch_id`, or "inbox" for the web inbox's groups).
+        Items that are not batch-eligible (high risk, two-person, not pending, not at the
+        card's tier, else `tier`) or that the vote rules refuse are reported with a reason
+        and left untouched; the others are recorded all the same. A stored batch card is
+        redrawn for everyone afterwards.
+
+        Raises InvalidInput for a verdict other than approve/reject, a reject without a
+        rationale, or more than MAX_BATCH_VOTES ids; StorageError.
+        """
+        if verdict not in (Verdict.APPROVE, Verdict.REJECT):
+            raise InvalidInput("verdict", "a batch can only approve or reject")
+        rationale = (rationale or "").strip()
+        if verdict is Verdict.REJECT and not rationale:
+            raise InvalidInput("rationale", "a rationale is required to reject")
+        unique = list(dict.fromkeys(str(i) for i in request_ids if i))
+        if len(unique) > MAX_BATCH_VOTES:
+            raise InvalidInput(
+                "request_ids", f"at most {MAX_BATCH_VOTES} items can be decided at once"
+            )
+        card = await self.repo.batch(batch_id) if batch_id is not None else None
+        # The card's own tier, never one from the click: a stale card cannot reach an item
+        # that escalated past it. The web inbox has no stored card and names its tier.
+        guard = _BatchVote(card.id if card else INBOX_BATCH, card.tier if card else tier)
+        results: list[BatchItemResult] = []
+        for request_id in unique:
+            try:
+                updated = await self._vote(
+                    request_id,
+                    reviewer,
+                    verdict,
+                    channel=channel,
+                    rationale=rationale,
+                    name=name,
+                    batch=guard,
+                )
+            except NotFound:
+                results.append(
+                    BatchItemResult(request_id, False, "not_found", "this item does not exist")
+                )
+            except NotAllowed as exc:
+                results.append(BatchItemResult(request_id, False, exc.code, exc.message))
+            except InvalidInput as exc:
+                results.append(BatchItemResult(request_id, False, "invalid", exc.problem))
+            else:
+                results.append(BatchItemResult(request_id, True, request=updated))
+        if card is not None and any(r.recorded for r in results):
+            await self.redraw_batch(card.id)
+        return results
+
+    async def redraw_batch(self, batch_id: str) -> None:
+        """Queue a redraw of a batch card (decided items lose their checkboxes)."""
+        now = self.clock.now()
+        message = OutboxMessage(
+            id=new_id("msg", now),
+            kind=OutboxKind.UPDATE_BATCH,
+            request_id=None,
+            payload={"batch_id": batch_id},
+            created_at=now,
+            next_attempt_at=now,
+        )
+        await self.repo.apply(Change(outbox=(message,)))
+        self._committed(None)
 
     async def _record_vote(
         self,
@@ -609,6 +720,8 @@ class Engine:
         channel: str,
         modified_payload: Mapping[str, Any] | None,
         now: datetime,
+        *,
+        batch_id: str | None = None,
     ) -> ApprovalRequest:
         modified_action = request.modified_action
         if verdict is Verdict.MODIFY:
@@ -651,6 +764,7 @@ class Engine:
                 action_sha256=vote.action_sha256,
                 approvals=len(updated.approvals_for_current_action()),
                 approvals_required=updated.approvals_required,
+                **({"batch": batch_id} if batch_id is not None else {}),
             )
         ]
         outbox = [self._card_update(request, now)]
@@ -907,6 +1021,24 @@ class Engine:
         )
         self._committed(request_id)
         return True
+
+
+@dataclass(frozen=True)
+class _BatchVote:
+    """The extra rule a vote from a batch obeys: only eligible items at the batch's tier."""
+
+    batch_id: str
+    tier: str | None
+
+    def check(self, request: ApprovalRequest) -> None:
+        """Raise NotAllowed when `request` may not be decided from this batch."""
+        blocker = batch_blocker(request)
+        if blocker is not None:
+            raise NotAllowed(*blocker)
+        if self.tier is not None and request.tier != self.tier:
+            raise NotAllowed(
+                "moved_on", f"this item moved on to tier {request.tier} since the card was drawn"
+            )
 
 
 def _finish(request: ApprovalRequest, status: Status, now: datetime) -> ApprovalRequest:

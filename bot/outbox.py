@@ -23,6 +23,8 @@ from bot.domain import (
     Alert,
     ApprovalRequest,
     AuditEvent,
+    BatchCard,
+    BatchStatus,
     CardRef,
     OutboxKind,
     OutboxMessage,
@@ -33,7 +35,17 @@ from bot.domain import (
 )
 from bot.errors import DeliveryError, StorageError
 from bot.metrics import Metrics
-from bot.ports import AlertSink, CardView, Channel, Clock, Repository, ResumeTarget, WebhookDelivery
+from bot.ports import (
+    AlertSink,
+    BatchChannel,
+    BatchView,
+    CardView,
+    Channel,
+    Clock,
+    Repository,
+    ResumeTarget,
+    WebhookDelivery,
+)
 from bot.retry import next_delay
 from routing import Policy
 
@@ -116,6 +128,8 @@ class OutboxWorker:
                 return await self._webhook(message)
             if message.kind is OutboxKind.ALERT:
                 return await self._alert(message)
+            if message.kind in (OutboxKind.POST_BATCH, OutboxKind.UPDATE_BATCH):
+                return await self._batch(message)
             request = await self.repo.get(message.request_id or "")
             if request is None:
                 return OutboxResult(OutboxStatus.DONE, error="request no longer exists")
@@ -191,6 +205,33 @@ class OutboxWorker:
         if sink is None:
             return OutboxResult(OutboxStatus.DEAD, error=f"no alerts channel for {name}")
         await sink.post_alert(Alert.from_json(message.payload["alert"]))
+        return OutboxResult(OutboxStatus.DONE)
+
+    async def batch_view(self, batch: BatchCard) -> BatchView:
+        """A batch card with its members as they stand now (decided ones included)."""
+        items = [await self.repo.get(request_id) for request_id in batch.members]
+        return BatchView(batch, tuple(r for r in items if r is not None), self.public_url)
+
+    async def _batch(self, message: OutboxMessage) -> OutboxResult:
+        batch = await self.repo.batch(str(message.payload.get("batch_id", "")))
+        if batch is None:
+            return OutboxResult(OutboxStatus.DONE, error="batch card no longer exists")
+        channel = self.channels.get(batch.channel)
+        if not isinstance(channel, BatchChannel):
+            return OutboxResult(
+                OutboxStatus.DEAD, error=f"channel {batch.channel} cannot draw batch cards"
+            )
+        if message.kind is OutboxKind.POST_BATCH:
+            if batch.ref is not None or batch.status is BatchStatus.CLOSED:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: posted or closed already")
+            ref = await channel.post_batch(await self.batch_view(batch))
+            return OutboxResult(OutboxStatus.DONE, batch_ref=(batch.id, dict(ref)))
+        if batch.ref is None:
+            if batch.status is BatchStatus.CLOSED:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: never posted")
+            # Its post is queued or in flight elsewhere; redraw once it has a reference.
+            raise DeliveryError(f"batch card {batch.id} is not posted yet", retryable=True)
+        await channel.update_batch(batch.ref, await self.batch_view(batch))
         return OutboxResult(OutboxStatus.DONE)
 
     async def _update_cards(self, request: ApprovalRequest) -> None:

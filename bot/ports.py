@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from bot.domain import (
     AgentState,
@@ -13,6 +13,9 @@ from bot.domain import (
     ApprovalRequest,
     AuditEvent,
     AuditRecord,
+    BatchCard,
+    BatchItemResult,
+    BatchStatus,
     CardRef,
     Change,
     IdempotencyRecord,
@@ -24,6 +27,7 @@ from bot.domain import (
     ReviewStatus,
     Status,
     Verdict,
+    batch_blocker,
 )
 
 
@@ -100,6 +104,29 @@ class Repository(Protocol):
         ...
 
     async def cards(self, request_id: str) -> Sequence[CardRef]: ...
+
+    async def open_batch(self, card: BatchCard, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        """Store a new open batch card with its outbox rows in one transaction.
+
+        False (and nothing written) when its group (tier, kind, channel, target) already has
+        an open card: of several replicas planning the same group at once, one wins.
+        """
+        ...
+
+    async def update_batch(
+        self, card: BatchCard, expected_version: int, outbox: Sequence[OutboxMessage] = ()
+    ) -> bool:
+        """Replace an open card's members, total and status (version +1) with its outbox rows.
+
+        False (and nothing written) unless the stored card is open at `expected_version`.
+        """
+        ...
+
+    async def batch(self, batch_id: str) -> BatchCard | None: ...
+
+    async def open_batches(self) -> Sequence[BatchCard]:
+        """Every open batch card, oldest first."""
+        ...
 
     async def agent_state(self, agent_id: str) -> AgentState | None: ...
 
@@ -204,6 +231,43 @@ class CardView:
         return "final"
 
 
+@dataclass(frozen=True)
+class BatchView:
+    """What a chat channel needs to draw a batch card: the card and its members as they are.
+
+    `items` follow `batch.members` (oldest first); `inbox_url` is the web inbox's base URL.
+    """
+
+    batch: BatchCard
+    items: tuple[ApprovalRequest, ...]
+    inbox_url: str = ""
+
+    def link(self, request_id: str) -> str | None:
+        return f"{self.inbox_url}/requests/{request_id}" if self.inbox_url else None
+
+    def selectable(self, request: ApprovalRequest) -> bool:
+        """Still decidable from this card: pending at its tier and batch-eligible."""
+        return (
+            self.batch.status is BatchStatus.OPEN
+            and request.tier == self.batch.tier
+            and batch_blocker(request) is None
+        )
+
+    @property
+    def waiting(self) -> tuple[ApprovalRequest, ...]:
+        return tuple(r for r in self.items if self.selectable(r))
+
+    @property
+    def more(self) -> int:
+        """Eligible items of the group not drawn on the card (over `batch.max_items`)."""
+        return max(self.batch.total - len(self.batch.members), 0)
+
+    @property
+    def closed(self) -> bool:
+        """Nothing left to select: drawn without checkboxes or buttons."""
+        return not self.waiting
+
+
 class Channel(Protocol):
     """A place reviewers see cards: Slack, Teams or the web inbox.
 
@@ -230,6 +294,21 @@ class AlertSink(Protocol):
 
     async def post_alert(self, alert: Alert) -> None:
         """Announce a raised or cleared warning sign; raises DeliveryError like a Channel."""
+
+
+@runtime_checkable
+class BatchChannel(Protocol):
+    """A chat channel that can also draw batch cards (Slack, Teams).
+
+    Both methods raise DeliveryError like the `Channel` methods.
+    """
+
+    async def post_batch(self, view: BatchView) -> Mapping[str, Any]:
+        """Post a new batch card; returns the reference needed to edit it later."""
+        ...
+
+    async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
+        """Redraw a batch card in place (members decided, added, or all decided)."""
         ...
 
 
@@ -302,6 +381,26 @@ class ReviewService(Protocol):
         modified_payload: Mapping[str, Any] | None = None,
     ) -> ApprovalRequest:
         """Record a verdict. Raises NotFound, NotAllowed, InvalidInput (rationale, payload)."""
+        ...
+
+    async def vote_many(
+        self,
+        request_ids: Sequence[str],
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        batch_id: str | None = None,
+        tier: str | None = None,
+    ) -> Sequence[BatchItemResult]:
+        """Record one ordinary vote per item (approve or reject) from a batch.
+
+        Items that are not batch-eligible, not at `tier`, or refused by the vote rules are
+        reported per item and left untouched; the others are recorded regardless. Raises
+        InvalidInput for another verdict, or for a reject without a rationale.
+        """
         ...
 
     async def pending_for(self, reviewer: str, limit: int = 200) -> Sequence[ApprovalRequest]:

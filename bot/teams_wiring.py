@@ -17,7 +17,7 @@ from adapters.teams.endpoint import Endpoint
 from bot.config import LoadedConfig
 from bot.domain import ApprovalRequest
 from bot.errors import ConfigError
-from bot.ports import CardView, Channel
+from bot.ports import BatchView, CardView, Channel
 from bot.services import Services
 
 
@@ -129,4 +129,8 @@ def _bot(services: Services) -> TeamsBot:
         target = policy.tier(tier).teams_channel or tier
         return services.worker.view(request, tier, target)
 
-    return TeamsBot(services.engine, view)
+    async def batch_view(batch_id: str) -> BatchView | None:
+        batch = await services.repo.batch(batch_id)
+        return await services.worker.batch_view(batch) if batch is not None else None
+
+    return TeamsBot(services.engine, view, batch_view)

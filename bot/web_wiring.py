@@ -55,6 +55,8 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
             public_url=settings.public_url,
             agents=tuple(services.engine.agents),
             thresholds=settings.oversight.thresholds(),
+            batch_min_items=settings.batch.min_items,
+            batch_max_items=settings.batch.max_items,
         ),
         requeue=requeue,
     )

@@ -14,6 +14,8 @@ from bot.domain import (
     ApprovalRequest,
     AuditEvent,
     AuditRecord,
+    BatchCard,
+    BatchStatus,
     CardRef,
     Change,
     IdempotencyRecord,
@@ -41,6 +43,7 @@ class InMemoryRepository:
         self._keys: dict[str, str] = {}
         self._audit: list[AuditRecord] = []
         self._alerts: dict[tuple[str, str], Alert] = {}
+        self._batches: dict[str, BatchCard] = {}
 
     async def apply(self, change: Change) -> None:
         async with self._lock:
@@ -158,6 +161,11 @@ class InMemoryRepository:
             )
             if result.card is not None:
                 self._cards.setdefault(result.card.request_id, []).append(result.card)
+            if result.batch_ref is not None:
+                batch_id, ref = result.batch_ref
+                stored = self._batches.get(batch_id)
+                if stored is not None:
+                    self._batches[batch_id] = dataclasses.replace(stored, ref=dict(ref))
             self._append_audit(result.audit)
             return True
 
@@ -202,6 +210,48 @@ class InMemoryRepository:
 
     async def cards(self, request_id: str) -> Sequence[CardRef]:
         return list(self._cards.get(request_id, []))
+
+    async def open_batch(self, card: BatchCard, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        async with self._lock:
+            if any(
+                b.status is BatchStatus.OPEN and b.group == card.group
+                for b in self._batches.values()
+            ):
+                return False
+            self._batches[card.id] = dataclasses.replace(card, version=1)
+            for message in outbox:
+                self._outbox[message.id] = message
+            return True
+
+    async def update_batch(
+        self, card: BatchCard, expected_version: int, outbox: Sequence[OutboxMessage] = ()
+    ) -> bool:
+        async with self._lock:
+            stored = self._batches.get(card.id)
+            if (
+                stored is None
+                or stored.version != expected_version
+                or stored.status is not BatchStatus.OPEN
+            ):
+                return False
+            self._batches[card.id] = dataclasses.replace(
+                stored,
+                members=card.members,
+                total=card.total,
+                status=card.status,
+                updated_at=card.updated_at,
+                version=expected_version + 1,
+            )
+            for message in outbox:
+                self._outbox[message.id] = message
+            return True
+
+    async def batch(self, batch_id: str) -> BatchCard | None:
+        return self._batches.get(batch_id)
+
+    async def open_batches(self) -> Sequence[BatchCard]:
+        found = [b for b in self._batches.values() if b.status is BatchStatus.OPEN]
+        return sorted(found, key=lambda b: (b.created_at, b.id))
 
     async def agent_state(self, agent_id: str) -> AgentState | None:
         return self._agents.get(agent_id)

@@ -273,3 +273,39 @@ class AlertRow(Base):
     raised_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     cleared_at: Mapped[datetime | None]
+
+
+OPEN_BATCH = text("status = 'open'")
+
+
+class BatchCardRow(Base):
+    """A batch card (bot.domain.BatchCard). The partial unique index allows one open card per
+    group: a planner's conditional insert that loses to another replica's inserts nothing."""
+
+    __tablename__ = "batch_cards"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    tier: Mapped[str]
+    kind: Mapped[str]
+    channel: Mapped[str]
+    target: Mapped[str]
+    status: Mapped[str] = mapped_column(Word)
+    members: Mapped[list[Any]]
+    total: Mapped[int] = mapped_column(Integer)
+    ref: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index(
+            "ix_batch_cards_open_group",
+            "tier",
+            "kind",
+            "channel",
+            "target",
+            unique=True,
+            sqlite_where=OPEN_BATCH,
+            postgresql_where=OPEN_BATCH,
+        ),
+    )

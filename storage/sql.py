@@ -46,6 +46,8 @@ from bot.domain import (
     ApprovalRequest,
     AuditEvent,
     AuditRecord,
+    BatchCard,
+    BatchStatus,
     CardRef,
     Change,
     IdempotencyRecord,
@@ -69,6 +71,7 @@ from storage.models import (
     ApiKeyRow,
     AuditEventRow,
     AuditHeadRow,
+    BatchCardRow,
     CardRow,
     IdempotencyRow,
     OutboxRow,
@@ -400,8 +403,73 @@ class SqlRepository:
                         posted_at=card.posted_at,
                     )
                 )
+            if result.batch_ref is not None:
+                batch_id, ref = result.batch_ref
+                # Only the ref: a planner may rewrite the members meanwhile (version check).
+                await conn.execute(
+                    update(BatchCardRow).where(BatchCardRow.id == batch_id).values(ref=dict(ref))
+                )
             await _append_audit(conn, result.audit)
         return True
+
+    async def open_batch(self, card: BatchCard, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        """Insert an open batch card unless its group has one (partial unique index).
+
+        ON CONFLICT DO NOTHING waits for a concurrent insert of the same group to commit and
+        then inserts nothing, so the loser writes no outbox row either.
+        """
+        async with self._write() as conn:
+            inserted = await conn.execute(
+                _insert_ignoring_duplicates(conn, BatchCardRow, _batch_values(card, 1))
+            )
+            if inserted.first() is None:
+                return False
+            if outbox:
+                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in outbox])
+            return True
+
+    async def update_batch(
+        self, card: BatchCard, expected_version: int, outbox: Sequence[OutboxMessage] = ()
+    ) -> bool:
+        values = {
+            "members": list(card.members),
+            "total": card.total,
+            "status": card.status.value,
+            "updated_at": card.updated_at,
+            "version": expected_version + 1,
+        }
+        async with self._write() as conn:
+            updated = await conn.execute(
+                update(BatchCardRow)
+                .where(
+                    BatchCardRow.id == card.id,
+                    BatchCardRow.version == expected_version,
+                    BatchCardRow.status == BatchStatus.OPEN.value,
+                )
+                .values(**values)
+            )
+            if updated.rowcount != 1:
+                return False
+            if outbox:
+                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in outbox])
+            return True
+
+    async def batch(self, batch_id: str) -> BatchCard | None:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(BatchCardRow.__table__).where(BatchCardRow.id == batch_id)
+            )
+            row = found.mappings().one_or_none()
+        return None if row is None else _batch(row)
+
+    async def open_batches(self) -> Sequence[BatchCard]:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(BatchCardRow.__table__)
+                .where(BatchCardRow.status == BatchStatus.OPEN.value)
+                .order_by(BatchCardRow.created_at, BatchCardRow.id)
+            )
+            return [_batch(row) for row in found.mappings()]
 
     async def requeue_outbox(
         self, message_id: str, now: datetime, audit: AuditEvent
@@ -1021,6 +1089,40 @@ def _outbox(row: RowMapping) -> OutboxMessage:
         last_error=row["last_error"],
         lease_owner=row["lease_owner"],
         lease_expires_at=row["lease_expires_at"],
+    )
+
+
+def _batch_values(card: BatchCard, version: int) -> dict[str, Any]:
+    return {
+        "id": card.id,
+        "tier": card.tier,
+        "kind": card.kind,
+        "channel": card.channel,
+        "target": card.target,
+        "status": card.status.value,
+        "members": list(card.members),
+        "total": card.total,
+        "ref": dict(card.ref) if card.ref is not None else None,
+        "created_at": card.created_at,
+        "updated_at": card.updated_at,
+        "version": version,
+    }
+
+
+def _batch(row: RowMapping) -> BatchCard:
+    return BatchCard(
+        id=row["id"],
+        tier=row["tier"],
+        kind=row["kind"],
+        channel=row["channel"],
+        target=row["target"],
+        members=tuple(row["members"]),
+        total=row["total"],
+        status=BatchStatus(row["status"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        ref=row["ref"],
+        version=row["version"],
     )
 
 

@@ -30,10 +30,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from adapters.slack import cards
+from adapters.slack import batch_cards, cards
 from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
-from bot.domain import Verdict
+from bot.domain import Verdict, batch_blocker
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.ports import ReviewService
 
@@ -148,6 +148,11 @@ class SlackApp:
         for action_id in (*cards.VERDICT_ACTIONS, cards.DETAILS):
             self.bolt.action(action_id)(self._on_click)
         self.bolt.view(cards.VERDICT_CALLBACK)(self._on_verdict)
+        for action_id in batch_cards.BATCH_VERDICTS:
+            self.bolt.action(action_id)(self._on_batch_click)
+        # Ticking a box is an interaction too: acknowledged, nothing to do until a button.
+        self.bolt.action(batch_cards.BATCH_PICK)(self._on_pick)
+        self.bolt.view(batch_cards.BATCH_CALLBACK)(self._on_batch_verdict)
         self.bolt.command(COMMAND)(self._on_command)
         self._handler = AsyncSlackRequestHandler(self.bolt)
 
@@ -213,6 +218,26 @@ class SlackApp:
                 await self._submit(ack, body)
             except Exception:
                 log.exception("Slack verdict submission failed")
+                if ack.response is None:
+                    await ack()
+
+    async def _on_pick(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def _on_batch_click(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        with self._working():
+            await ack()
+            try:
+                await self._batch_click(body)
+            except Exception:
+                log.exception("Slack batch click failed")
+
+    async def _on_batch_verdict(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        with self._working():
+            try:
+                await self._batch_submit(ack, body)
+            except Exception:
+                log.exception("Slack batch verdict submission failed")
                 if ack.response is None:
                     await ack()
 
@@ -323,6 +348,93 @@ class SlackApp:
             await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.problem)}")
         except NotFound:
             await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
+
+    async def _batch_click(self, body: Mapping[str, Any]) -> None:
+        action = (body.get("actions") or [{}])[0]
+        verdict = batch_cards.BATCH_VERDICTS[str(action.get("action_id") or "")]
+        batch_id = str(action.get("value") or "")
+        actor, channel = actor_of(body), channel_of(body)
+        request_ids = batch_cards.selected_ids(body.get("state"))
+        if not request_ids:
+            await self._tell(
+                actor, channel, "🚫 Nothing recorded. Tick the items to decide, then click again."
+            )
+            return
+        review = self._review()
+        requests = []
+        for request_id in request_ids:
+            with contextlib.suppress(NotFound):
+                requests.append(await review.get(request_id))
+        # Ineligible items (a forged id included) are refused anyway, so they must not
+        # turn a plain approval into a form.
+        if verdict is not Verdict.APPROVE or any(
+            review.rationale_required(r, verdict) for r in requests if batch_blocker(r) is None
+        ):
+            trigger_id = body.get("trigger_id")
+            modal = batch_cards.batch_modal(
+                batch_id,
+                verdict,
+                request_ids,
+                requests,
+                external_id=modal_external_id(channel, trigger_id),
+            )
+            await self._open(actor, channel, trigger_id, modal)
+            return
+        await self._batch_vote(actor, channel, batch_id, verdict, request_ids)
+
+    async def _batch_submit(self, ack: AsyncAck, body: Mapping[str, Any]) -> None:
+        view = body.get("view") or {}
+        meta = batch_cards.parse_batch_metadata(view)
+        if meta is None:
+            await ack(
+                response_action="errors",
+                errors={cards.RATIONALE: "This form is out of date: use the card's button again."},
+            )
+            return
+        batch_id, verdict, request_ids = meta
+        rationale = input_value(view, cards.RATIONALE).strip()
+        if not rationale:
+            await ack(
+                response_action="errors",
+                errors={cards.RATIONALE: "Please say why: it is recorded on every item's vote."},
+            )
+            return
+        await ack()
+        channel = channel_from_external_id(view)
+        await self._batch_vote(actor_of(body), channel, batch_id, verdict, request_ids, rationale)
+
+    async def _batch_vote(
+        self,
+        actor: Actor,
+        channel: str | None,
+        batch_id: str,
+        verdict: Verdict,
+        request_ids: list[str],
+        rationale: str = "",
+    ) -> None:
+        review = self._review()
+        try:
+            results = await review.vote_many(
+                request_ids,
+                actor.reviewer,
+                verdict,
+                channel=CHANNEL,
+                rationale=rationale,
+                name=actor.name,
+                batch_id=batch_id,
+            )
+        except InvalidInput as exc:
+            await self._tell(actor, channel, f"🚫 Nothing recorded. {_sentence(exc.problem)}")
+            return
+        refused = [r for r in results if not r.recorded]
+        if not refused:
+            return  # the cards themselves show the votes, as for a single approval
+        summaries: dict[str, str] = {}
+        for result in refused:
+            with contextlib.suppress(NotFound):
+                request = await review.get(result.request_id)
+                summaries[result.request_id] = request.current_action.summary
+        await self._tell(actor, channel, batch_cards.results_text(verdict, results, summaries))
 
     async def _command(self, body: Mapping[str, Any], respond: AsyncRespond | None) -> None:
         actor = actor_of(body)

@@ -11,11 +11,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack import cards
+from adapters.slack import batch_cards, cards
 from adapters.slack.pacer import ChannelPacer
 from bot.domain import Alert
 from bot.errors import DeliveryError
-from bot.ports import CardView
+from bot.ports import BatchView, CardView
 
 log = logging.getLogger("signoff.slack")
 
@@ -89,12 +89,24 @@ class SlackChannel:
         self.pacer = pacer or ChannelPacer()
 
     async def post_card(self, view: CardView) -> Mapping[str, Any]:
-        message = cards.card_message(view, ping=True)
+        return await self._post(view.target, cards.card_message(view, ping=True))
+
+    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
+        await self._update(ref, cards.card_message(view))
+
+    async def post_batch(self, view: BatchView) -> Mapping[str, Any]:
+        """Post a batch card to its channel (no @-mentions: each item's card pinged already)."""
+        return await self._post(view.batch.target, batch_cards.batch_message(view))
+
+    async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
+        await self._update(ref, batch_cards.batch_message(view))
+
+    async def _post(self, target: str, message: cards.SlackMessage) -> Mapping[str, Any]:
         response = await self._write(
             "chat.postMessage",
-            view.target,
+            target,
             lambda: self.client.chat_postMessage(
-                channel=view.target,
+                channel=target,
                 text=message.text,
                 blocks=message.blocks,
                 unfurl_links=False,
@@ -102,13 +114,12 @@ class SlackChannel:
             ),
         )
         return {
-            "channel": str(response.get("channel") or view.target),
+            "channel": str(response.get("channel") or target),
             "ts": str(response["ts"]),
-            "target": view.target,
+            "target": target,
         }
 
-    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
-        message = cards.card_message(view)
+    async def _update(self, ref: Mapping[str, Any], message: cards.SlackMessage) -> None:
         channel, ts = str(ref["channel"]), str(ref["ts"])
         await self._write(
             "chat.update",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -33,11 +33,11 @@ from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.core.serializer_helper import serializer_helper
 from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
 
-from adapters.teams import cards
+from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
 from bot.domain import ApprovalRequest, Status, Verdict
 from bot.errors import InvalidInput, NotAllowed, NotFound
-from bot.ports import CardView, ReviewService
+from bot.ports import BatchView, CardView, ReviewService
 
 log = logging.getLogger("signoff.teams")
 
@@ -47,6 +47,9 @@ MAX_PENDING_LISTED = 10
 
 ViewFactory = Callable[[ApprovalRequest, str], CardView]
 """Draws the copy of a request's card that belongs to a tier (`view(request, tier)`)."""
+
+BatchViews = Callable[[str], Awaitable[BatchView | None]]
+"""Reads a batch card with its members as they stand now (None when there is no such card)."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,13 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
     """The bot logic behind `POST /api/messages`; talks to the engine only through
     `ReviewService`, so it never sees storage."""
 
-    def __init__(self, reviews: ReviewService, view: ViewFactory) -> None:
+    def __init__(
+        self, reviews: ReviewService, view: ViewFactory, batch_view: BatchViews | None = None
+    ) -> None:
         super().__init__()
         self.reviews = reviews
         self.view = view
+        self.batch_view = batch_view
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         async with closing_connector(turn_context):
@@ -123,21 +129,77 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         action = value.get("action")
         if not isinstance(action, Mapping) or action.get("type") != "Action.Execute":
             return _error(HTTPStatus.BAD_REQUEST, "BadRequest", "expected an Action.Execute")
+        reviewer, name = reviewer_of(activity)
+        verb, data = action.get("verb"), action.get("data")
+        if str(verb or "") in batch_cards.BATCH_VERBS:
+            return await self._batch_invoke(str(verb), data, reviewer, name)
         try:
-            parsed = parse_action(action.get("verb"), action.get("data"))
+            parsed = parse_action(verb, data)
         except InvalidInput as exc:
             return _error(HTTPStatus.BAD_REQUEST, "BadRequest", str(exc))
-        reviewer, name = reviewer_of(activity)
         try:
             answer = await self.decide(parsed, reviewer, name)
         except NotFound as exc:
             return _error(HTTPStatus.NOT_FOUND, "NotFound", str(exc))
-        body = AdaptiveCardInvokeResponse(
-            status_code=int(HTTPStatus.OK),
-            type=cards.CONTENT_TYPE,
-            value=cards.card(answer.view, message=answer.message, tone=answer.tone),
-        )
-        return InvokeResponse(status=int(HTTPStatus.OK), body=serializer_helper(body))
+        return _card_response(cards.card(answer.view, message=answer.message, tone=answer.tone))
+
+    # -- batch cards ---------------------------------------------------------------------
+
+    async def _batch_invoke(
+        self, verb: str, data: Any, reviewer: str | None, name: str | None
+    ) -> InvokeResponse:
+        batch_id = data.get("batch_id") if isinstance(data, Mapping) else None
+        if not isinstance(batch_id, str) or not batch_id:
+            return _error(HTTPStatus.BAD_REQUEST, "BadRequest", "data.batch_id is required")
+        message, tone = await self.decide_batch(verb, batch_id, data, reviewer, name)
+        view = await self.batch_view(batch_id) if self.batch_view is not None else None
+        if view is None:
+            return _error(HTTPStatus.NOT_FOUND, "NotFound", f"no batch card {batch_id}")
+        return _card_response(batch_cards.batch_card(view, message=message, tone=tone))
+
+    async def decide_batch(
+        self,
+        verb: str,
+        batch_id: str,
+        data: Mapping[str, Any],
+        reviewer: str | None,
+        name: str | None,
+    ) -> tuple[str, cards.Tone]:
+        """Record the ticked items of a batch card; returns the clicker's banner."""
+        verdict = batch_cards.BATCH_VERBS[verb]
+        if reviewer is None:
+            return "Not recorded: Teams did not say who you are (no Microsoft Entra object id).", (
+                "attention"
+            )
+        picked = batch_cards.picked_ids(data)
+        if not picked:
+            return "Not recorded: tick the items to decide, then click again.", "attention"
+        rationale = data.get(cards.RATIONALE)
+        try:
+            results = await self.reviews.vote_many(
+                picked,
+                reviewer,
+                verdict,
+                channel=CHANNEL,
+                rationale=rationale.strip() if isinstance(rationale, str) else "",
+                name=name,
+                batch_id=batch_id,
+            )
+        except InvalidInput as exc:
+            hint = (
+                " Type it in the Rationale box and click again." if exc.field == "rationale" else ""
+            )
+            return f"Not recorded: {exc.problem}.{hint}", "attention"
+        summaries: dict[str, str] = {}
+        for result in results:
+            if not result.recorded:
+                try:
+                    summaries[result.request_id] = (
+                        await self.reviews.get(result.request_id)
+                    ).current_action.summary
+                except NotFound:
+                    pass
+        return batch_cards.results_message(verdict, results, summaries)
 
     async def decide(self, action: CardAction, reviewer: str | None, name: str | None) -> Answer:
         """Check and record one verdict. Raises NotFound for an unknown request."""
@@ -205,6 +267,11 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
 
     async def _submitted(self, activity: Activity) -> str:
         value: Mapping[str, Any] = activity.value
+        verb = str(value.get("verb") or "")
+        if verb in batch_cards.BATCH_VERBS and isinstance(value.get("batch_id"), str):
+            reviewer, name = reviewer_of(activity)
+            message, _ = await self.decide_batch(verb, value["batch_id"], value, reviewer, name)
+            return message
         try:
             parsed = parse_action(value.get("verb"), value)
         except InvalidInput as exc:
@@ -297,6 +364,13 @@ def _recorded(request: ApprovalRequest, verdict: Verdict) -> str:
             f"in ({have} of {need}). {need - have} more approval(s) needed."
         )
     return f"Recorded: {cards.outcome(request)[1].lower()}. The agent is told now."
+
+
+def _card_response(card: Mapping[str, Any]) -> InvokeResponse:
+    body = AdaptiveCardInvokeResponse(
+        status_code=int(HTTPStatus.OK), type=cards.CONTENT_TYPE, value=card
+    )
+    return InvokeResponse(status=int(HTTPStatus.OK), body=serializer_helper(body))
 
 
 def _error(status: HTTPStatus, code: str, message: str) -> InvokeResponse:

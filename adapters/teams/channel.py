@@ -23,12 +23,12 @@ from botbuilder.schema.teams import ChannelInfo, TeamsChannelData, TenantInfo
 from botframework.connector import Channels
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from adapters.teams import cards
+from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
 from adapters.teams.auth import TeamsAuth, TeamsCredentials
 from bot.domain import Alert
 from bot.errors import DeliveryError
-from bot.ports import CardView
+from bot.ports import BatchView, CardView
 
 log = logging.getLogger("signoff.teams")
 
@@ -154,10 +154,27 @@ class TeamsChannel:
     async def post_card(self, view: CardView) -> Mapping[str, Any]:
         found = cards.mentions(view)
         activity = self._card_activity(view, cards.post_text(view, found), found)
+        return await self._create(view.target, activity)
+
+    async def post_batch(self, view: BatchView) -> Mapping[str, Any]:
+        """Post a batch card as a new thread (no @-mentions: each item's card pinged already)."""
+        return await self._create(view.batch.target, self._batch_activity(view))
+
+    async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
+        activity = self._batch_activity(view)
+        activity.id = str(ref["activity_id"])
+
+        async def edit(turn: TurnContext) -> None:
+            async with closing_connector(turn):
+                await turn.update_activity(activity)
+
+        await self._continue(ref, "update_activity", edit, gone_ok=True)
+
+    async def _create(self, target: str, activity: Activity) -> Mapping[str, Any]:
         parameters = ConversationParameters(
             is_group=True,
             channel_data=TeamsChannelData(
-                channel=ChannelInfo(id=view.target),
+                channel=ChannelInfo(id=target),
                 tenant=TenantInfo(id=self.tenant_id) if self.tenant_id else None,
             ),
             activity=activity,
@@ -185,8 +202,8 @@ class TeamsChannel:
             "conversation_id": conversation_id,
             "activity_id": root or created["activity_id"],
             "tenant_id": self.tenant_id,
-            "channel_id": view.target,
-            "target": view.target,
+            "channel_id": target,
+            "target": target,
         }
 
     async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
@@ -255,6 +272,13 @@ class TeamsChannel:
         activity.summary = cards.fallback_text(view)
         if found:
             activity.entities = self._mention_entities(found)
+        return activity
+
+    @staticmethod
+    def _batch_activity(view: BatchView) -> Activity:
+        card = batch_cards.batch_card(view)
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        activity.text = activity.summary = str(card["fallbackText"])
         return activity
 
     @staticmethod

@@ -37,6 +37,7 @@ from bot import oversight as figures
 from bot.domain import (
     ApprovalRequest,
     AuditRecord,
+    BatchItemResult,
     OutboxKind,
     OutboxMessage,
     OutboxStatus,
@@ -44,6 +45,7 @@ from bot.domain import (
     Status,
     Verdict,
     as_utc,
+    batch_blocker,
     verify_chain,
 )
 from bot.errors import InvalidInput, NotAllowed, NotFound
@@ -105,6 +107,9 @@ class WebSettings:
     lockout: timedelta = timedelta(minutes=15)
     login_link_ttl: timedelta = timedelta(hours=24)
     thresholds: figures.Thresholds = figures.DEFAULTS
+    # batch.min_items (0: off) and batch.max_items of the config.
+    batch_min_items: int = 0
+    batch_max_items: int = 20
 
     @property
     def builtin_admin(self) -> bool:
@@ -176,10 +181,36 @@ async def _form(request: Request) -> dict[str, str]:
         return {}
     raw = await request.body()
     try:
-        parsed = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=50)
+        # Room for a batch form: one field per item (batch.max_items is at most 50).
+        parsed = parse_qs(
+            raw.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=120
+        )
     except ValueError:
         return {}
     return {key: values[0] for key, values in parsed.items()}
+
+
+@dataclass(frozen=True)
+class _BatchGroup:
+    """Same-kind items at one tier that the reviewer may decide together on the inbox page."""
+
+    tier: str
+    kind: str
+    items: Sequence[ApprovalRequest]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.items)
+
+
+@dataclass(frozen=True)
+class _BatchOutcome:
+    result: BatchItemResult
+    summary: str
+
+
+PICK_FIELD = "pick_"
 
 
 def _vote_verdict(request: ApprovalRequest) -> Verdict:
@@ -459,22 +490,98 @@ class WebInbox:
             "poll_seconds": self.settings.poll_seconds,
         }
 
+    def _batch_groups(self, items: Sequence[ApprovalRequest]) -> list[_BatchGroup]:
+        """Groups of batch-eligible items (by tier and kind) that reached batch.min_items."""
+        if self.settings.batch_min_items < 2:
+            return []
+        grouped: dict[tuple[str, str], list[ApprovalRequest]] = {}
+        for item in items:
+            if item.tier is not None and batch_blocker(item) is None:
+                grouped.setdefault((item.tier, item.action.kind), []).append(item)
+        groups = []
+        for (tier, kind), members in grouped.items():
+            if len(members) >= self.settings.batch_min_items:
+                members.sort(key=lambda r: (r.created_at, r.id))
+                shown = members[: self.settings.batch_max_items]
+                groups.append(_BatchGroup(tier, kind, shown, len(members)))
+        return groups
+
     async def inbox_page(self, request: Request) -> Response:
         visitor = self._visitor(request)
         if visitor.login is None:
             return self._to_login(request, visitor)
-        filters = _Filters.read(request.query_params)
-        items = await self._inbox_items(visitor, filters)
         voted = await self._voted_flash(visitor, request.query_params.get("voted"))
+        return await self._inbox(visitor, _Filters.read(request.query_params), voted=voted)
+
+    async def _inbox(
+        self,
+        visitor: _Visitor,
+        filters: _Filters,
+        *,
+        status: int = 200,
+        voted: tuple[ApprovalRequest, str] | None = None,
+        batch_results: Sequence[_BatchOutcome] = (),
+        batch_error: str | None = None,
+    ) -> Response:
+        items = await self._inbox_items(visitor, filters)
         return self._html(
             visitor,
             "inbox.html",
+            status=status,
             voted=voted,
             agents=sorted({*self.settings.agents, *(r.agent_id for r in items)}),
             risks=RISKS,
             tiers=[t.name for t in self.policy.tiers],
+            batch_groups=self._batch_groups(items),
+            batch_results=batch_results,
+            batch_error=batch_error,
             **self._inbox_context(filters, items),
         )
+
+    async def batch_submit(self, request: Request) -> Response:
+        """Approve or reject the ticked items of one inbox group; results shown per item."""
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        visitor, form = posted
+        filters = _Filters()
+        picked = [
+            key.removeprefix(PICK_FIELD)
+            for key, value in form.items()
+            if key.startswith(PICK_FIELD) and len(key) > len(PICK_FIELD) and value
+        ]
+        try:
+            verdict = Verdict(form.get("verdict", ""))
+        except ValueError:
+            verdict = Verdict.CONFIRM  # refused just below, like any verdict but two
+        if verdict not in (Verdict.APPROVE, Verdict.REJECT):
+            error = "Choose Approve selected or Reject selected."
+            return await self._inbox(visitor, filters, status=400, batch_error=error)
+        if not picked:
+            error = "Nothing was recorded: tick the items to decide first."
+            return await self._inbox(visitor, filters, status=400, batch_error=error)
+        try:
+            results = await self.review.vote_many(
+                picked,
+                visitor.reviewer,
+                verdict,
+                channel=CHANNEL,
+                rationale=form.get("rationale", "")[:5000],
+                name=visitor.display,
+                tier=form.get("tier") or None,
+            )
+        except InvalidInput as exc:
+            error = f"Nothing was recorded: {exc.problem}."
+            return await self._inbox(visitor, filters, status=422, batch_error=error)
+        outcomes = []
+        for result in results:
+            summary = result.request_id
+            try:
+                summary = (await self.review.get(result.request_id)).action.summary
+            except NotFound:
+                pass
+            outcomes.append(_BatchOutcome(result, summary))
+        return await self._inbox(visitor, filters, batch_results=outcomes)
 
     async def _voted_flash(
         self, visitor: _Visitor, request_id: str | None
@@ -781,6 +888,7 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
     ("/inbox/rows", "GET", "inbox_rows"),
     ("/requests/{request_id}", "GET", "request_page"),
     ("/requests/{request_id}/vote", "POST", "vote_submit"),
+    ("/batch", "POST", "batch_submit"),
     ("/dashboard", "GET", "dashboard_page"),
     ("/deliveries/{delivery_id}/retry", "POST", "retry_delivery"),
     ("/agents/{agent_id}/stop", "POST", "stop_agent"),

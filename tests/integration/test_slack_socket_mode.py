@@ -5,6 +5,7 @@ public URL. It connects out to a fake Slack's WebSocket and is driven by envelop
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from standardwebhooks import Webhook
 
@@ -230,3 +232,18 @@ async def test_reconnects_when_slack_drops_the_socket_and_loses_no_envelope(
         await s.slack.wait_for("chat.update", 1)
         assert s.slack.message(card.channel, card.ts).edits == 1
         assert s.slack.calls("chat.postEphemeral") == []  # no "you already voted"
+
+
+async def test_a_wrong_app_token_keeps_signoff_serving_and_no_secret_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "xapp-1-A0SIGNOFF-1-revoked"
+    async with serve(tmp_path, {**ENV, "SLACK_APP_TOKEN": wrong}) as s:
+        await s.slack.wait_for("apps.connections.open", 1)
+        rid = await s.submit(MEDIUM)  # the API serves while Slack refuses the socket
+        await s.card(rid)  # and cards still go out through the Web API
+        assert s.slack.connections() == (0, 0)
+    assert "invalid_auth" in caplog.text  # the SDK logs the failure and keeps retrying
+    for secret in (TOKEN, wrong, APP_TOKEN, WEBHOOK_SECRET):
+        assert secret not in caplog.text

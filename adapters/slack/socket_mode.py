@@ -94,9 +94,22 @@ class SlackSocketMode:
         self._handler = self._connecting = None
         if handler is None:
             return
-        with contextlib.suppress(TimeoutError):
+        try:
             async with asyncio.timeout(_CLOSE_TIMEOUT):
                 await handler.close_async()  # type: ignore[no-untyped-call]
+        except TimeoutError:
+            # Slack did not answer the close handshake: drop the connection and stop the
+            # client's tasks ourselves (what close() would have done next).
+            log.warning("Slack Socket Mode did not close in %.0f s; dropped", _CLOSE_TIMEOUT)
+            client = handler.client
+            for task in (
+                client.message_processor,
+                client.current_session_monitor,
+                client.message_receiver,
+            ):
+                if task is not None:
+                    task.cancel()
+            await client.aiohttp_client_session.close()
         if connecting is not None:
             connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -7,7 +7,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from bot.outbox import LEASE, OutboxWorker
 from bot.ports import AlertSink, Channel, Clock, Notifier, Repository, ResumeTarget
 from bot.scheduler import PeriodicJob, Scheduler
 from bot.services import Services, secret_lookup
-from bot.slack_wiring import mount_slack, slack_channel
+from bot.slack_wiring import mount_slack, slack_channel, slack_socket_mode
 from bot.teams_wiring import mount_teams, teams_channel
 from bot.waiters import Waiters
 from bot.watch import Watch
@@ -241,13 +241,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if services is not None:
-            app.state.services = services
-            yield
-            return
-        built = await build_services(config, **build)
-        app.state.services = built
-        async with built.stack:
+        async with AsyncExitStack() as stack:
+            current = services
+            if current is None:
+                current = await build_services(config, **build)
+                await stack.enter_async_context(current.stack)
+            app.state.services = current
+            # Entered after the services, so it closes first: no envelope arrives while the
+            # engine and the outbox shut down.
+            await stack.enter_async_context(slack_socket_mode(app, current))
             yield
 
     app = FastAPI(

@@ -58,6 +58,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: LoadedConfig) -> int:
+    import os
+
     import uvicorn
 
     from bot.app import build_services, create_app
@@ -73,6 +75,10 @@ async def _serve(config: LoadedConfig) -> int:
         )
         print(f"  database: {_redact(settings.database_url)}", flush=True)
         print(f"  channels: {', '.join(sorted(services.channels))}", flush=True)
+        slack = settings.slack.credentials(os.environ)
+        if slack is not None:
+            ways = [("POST /slack/events", slack.signing_secret), ("Socket Mode", slack.app_token)]
+            print(f"  slack: {' and '.join(way for way, on in ways if on)}", flush=True)
         if settings.embedded:
             key, digest = new_api_key()
             await services.repo.set_agent_key(DEMO_AGENT, digest, services.clock.now())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
@@ -118,16 +119,37 @@ def check_http_url(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class SlackCredentials:
+    """Slack's secrets, read from the environment; kept out of every repr so none is logged.
+
+    `signing_secret` verifies requests at `POST /slack/events`; without it that endpoint
+    refuses everything. `app_token` (``xapp-...``) connects over Socket Mode, whose
+    envelopes Slack does not sign: the WebSocket itself, opened with the app token, is the
+    proof of origin.
+    """
+
+    bot_token: str = field(repr=False)
+    signing_secret: str | None = field(default=None, repr=False)
+    app_token: str | None = field(default=None, repr=False)
+
+
 class SlackConfig(_Section):
     bot_token_env: str = "SLACK_BOT_TOKEN"
     signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    app_token_env: str = "SLACK_APP_TOKEN"
     api_url: str = "https://slack.com/api/"
     alerts_channel: str | None = None
-    app_token_env: str = "SLACK_APP_TOKEN"
 
-    def credentials(self, env: Mapping[str, str]) -> tuple[str, str] | None:
-        token, secret = env.get(self.bot_token_env), env.get(self.signing_secret_env)
-        return (token, secret) if token and secret else None
+    def credentials(self, env: Mapping[str, str]) -> SlackCredentials | None:
+        """Slack is on with the bot token and a way to hear from Slack: the signing secret
+        (HTTP), the app token (Socket Mode), or both. None means Slack is off."""
+        token = env.get(self.bot_token_env)
+        secret = env.get(self.signing_secret_env) or None
+        app_token = env.get(self.app_token_env) or None
+        if not token or not (secret or app_token):
+            return None
+        return SlackCredentials(token, secret, app_token)
 
 
 class TeamsConfig(_Section):

@@ -1,8 +1,10 @@
 """Slack: approval cards and reminders (`SlackChannel`), clicks, modals and `/signoff`
-(`SlackApp`, on slack-bolt), paced per channel (`ChannelPacer`)."""
+(`SlackApp`, on slack-bolt, over HTTP or `SlackSocketMode`), paced per channel
+(`ChannelPacer`)."""
 
 from adapters.slack.app import SlackApp
 from adapters.slack.channel import SlackChannel, slack_client
 from adapters.slack.pacer import ChannelPacer
+from adapters.slack.socket_mode import SlackSocketMode
 
-__all__ = ["ChannelPacer", "SlackApp", "SlackChannel", "slack_client"]
+__all__ = ["ChannelPacer", "SlackApp", "SlackChannel", "SlackSocketMode", "slack_client"]

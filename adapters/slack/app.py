@@ -120,28 +120,33 @@ class SlackApp:
     """Serves `POST /slack/events`: signed block actions, view submissions and `/signoff`.
 
     `review` returns the ReviewService (the engine) at call time, so the app can be built
-    before the services are. `inbox_url(request_id)` links to the web inbox.
+    before the services are. `inbox_url(request_id)` links to the web inbox. Without a
+    `signing_secret` (Socket Mode only, see `SlackSocketMode`) every HTTP request is
+    refused, since none can be verified.
     """
 
     def __init__(
         self,
         *,
         client: AsyncWebClient,
-        signing_secret: str,
+        signing_secret: str | None,
         review: Callable[[], ReviewService],
         inbox_url: Callable[[str], str | None] = lambda _request_id: None,
     ) -> None:
         self.client = client
         self._review = review
         self._inbox_url = inbox_url
-        self._verifier = SignatureVerifier(signing_secret)
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._warned_unsigned = False
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self.bolt = AsyncApp(
             client=client,
-            signing_secret=signing_secret,
+            # Never None: bolt would fall back to SLACK_SIGNING_SECRET in os.environ. Bolt's
+            # own check is not the gate anyway (`handle` verifies first; sockets skip it).
+            signing_secret=signing_secret or "",
             process_before_response=False,
             logger=logging.getLogger("signoff.slack.bolt"),
         )
@@ -165,6 +170,14 @@ class SlackApp:
         """
         body = await request.body()
         stamp = request.headers.get("x-slack-request-timestamp", "")
+        if self._verifier is None:
+            if not self._warned_unsigned:
+                self._warned_unsigned = True
+                log.warning(
+                    "POST /slack/events refused: no signing secret is set, so Slack's "
+                    "requests cannot be verified (interactions arrive over Socket Mode)"
+                )
+            return JSONResponse({"error": "invalid request"}, status_code=401)
         if not stamp.isdigit() or not self._verifier.is_valid_request(body, request.headers):
             return JSONResponse({"error": "invalid request"}, status_code=401)
         # Slack retries a delivery it thinks went unanswered with the same body and an
@@ -173,13 +186,25 @@ class SlackApp:
         if request.headers.get("x-slack-retry-num") and digest in self._seen:
             log.info("Slack retry %s ignored", request.headers["x-slack-retry-num"])
             return Response(status_code=200)
-        self._seen[digest] = None
-        while len(self._seen) > _SEEN_LIMIT:
-            self._seen.popitem(last=False)
+        self.first_delivery(digest)
         response = await self._handler.handle(request)
         if response.status_code >= 500:
-            self._seen.pop(digest, None)  # it failed before its ack: let a retry through
+            self.forget_delivery(digest)  # it failed before its ack: let a retry through
         return response
+
+    def first_delivery(self, key: str) -> bool:
+        """Remember a delivery (a body digest, a Socket Mode envelope id); False when it was
+        seen before, i.e. it is Slack's retry of something (being) handled."""
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        while len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return True
+
+    def forget_delivery(self, key: str) -> None:
+        """Let Slack's next retry of `key` through: the first try failed before its ack."""
+        self._seen.pop(key, None)
 
     async def idle(self) -> None:
         """Wait until no interaction is being worked on (after its ack)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,9 @@ import pytest
 
 from adapters.web.passwords import verify_password
 from tests.e2e.serve import run, serve
+from tests.support.fake_slack import APP_TOKEN as SLACK_APP_TOKEN
+from tests.support.fake_slack import TOKEN as SLACK_TOKEN
+from tests.support.fake_slack import FakeSlack
 
 pytestmark = pytest.mark.slow
 
@@ -240,3 +244,23 @@ def test_report_prints_the_metrics_and_writes_html(tmp_path: Path) -> None:
     html = page.read_text()
     assert html.count("<svg") >= 4
     assert "Escalation precision" in html
+
+
+def test_serve_connects_to_slack_over_socket_mode_without_a_signing_secret(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "signoff.yaml"
+    with FakeSlack() as slack:
+        config.write_text(f"slack: {{api_url: '{slack.api_url}'}}\n")
+        env = {"SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_APP_TOKEN": SLACK_APP_TOKEN}
+        with serve(tmp_path, config=config, env=env) as server:
+            server.line_matching(r"^  slack: Socket Mode$")
+            assert "slack" in server.line_matching(r"channels: (.*)").group(1)
+            deadline = time.monotonic() + 10
+            while slack.connections() != (1, 1):
+                assert time.monotonic() < deadline, server.lines
+                time.sleep(0.05)
+            server.line_matching(r"signoff\.slack\.socket: A new session .* established")
+        assert slack.connections() == (1, 0)  # closed on the way out
+        for line in server.lines:
+            assert SLACK_TOKEN not in line and SLACK_APP_TOKEN not in line

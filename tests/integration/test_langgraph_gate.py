@@ -4,22 +4,26 @@ graph from its SQLite checkpoint in a fresh process (a fresh graph over the same
 
 Signoff runs in-process (its services on a SQLite repository, a manual clock) but is reached
 over real HTTP: the gate's client and the agent's ResumeReceiver both sit behind uvicorn on
-loopback, and the outbox delivers the webhook over a socket.
+loopback, and the outbox delivers the webhook over a socket. The human decides through the
+engine (as the HTTP API and web inbox do) or, with `slack_stack`, by clicking the card in a
+fake Slack: signed block_actions and view_submission payloads POSTed to `/slack/events`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
+import httpx
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
@@ -33,6 +37,7 @@ from langgraph.types import Command, interrupt
 from adapters.hitl import GATE_KEY, Verdict, answer_for, verdict_from_webhook
 from adapters.langgraph import ResumeReceiver, SignoffGate, submit_interrupts
 from adapters.resume import WebhookResumeTarget
+from adapters.slack import SlackApp
 from bot.app import build_services, create_app
 from bot.client import AsyncSignoffClient
 from bot.clock import ManualClock
@@ -44,7 +49,9 @@ from bot.services import Services
 from examples.invoice_agent.app import create_app as create_agent_app
 from examples.invoice_agent.graph import build_graph, thread_id
 from storage import open_repository
+from tests.support.fake_slack import TOKEN, FakeSlack, Message, action_ids, all_text
 from tests.support.loopback import LoopbackServer
+from tests.support.slack_payloads import block_actions, form_body, signed, view_submission
 from tests.support.world import TIERS
 
 KEY = "sk_test_invoice_agent"
@@ -52,6 +59,13 @@ SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 SECRET_ENV = "INVOICE_AGENT_WEBHOOK_SECRET"
 AGENT = "invoice-agent"
 INVOICES = Path(__file__).parents[2] / "examples" / "invoice_agent" / "invoices"
+SIGNING_SECRET = "langgraph-gate-slack-signing-secret"
+# The invoices that wait are payments over 500: high risk, the manager tier. In the Slack
+# variant that tier also has a channel and a Slack reviewer, Max (U0MAX).
+SLACK_TIERS: list[dict[str, Any]] = [
+    *TIERS[:2],
+    {**TIERS[2], "slack_channel": "C0MGR", "reviewers": [*TIERS[2]["reviewers"], "slack:U0MAX"]},
+]
 
 
 def invoice(name: str) -> dict[str, Any]:
@@ -68,6 +82,8 @@ class Stack:
     agent: LoopbackServer
     clock: ManualClock
     tmp: Path
+    slack: FakeSlack | None = None
+    slack_app: SlackApp | None = None
     reports: list[str] = field(default_factory=list)
 
     @property
@@ -93,36 +109,105 @@ class Stack:
     async def webhooks(self) -> list[Any]:
         return list(await self.svc.repo.list_outbox(kind=OutboxKind.WEBHOOK))
 
+    # -- a reviewer in Slack (slack_stack only) --
+
+    def card(self, request_id: str) -> Message:
+        assert self.slack is not None
+        [card] = [m for m in self.slack.messages() if f"`{request_id}`" in all_text(m.blocks)]
+        return card
+
+    async def to_slack_events(self, payload: dict[str, Any]) -> httpx.Response:
+        """POST an interaction to Signoff as Slack does: a form, signed with the secret."""
+        body = form_body(payload)
+        async with httpx.AsyncClient(base_url=self.signoff_url) as http:
+            return await http.post(
+                "/slack/events", content=body, headers=signed(body, SIGNING_SECRET)
+            )
+
+    async def slack_verdict(
+        self,
+        request_id: str,
+        action_id: str,
+        *,
+        rationale: str,
+        edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        """Max clicks `action_id` on the card; the form that opens (any verdict on a high
+        risk item asks why) is submitted with `rationale` and, for modify, the payload it
+        shows changed by `edit`."""
+        assert self.slack is not None and self.slack_app is not None
+        opened = len(self.slack.calls("views.open"))
+        url = self.slack.response_url(f"click-{request_id}")
+        card = self.card(request_id)
+        response = await self.to_slack_events(
+            block_actions(card, "U0MAX", action_id, request_id, response_url=url)
+        )
+        assert response.status_code == 200, response.text
+        view = (await self.slack.wait_for("views.open", opened + 1))[-1].view
+        payload = None
+        if edit is not None:
+            [shown] = [b for b in view["blocks"] if b.get("block_id") == "modified_payload"]
+            payload = json.dumps(edit(json.loads(shown["element"]["initial_value"])))
+        form = view_submission("U0MAX", view, rationale=rationale, payload=payload)
+        response = await self.to_slack_events(form)
+        assert response.status_code == 200 and response.content == b"", response.text
+        async with asyncio.timeout(10):
+            await self.slack_app.idle()  # the vote is recorded after the ack
+
+
+@asynccontextmanager
+async def open_stack(
+    tmp_path: Path,
+    *,
+    tiers: list[dict[str, Any]] = TIERS,
+    slack: FakeSlack | None = None,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Stack]:
+    agent = LoopbackServer()
+    settings: dict[str, Any] = {
+        "agents": [
+            {
+                "id": AGENT,
+                "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(),
+                "callback_url": f"{agent.url}/resume",
+                "webhook_secret_env": SECRET_ENV,
+            }
+        ],
+        "tiers": tiers,
+        "routing": {"on_timeout": "expire"},
+    }
+    if slack is not None:
+        settings["slack"] = {"api_url": slack.api_url}
+    config = parse_config(settings, env={})
+    env = {SECRET_ENV: SECRET, **(env or {})}
+    clock = ManualClock()
+    repo = await open_repository(f"sqlite:///{tmp_path / 'signoff.db'}", migrate=True)
+    svc = await build_services(config, repo=repo, clock=clock, env=env, start_scheduler=False)
+    signoff = LoopbackServer()
+    app = create_app(config, services=svc, env=env)
+    try:
+        async with svc.stack, signoff.serve(app, lifespan="off"):
+            yield Stack(svc, signoff.url, agent, clock, tmp_path, slack, app.state.slack)
+    finally:
+        await repo.close()
+
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    agent = LoopbackServer()
-    config = parse_config(
-        {
-            "agents": [
-                {
-                    "id": AGENT,
-                    "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(),
-                    "callback_url": f"{agent.url}/resume",
-                    "webhook_secret_env": SECRET_ENV,
-                }
-            ],
-            "tiers": TIERS,
-            "routing": {"on_timeout": "expire"},
-        },
-        env={},
-    )
-    clock = ManualClock()
-    repo = await open_repository(f"sqlite:///{tmp_path / 'signoff.db'}", migrate=True)
-    svc = await build_services(
-        config, repo=repo, clock=clock, env={SECRET_ENV: SECRET}, start_scheduler=False
-    )
-    signoff = LoopbackServer()
-    try:
-        async with svc.stack, signoff.serve(create_app(config, services=svc), lifespan="off"):
-            yield Stack(svc, signoff.url, agent, clock, tmp_path)
-    finally:
-        await repo.close()
+    async with open_stack(tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def slack_stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """Signoff with Slack on, pointed at a fake Slack; reviewers click its cards."""
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+    async with (
+        FakeSlack() as slack,
+        open_stack(tmp_path, tiers=SLACK_TIERS, slack=slack, env=env) as opened,
+    ):
+        assert opened.slack_app is not None
+        yield opened
 
 
 async def run_until_gate(stack: Stack, name: str) -> tuple[dict[str, Any], str | None]:
@@ -217,6 +302,64 @@ async def test_modify_pays_the_amount_the_reviewer_set(stack: Stack) -> None:
     assert stack.reports == [
         "INV-125 paid: 900.00 USD to ACME (approved by Max: pay the PO amount)"
     ]
+
+
+async def test_a_signed_slack_approval_resumes_the_graph_in_a_fresh_process(
+    slack_stack: Stack,
+) -> None:
+    stack, slack = slack_stack, slack_stack.slack
+    assert slack is not None
+    _, request_id = await run_until_gate(stack, "inv-123.json")  # the agent process ends
+    assert request_id is not None
+    await stack.svc.worker.drain()  # the card goes to the manager tier's channel
+    card = stack.card(request_id)
+    assert card.channel == "C0MGR" and "signoff_approve" in action_ids(card.blocks)
+
+    await stack.slack_verdict(request_id, "signoff_approve", rationale="PO-77 ok")
+    await stack.svc.worker.drain()  # the card is updated; the agent is down: retried later
+    assert action_ids(stack.card(request_id).blocks) == []
+    [pending] = await stack.webhooks()
+    assert pending.status is OutboxStatus.PENDING
+
+    async with stack.agent_up():
+        stack.clock.advance(timedelta(minutes=1))
+        await stack.svc.worker.drain()
+    assert stack.reports == ["INV-123 paid: 4,200.00 USD to ACME (approved by max: PO-77 ok)"]
+    values = await final_state(stack, "INV-123")
+    assert values["status"] == "paid" and values["payment"]["amount"] == 4200.0
+    verdict = Verdict.model_validate(values["verdict"])
+    assert verdict.request_id == request_id and verdict.status == "approved"
+    [vote] = verdict.votes
+    assert (vote["reviewer"], vote["channel"]) == ("slack:U0MAX", "slack")
+
+
+async def test_a_slack_modify_pays_the_edited_payload_in_a_fresh_process(
+    slack_stack: Stack,
+) -> None:
+    stack = slack_stack
+    _, request_id = await run_until_gate(stack, "inv-125.json")
+    assert request_id is not None
+    await stack.svc.worker.drain()
+    # The form shows the payload the agent proposed; the reviewer sets the PO's amount.
+    await stack.slack_verdict(
+        request_id,
+        "signoff_modify",
+        rationale="pay the PO amount",
+        edit=lambda proposed: {**proposed, "amount": 900.0},
+    )
+    async with stack.agent_up():
+        await stack.svc.worker.drain()
+    values = await final_state(stack, "INV-125")
+    assert values["status"] == "paid"
+    assert values["payment"]["amount"] == 900.0  # not the 950 the agent proposed
+    assert values["payment"]["signoff_status"] == "modified"
+    verdict = Verdict.model_validate(values["verdict"])
+    assert verdict.modified_action is not None and verdict.payload["amount"] == 900.0
+    assert verdict.votes[0]["reviewer"] == "slack:U0MAX"
+    assert stack.reports == [
+        "INV-125 paid: 900.00 USD to ACME (approved by max: pay the PO amount)"
+    ]
+    assert "Approved with changes" in all_text(stack.card(request_id).blocks)
 
 
 async def test_reject_holds_the_invoice_with_the_reason(stack: Stack) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import itertools
 import json
 import socket
 import time
@@ -33,7 +32,6 @@ from bot.services import Services
 from bot.slack_wiring import mount_slack, slack_channel
 from tests.conftest import RepoFactory
 from tests.support.fake_slack import (
-    TEAM_ID,
     TOKEN,
     FakeSlack,
     Message,
@@ -43,6 +41,13 @@ from tests.support.fake_slack import (
     button_value,
 )
 from tests.support.http_receiver import HttpReceiver
+from tests.support.slack_payloads import (
+    block_actions,
+    form_body,
+    signed,
+    slash_command,
+    view_submission,
+)
 from tests.support.world import SECRET as WEBHOOK_SECRET
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -52,16 +57,6 @@ ENV = {
     "AGENT_WEBHOOK_SECRET": WEBHOOK_SECRET,
 }
 KEY = "sk_test_invoice_bot"
-NAMES = {
-    "U0AAA": "alice",
-    "U0BBB": "bob",
-    "U0CCC": "carol",
-    "U0DDD": "dan",
-    "U0EEE": "erin",
-    "U0ZZZ": "zed",
-    "U0OWNER": "owen",
-    "U0REQ": "rita",
-}
 TIERS: list[dict[str, Any]] = [
     {
         "name": "junior",
@@ -185,13 +180,6 @@ class AppServer(uvicorn.Server):
         self.sock.close()
 
 
-_triggers = itertools.count(1)
-
-
-def user(uid: str) -> dict[str, str]:
-    return {"id": uid, "username": NAMES[uid], "name": NAMES[uid], "team_id": TEAM_ID}
-
-
 @dataclass
 class World:
     slack: FakeSlack
@@ -257,56 +245,16 @@ class World:
         secret: str = SIGNING_SECRET,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        stamp = str(int(time.time()) if ts is None else ts)
-        base = f"v0:{stamp}:".encode() + body
-        signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
         sent = time.perf_counter()
-        response = await self.http.post(
-            "/slack/events",
-            content=body,
-            headers={
-                "content-type": "application/x-www-form-urlencoded",
-                "x-slack-request-timestamp": stamp,
-                "x-slack-signature": signature,
-                **(headers or {}),
-            },
-        )
+        headers = {**signed(body, secret, ts=ts), **(headers or {})}
+        response = await self.http.post("/slack/events", content=body, headers=headers)
         self.acks.append(time.perf_counter() - sent)
         return response
 
     def click_body(self, uid: str, action_id: str, rid: str, channel: str | None = None) -> bytes:
         card = self.card(rid, channel)
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": user(uid),
-            "api_app_id": "A0SIGNOFF",
-            "token": "legacy-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": card.ts,
-                "channel_id": card.channel,
-                "is_ephemeral": False,
-            },
-            "trigger_id": f"{next(_triggers)}.4242.0123456789abcdef",
-            "team": {"id": TEAM_ID, "domain": "signoff-test"},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": card.channel, "name": "approvals"},
-            "message": {"type": "message", "ts": card.ts, "text": card.text, "blocks": card.blocks},
-            "state": {"values": {}},
-            "response_url": self.slack.response_url(f"click-{next(_triggers)}"),
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "actions",
-                    "text": {"type": "plain_text", "text": action_id},
-                    "value": rid,
-                    "type": "button",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        return urlencode({"payload": json.dumps(payload)}).encode()
+        url = self.slack.response_url(f"click-{uid}-{time.monotonic_ns()}")
+        return form_body(block_actions(card, uid, action_id, rid, response_url=url))
 
     async def click(
         self, uid: str, action_id: str, rid: str, channel: str | None = None
@@ -328,53 +276,12 @@ class World:
         rationale: str | None = None,
         payload: str | None = None,
     ) -> httpx.Response:
-        values: dict[str, Any] = {}
-        if rationale is not None:
-            values["rationale"] = {"rationale": {"type": "plain_text_input", "value": rationale}}
-        if payload is not None:
-            values["modified_payload"] = {
-                "modified_payload": {"type": "plain_text_input", "value": payload}
-            }
-        body = {
-            "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": "signoff-test"},
-            "user": user(uid),
-            "api_app_id": "A0SIGNOFF",
-            "token": "legacy-verification-token",
-            "trigger_id": f"{next(_triggers)}.4242.0123456789abcdef",
-            "view": {
-                **view,
-                "id": "V0MODAL",
-                "team_id": TEAM_ID,
-                "state": {"values": values},
-                "hash": "1600000000.abcdef",
-                "root_view_id": "V0MODAL",
-                "app_id": "A0SIGNOFF",
-                "bot_id": "B0SIGNOFF",
-                "external_id": view.get("external_id", ""),
-            },
-            "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
-        return await self.send(urlencode({"payload": json.dumps(body)}).encode())
+        body = view_submission(uid, view, rationale=rationale, payload=payload)
+        return await self.send(form_body(body))
 
     async def command(self, uid: str, text: str, channel: str = "C0MGR") -> httpx.Response:
-        form = {
-            "token": "legacy-verification-token",
-            "team_id": TEAM_ID,
-            "team_domain": "signoff-test",
-            "channel_id": channel,
-            "channel_name": "approvals",
-            "user_id": uid,
-            "user_name": NAMES[uid],
-            "command": "/signoff",
-            "text": text,
-            "api_app_id": "A0SIGNOFF",
-            "is_enterprise_install": "false",
-            "response_url": self.slack.response_url(f"cmd-{next(_triggers)}"),
-            "trigger_id": f"{next(_triggers)}.4242.0123456789abcdef",
-        }
+        url = self.slack.response_url(f"cmd-{uid}-{time.monotonic_ns()}")
+        form = slash_command(uid, text, channel=channel, response_url=url)
         response = await self.send(urlencode(form).encode())
         assert response.status_code == 200, response.text
         return response

@@ -6,7 +6,12 @@ Point `slack.api_url` at `fake.api_url`. It answers what Signoff calls, the way 
   increases), `chat.update` (edits a posted message; unknown ts -> `message_not_found`),
   `chat.postEphemeral`, `views.open` (needs a `trigger_id`);
 - anything else -> `unknown_method`; a wrong or missing bearer token -> `invalid_auth`;
-- `throttle(method, ...)` makes chosen calls answer 429 with `Retry-After`, as Slack does.
+- `throttle(method, ...)` makes chosen calls answer 429 with `Retry-After`, as Slack does;
+- Socket Mode: `apps.connections.open` (needs the `xapp-` app token) answers a
+  `ws://.../link?ticket=...` URL; that WebSocket says `hello`, carries the envelopes the
+  test `deliver`s and records the client's acks. Like Slack, an envelope not acknowledged
+  on a connection that closes is delivered again on the next one, and `drop()` sends
+  `{"type": "disconnect"}` and closes the socket, as Slack does every few hours.
 
 Every call is kept as a `SlackCall` with its arguments decoded from the JSON or form body
 slack_sdk sent, and posts to `response_url`s (`fake.response_url(...)`) are kept too.
@@ -15,6 +20,8 @@ slack_sdk sent, and posts to `response_url`s (`fake.response_url(...)`) are kept
         ...
         [post] = await slack.wait_for("chat.postMessage", 1)
         assert post.args["channel"] == "C0JUNIOR"
+        envelope = slack.deliver("interactive", {"type": "block_actions", ...})
+        ack = await slack.wait_ack(envelope)
 """
 
 from __future__ import annotations
@@ -23,17 +30,22 @@ import asyncio
 import itertools
 import json
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl
 
-from tests.support.http_receiver import HttpReceiver, Recorded, Reply
+from tests.support.http_receiver import HttpReceiver, Peer, Recorded, Reply
 
 TOKEN = "xoxb-signoff-test"
+APP_TOKEN = "xapp-1-A0SIGNOFF-1-signofftest"
+APP_ID = "A0SIGNOFF"
 TEAM_ID = "T0SIGNOFF"
 BOT_USER = "U0SIGNOFF"
+SOCKET_PATH = "/link"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,39 @@ class Message:
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
     edits: int = 0
+
+
+@dataclass(frozen=True)
+class Ack:
+    """What the client sent back for an envelope, on which connection (1-based), when."""
+
+    envelope_id: str
+    payload: dict[str, Any] | None
+    connection: int
+    at: float
+
+
+@dataclass
+class _Envelope:
+    id: str
+    type: str
+    payload: dict[str, Any]
+    accepts_response_payload: bool
+    drop_after_send: bool
+    deliveries: int = 0
+    on: int | None = None  # the connection it waits for an ack on
+    acked: bool = False
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "envelope_id": self.id,
+            "type": self.type,
+            "payload": self.payload,
+            "accepts_response_payload": self.accepts_response_payload,
+        }
+        if self.deliveries > 1:
+            message |= {"retry_attempt": self.deliveries - 1, "retry_reason": "timeout"}
+        return message
 
 
 def decode(recorded: Recorded) -> dict[str, Any]:
@@ -123,6 +168,13 @@ class FakeSlack:
         self._views = itertools.count(1)
         self._throttles: dict[str, Callable[[int], float | None]] = {}
         self._counts: dict[str, int] = {}
+        self.app_token = APP_TOKEN
+        self._tickets: set[str] = set()
+        self._opened = 0
+        self._live: dict[int, Peer] = {}
+        self._envelopes: dict[str, _Envelope] = {}
+        self._acks: list[Ack] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
@@ -135,8 +187,9 @@ class FakeSlack:
 
     def __enter__(self) -> Self:
         self.rx.__enter__()
-        for method in [*self._answers, "users.info", "views.update"]:
+        for method in [*self._answers, "users.info", "views.update", "apps.connections.open"]:
             self.rx.set_handler(f"/api/{method}", self._handle)
+        self.rx.set_socket_handler(SOCKET_PATH, self._socket)
         return self
 
     def __exit__(
@@ -165,6 +218,9 @@ class FakeSlack:
             self._messages.clear()
             self._throttles.clear()
             self._counts.clear()
+            self._envelopes.clear()
+            self._acks.clear()
+            self._opened = 0
         self.rx.clear()
 
     @property
@@ -182,7 +238,72 @@ class FakeSlack:
         with self._lock:
             self._throttles[method] = decide
 
+    def deliver(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool | None = None,
+        drop_after_send: bool = False,
+    ) -> str:
+        """Send an envelope over Socket Mode (now, or once a connection is up); returns its id.
+
+        `kind` is `interactive`, `slash_commands` or `events_api`. Slack lets the app answer
+        in the ack for view submissions and slash commands, so that is the default there.
+        `drop_after_send` closes the socket right after sending, before any ack can arrive.
+        """
+        if accepts_response_payload is None:
+            accepts_response_payload = kind == "slash_commands" or (
+                payload.get("type") == "view_submission"
+            )
+        envelope = _Envelope(
+            str(uuid.uuid4()), kind, payload, accepts_response_payload, drop_after_send
+        )
+        with self._lock:
+            self._envelopes[envelope.id] = envelope
+        self.rx.call_soon(self._pump)
+        return envelope.id
+
+    def drop(self, *, warn: bool = True, reason: str = "refresh_requested") -> None:
+        """Close every open socket, after a `{"type": "disconnect"}` when `warn`."""
+        self.rx.call_soon(lambda: self._spawn(self._drop(warn, reason)))
+
     # -- inspection -------------------------------------------------------------------------
+
+    @property
+    def socket_url(self) -> str:
+        return f"ws://{self.rx.url.removeprefix('http://')}{SOCKET_PATH}"
+
+    def connections(self) -> tuple[int, int]:
+        """(sockets opened so far, sockets open now)."""
+        with self._lock:
+            return self._opened, len(self._live)
+
+    async def wait_connected(self, opened: int = 1, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until `opened` sockets said hello and one of them is open."""
+        async with asyncio.timeout(timeout):
+            while True:
+                total, live = self.connections()
+                if total >= opened and live:
+                    return
+                await asyncio.sleep(0.005)
+
+    def acks(self, envelope_id: str | None = None) -> list[Ack]:
+        with self._lock:
+            return [a for a in self._acks if envelope_id in (None, a.envelope_id)]
+
+    def deliveries(self, envelope_id: str) -> int:
+        """How many times the envelope was sent."""
+        with self._lock:
+            return self._envelopes[envelope_id].deliveries
+
+    async def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> Ack:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while not (found := self.acks(envelope_id)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no ack for envelope {envelope_id} within {timeout}s")
+            await asyncio.sleep(0.005)
+        return found[0]
 
     def calls(self, method: str | None = None, *, ok: bool | None = None) -> list[SlackCall]:
         with self._lock:
@@ -232,6 +353,10 @@ class FakeSlack:
                 status=429,
                 headers={"Retry-After": str(int(wait))},
             )
+        if method == "apps.connections.open":
+            body = self._connections_open(recorded.headers.get("authorization", ""))
+            self._record(method, {}, recorded.at, 200)  # the token is the only argument
+            return Reply.json(body)
         if recorded.headers.get("authorization") != f"Bearer {self.token}":
             self._record(method, args, recorded.at, 200)
             return Reply.json({"ok": False, "error": "invalid_auth"})
@@ -243,6 +368,93 @@ class FakeSlack:
     def _record(self, method: str, args: dict[str, Any], at: float, status: int) -> None:
         with self._lock:
             self._calls.append(SlackCall(method, args, at, status))
+
+    def _connections_open(self, authorization: str) -> dict[str, Any]:
+        if authorization == f"Bearer {self.token}":
+            return {"ok": False, "error": "not_allowed_token_type"}
+        if authorization != f"Bearer {self.app_token}":
+            return {"ok": False, "error": "invalid_auth"}
+        ticket = str(uuid.uuid4())
+        with self._lock:
+            self._tickets.add(ticket)
+        return {"ok": True, "url": f"{self.socket_url}?ticket={ticket}&app_id={APP_ID}"}
+
+    # -- Socket Mode (on the receiver's loop) -----------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _socket(self, peer: Peer) -> None:
+        ticket = (parse_qs(peer.query).get("ticket") or [""])[0]
+        with self._lock:
+            known = ticket in self._tickets
+        if not known:
+            await peer.refuse()
+            return
+        await peer.accept()
+        hello = {
+            "type": "hello",
+            "num_connections": len(self._live) + 1,
+            "debug_info": {"host": "applink-fake", "approximate_connection_time": 18060},
+            "connection_info": {"app_id": APP_ID},
+        }
+        await peer.send_json(hello)
+        with self._lock:
+            self._opened += 1
+            number = self._opened
+            self._live[number] = peer
+        self._pump()
+        try:
+            while (text := await peer.receive_text()) is not None:
+                self._acked(json.loads(text), number)
+        finally:
+            with self._lock:
+                self._live.pop(number, None)
+                for envelope in self._envelopes.values():
+                    if envelope.on == number and not envelope.acked:
+                        envelope.on = None  # delivered again on the next connection
+            self._pump()
+
+    def _acked(self, message: dict[str, Any], connection: int) -> None:
+        envelope_id = str(message.get("envelope_id") or "")
+        ack = Ack(envelope_id, message.get("payload"), connection, time.time())
+        with self._lock:
+            self._acks.append(ack)
+            envelope = self._envelopes.get(envelope_id)
+            if envelope is not None:
+                envelope.acked = True
+
+    def _pump(self) -> None:
+        """Send every envelope that waits to the newest open connection."""
+        with self._lock:
+            if not self._live:
+                return
+            number = max(self._live)
+            peer = self._live[number]
+            ready = [e for e in self._envelopes.values() if e.on is None and not e.acked]
+            for envelope in ready:
+                envelope.on = number
+                envelope.deliveries += 1
+        for envelope in ready:
+            self._spawn(self._send(peer, envelope))
+
+    async def _send(self, peer: Peer, envelope: _Envelope) -> None:
+        await peer.send_json(envelope.message())
+        if envelope.drop_after_send:
+            envelope.drop_after_send = False
+            await peer.close()
+
+    async def _drop(self, warn: bool, reason: str) -> None:
+        with self._lock:
+            peers = list(self._live.values())
+        for peer in peers:
+            if warn:
+                await peer.send_json(
+                    {"type": "disconnect", "reason": reason, "debug_info": {"host": "fake"}}
+                )
+            await peer.close()
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -15,7 +15,9 @@ For each request, in order: the next queued reply for its path (`respond`), else
 handler (`set_handler`), else 200 ``{"ok":true}``. A handler may be sync or async; it runs on
 the server's loop, so a slow endpoint is an async handler that awaits `asyncio.sleep` (or a
 `Reply(delay=...)`), never `time.sleep`. A handler that raises yields a 500 and the error is
-raised again when the receiver exits, so a broken fake cannot pass silently.
+raised again when the receiver exits, so a broken fake cannot pass silently. A WebSocket to
+a path with a `set_socket_handler` is given to that handler as a `Peer`; other WebSockets
+are refused (403).
 """
 
 from __future__ import annotations
@@ -93,6 +95,67 @@ class Reply:
 Handler = Callable[[Recorded], Reply | Awaitable[Reply]]
 
 
+class Peer:
+    """One WebSocket connection, server side (the ASGI messages behind small methods)."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.path: str = scope["path"]
+        self.query: str = scope["query_string"].decode("latin-1")
+        self.headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+        }
+        self._receive = receive
+        self._send = send
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    async def accept(self) -> None:
+        message = await self._receive()
+        assert message["type"] == "websocket.connect", message
+        await self._send({"type": "websocket.accept"})
+
+    async def refuse(self) -> None:
+        """Before `accept`: answer the upgrade with 403."""
+        await self._receive()
+        await self._send({"type": "websocket.close", "code": 1008})
+        self.closed = True
+
+    async def send_json(self, data: Any) -> bool:
+        """False when the connection is closed (the message is not sent)."""
+        async with self._lock:
+            if self.closed:
+                return False
+            try:
+                await self._send({"type": "websocket.send", "text": json.dumps(data)})
+            except OSError:  # uvicorn's ClientDisconnected: the client is gone
+                self.closed = True
+                return False
+            return True
+
+    async def receive_text(self) -> str | None:
+        """The next text message, or None once the client went away."""
+        while True:
+            message = await self._receive()
+            if message["type"] == "websocket.disconnect":
+                self.closed = True
+                return None
+            if message.get("text") is not None:
+                return str(message["text"])
+            if message.get("bytes") is not None:
+                return bytes(message["bytes"]).decode()
+
+    async def close(self, code: int = 1000) -> None:
+        async with self._lock:
+            if not self.closed:
+                self.closed = True
+                # The client may have gone between our last read and now.
+                with contextlib.suppress(OSError):
+                    await self._send({"type": "websocket.close", "code": code})
+
+
+SocketHandler = Callable[[Peer], Awaitable[None]]
+
+
 class _Server(uvicorn.Server):
     """uvicorn checks `should_exit` every 0.1 s; waking on an event instead takes that
     latency off every test's teardown."""
@@ -127,6 +190,7 @@ class HttpReceiver:
         self._requests: list[Recorded] = []
         self._queues: dict[str, collections.deque[Reply]] = {}
         self._handlers: dict[str, Handler] = {}
+        self._socket_handlers: dict[str, SocketHandler] = {}
         self._errors: list[tuple[str, BaseException]] = []
         self._sock: socket.socket | None = None
         self._server: _Server | None = None
@@ -153,6 +217,19 @@ class HttpReceiver:
         """Compute replies for `path` (when its queue is empty) from the recorded request."""
         with self._lock:
             self._handlers[path] = handler
+
+    def set_socket_handler(self, path: str, handler: SocketHandler) -> None:
+        """Serve WebSockets at `path`: `handler(peer)` runs on the server's loop for as long
+        as the connection should live (the server closes it when the handler returns)."""
+        with self._lock:
+            self._socket_handlers[path] = handler
+
+    def call_soon(self, callback: Callable[[], Any]) -> None:
+        """Run `callback` on the server's loop (for handlers that wake sockets)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing to wake
+                loop.call_soon_threadsafe(callback)
 
     def clear(self) -> None:
         """Forget recorded requests (queued replies and handlers stay)."""
@@ -215,7 +292,7 @@ class HttpReceiver:
             self._asgi,
             interface="asgi3",
             http="h11",
-            ws="none",
+            ws="websockets-sansio",
             lifespan="off",
             log_config=None,
             log_level="warning",
@@ -308,6 +385,9 @@ class HttpReceiver:
     # ---- the ASGI app (runs on the server's loop) --------------------------------------
 
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(Peer(scope, receive, send))
+            return
         if scope["type"] != "http":
             return
         chunks: list[bytes] = []
@@ -340,6 +420,20 @@ class HttpReceiver:
                 self._errors.append((recorded.path, exc))
             reply = Reply(500, f"HttpReceiver handler failed: {exc!r}".encode())
         await self._send(send, reply)
+
+    async def _socket(self, peer: Peer) -> None:
+        with self._lock:
+            handler = self._socket_handlers.get(peer.path)
+        if handler is None:
+            await peer.refuse()
+            return
+        try:
+            await handler(peer)
+        except Exception as exc:
+            with self._lock:
+                self._errors.append((peer.path, exc))
+        finally:
+            await peer.close()
 
     async def _reply_or_stop(self, recorded: Recorded) -> Reply:
         assert self._stopping is not None

@@ -1,4 +1,5 @@
-"""manifest.yaml is a valid Slack app manifest that points Slack at Signoff."""
+"""manifest.yaml (HTTP) and manifest.socket-mode.yaml are valid Slack app manifests for the
+same app: the same scopes, command and cards, reached over HTTPS or over Socket Mode."""
 
 from __future__ import annotations
 
@@ -12,20 +13,26 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = ROOT.parent / "shared" / "reference" / "slack-manifest.schema.json"
+MANIFESTS = ["manifest.yaml", "manifest.socket-mode.yaml"]
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
+    return data
 
 
 @pytest.fixture
 def manifest() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((ROOT / "manifest.yaml").read_text(encoding="utf-8"))
-    return data
+    return load("manifest.yaml")
 
 
-def test_it_validates_against_slacks_manifest_schema(manifest: dict[str, Any]) -> None:
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_it_validates_against_slacks_manifest_schema(name: str) -> None:
     if not SCHEMA.exists():
         pytest.skip(f"{SCHEMA} is not here")
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft7Validator.check_schema(schema)
-    jsonschema.Draft7Validator(schema).validate(json.loads(json.dumps(manifest)))
+    jsonschema.Draft7Validator(schema).validate(json.loads(json.dumps(load(name))))
 
 
 def test_it_asks_for_what_signoff_uses_and_points_at_slack_events(
@@ -48,3 +55,20 @@ def test_it_asks_for_what_signoff_uses_and_points_at_slack_events(
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/signoff"
     assert command["url"] == "https://YOUR_PUBLIC_URL/slack/events"
+
+
+def test_the_socket_mode_manifest_is_the_same_app_without_urls(
+    manifest: dict[str, Any],
+) -> None:
+    socket = load("manifest.socket-mode.yaml")
+    assert socket["settings"]["socket_mode_enabled"] is True
+    assert socket["settings"]["interactivity"] == {"is_enabled": True}
+    [command] = socket["features"]["slash_commands"]
+    assert "url" not in command
+    http_command = dict(manifest["features"]["slash_commands"][0])
+    del http_command["url"]
+    assert command == http_command
+    for key in ("display_information", "oauth_config", "_metadata"):
+        assert socket[key] == manifest[key]
+    assert socket["features"]["bot_user"] == manifest["features"]["bot_user"]
+    assert "YOUR_PUBLIC_URL" not in (ROOT / "manifest.socket-mode.yaml").read_text()

@@ -30,9 +30,9 @@ from tests.integration.test_slack import (
     VirtualTime,
     World,
     ephemerals,
-    user,
 )
 from tests.support.fake_slack import TEAM_ID, FakeSlack, Message, action_ids, all_text
+from tests.support.slack_payloads import user
 
 RULES = [
     {"name": "big_invoice", "when": 'action.kind == "invoice" && amount > 500.0', "risk": "high"},

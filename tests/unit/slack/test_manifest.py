@@ -49,12 +49,12 @@ def test_it_asks_for_what_signoff_uses_and_points_at_slack_events(
     settings = manifest["settings"]
     assert settings["interactivity"] == {
         "is_enabled": True,
-        "request_url": "https://YOUR_PUBLIC_URL/slack/events",
+        "request_url": "https://YOUR-HOST/slack/events",
     }
     assert settings["org_deploy_enabled"] is False and settings["socket_mode_enabled"] is False
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == "/signoff"
-    assert command["url"] == "https://YOUR_PUBLIC_URL/slack/events"
+    assert command["url"] == "https://YOUR-HOST/slack/events"
 
 
 def test_the_socket_mode_manifest_is_the_same_app_without_urls(
@@ -71,4 +71,4 @@ def test_the_socket_mode_manifest_is_the_same_app_without_urls(
     for key in ("display_information", "oauth_config", "_metadata"):
         assert socket[key] == manifest[key]
     assert socket["features"]["bot_user"] == manifest["features"]["bot_user"]
-    assert "YOUR_PUBLIC_URL" not in (ROOT / "manifest.socket-mode.yaml").read_text()
+    assert "YOUR-HOST" not in (ROOT / "manifest.socket-mode.yaml").read_text()

@@ -12,24 +12,20 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 
-from adapters.slack import ChannelPacer
-from bot.app import build_services, create_app
 from bot.clock import ManualClock
 from bot.config import LoadedConfig, parse_config
 from bot.domain import OutboxKind
-from bot.slack_wiring import mount_slack, slack_channel
 from tests.conftest import RepoFactory
 from tests.integration.test_slack import (
-    ENV,
     KEY,
     TIERS,
-    AppServer,
-    VirtualTime,
     World,
     ephemerals,
+)
+from tests.integration.test_slack import (
+    open_world as open_slack_world,
 )
 from tests.support.fake_slack import TEAM_ID, FakeSlack, Message, action_ids, all_text
 from tests.support.slack_payloads import user
@@ -83,26 +79,7 @@ def config(api_url: str, resume_url: str, min_items: int = 3) -> LoadedConfig:
 
 async def open_world(repo_factory: RepoFactory, slack: FakeSlack, clock: ManualClock) -> World:
     loaded = config(slack.api_url, f"{slack.rx.url}/resume")
-    virtual = VirtualTime(clock)
-    pacer = ChannelPacer(1.0, monotonic=virtual.monotonic, sleep=virtual.sleep)
-    channel = slack_channel(loaded, ENV, pacer=pacer)
-    assert channel is not None
-    svc = await build_services(
-        loaded,
-        repo=await repo_factory(),
-        clock=clock,
-        channels={"slack": channel},
-        env=ENV,
-        start_scheduler=False,
-    )
-    app = create_app(loaded, services=svc)
-    mount_slack(app, svc, channel, ENV)
-    server = AppServer(app)
-    await server.start()
-    http = httpx.AsyncClient(
-        base_url=server.url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0)
-    )
-    return World(slack, slack.rx, svc, app, server, http, clock, virtual)
+    return await open_slack_world(repo_factory, slack, clock, loaded)
 
 
 @pytest.fixture(scope="module")

@@ -287,8 +287,15 @@ class World:
         return response
 
 
-async def open_world(repo_factory: RepoFactory, slack: FakeSlack, clock: ManualClock) -> World:
-    loaded = config(slack.api_url, f"{slack.rx.url}/resume")
+async def open_world(
+    repo_factory: RepoFactory,
+    slack: FakeSlack,
+    clock: ManualClock,
+    loaded: LoadedConfig | None = None,
+) -> World:
+    """Signoff served on loopback with Slack pointed at `slack`; `loaded` defaults to this
+    module's config."""
+    loaded = loaded or config(slack.api_url, f"{slack.rx.url}/resume")
     virtual = VirtualTime(clock)
     pacer = ChannelPacer(1.0, monotonic=virtual.monotonic, sleep=virtual.sleep)
     channel = slack_channel(loaded, ENV, pacer=pacer)

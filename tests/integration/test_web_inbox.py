@@ -595,6 +595,25 @@ async def test_dashboard_renders_plots_and_retries_dead_deliveries(
         assert "delivery_retried" in events
 
 
+async def test_dashboard_lists_active_and_cleared_alerts(
+    app: Any, agent: httpx.AsyncClient, svc: Services, clock: ManualClock
+) -> None:
+    for _ in range(12):
+        await submit(agent, LOW)
+    watch = svc.extras["watch"]
+    await watch.evaluate()
+    async with as_reviewer(app, "alice") as alice:
+        page = await alice.get("/dashboard")
+        assert 'data-code="escalation_high"' in page.text
+        assert "Warning sign: escalation high" in page.text and "12 of 12" in page.text
+    clock.advance(timedelta(days=2))  # the burst leaves the window (and alice's session ends)
+    await watch.evaluate()
+    async with as_reviewer(app, "alice") as alice:
+        page = await alice.get("/dashboard")
+        assert "No active alerts" in page.text
+        assert "Recently cleared" in page.text and "Cleared: escalation high" in page.text
+
+
 async def test_only_the_top_tier_may_stop_and_start_agents(app: Any, svc: Services) -> None:
     async with as_reviewer(app, "jan") as jan:
         page = await jan.get("/dashboard")

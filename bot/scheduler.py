@@ -60,7 +60,12 @@ class Scheduler:
         )
         for job in self._jobs:
             scheduler.add_job(
-                self._guarded(job), "interval", seconds=job.seconds, id=job.id, **common
+                self._guarded(job),
+                "interval",
+                seconds=job.seconds,
+                id=job.id,
+                name=job.id,
+                **common,
             )
         scheduler.start()
         self._scheduler = scheduler

@@ -144,10 +144,11 @@ class Notifier(Protocol):
     """Tells the other replicas on the same database that something changed.
 
     A notification is a hint: receivers re-read the database, and a lost one costs latency
-    (fallback polls and periodic ticks catch up), never correctness. So no method raises
-    because the database is down. Channels used: `request` (payload: the request id) and
-    `outbox` (payload empty). An empty payload delivered on any channel means "something
-    may have changed while notifications were lost" (sent after a reconnect).
+    (fallback polls, periodic ticks and the stop state's short cache lifetime catch up),
+    never correctness. So no method raises because the database is down. Channels used:
+    `request` (payload: the request id), `outbox` (payload empty) and `agent` (payload: the
+    agent id whose stop state changed). An empty payload delivered on any channel means
+    "something may have changed while notifications were lost" (sent after a reconnect).
     """
 
     def publish(self, channel: str, payload: str) -> None:
@@ -208,6 +209,20 @@ class Channel(Protocol):
 
     async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
         """Nudge the tier's reviewers about the card (a thread reply where possible)."""
+        ...
+
+
+class InlineChannel(Protocol):
+    """A channel whose card is only a row in Signoff's own database (the web inbox).
+
+    Posting it has no remote side effect to retry, so the engine records the card in the
+    transaction of the state change that calls for it, instead of queueing an outbox row.
+    """
+
+    name: str
+
+    def card_ref(self, view: CardView) -> Mapping[str, Any]:
+        """The reference `post_card` would return; pure, no I/O, never raises."""
         ...
 
 

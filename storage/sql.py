@@ -266,6 +266,8 @@ class SqlRepository:
                     raise IdempotencyRace(f"idempotency key {record.key!r} already used")
             if change.outbox:
                 await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in change.outbox])
+            if change.cards:
+                await conn.execute(insert(CardRow), [_card_values(c) for c in change.cards])
             if change.agent_state is not None:
                 state = change.agent_state
                 await conn.execute(
@@ -388,16 +390,7 @@ class SqlRepository:
             if updated.rowcount != 1:
                 return False
             if result.card is not None:
-                card = result.card
-                await conn.execute(
-                    insert(CardRow).values(
-                        request_id=card.request_id,
-                        channel=card.channel,
-                        tier=card.tier,
-                        ref=dict(card.ref),
-                        posted_at=card.posted_at,
-                    )
-                )
+                await conn.execute(insert(CardRow), [_card_values(result.card)])
             await _append_audit(conn, result.audit)
         return True
 
@@ -926,6 +919,16 @@ def _outbox_values(m: OutboxMessage) -> dict[str, Any]:
         "last_error": m.last_error,
         "lease_owner": m.lease_owner,
         "lease_expires_at": m.lease_expires_at,
+    }
+
+
+def _card_values(card: CardRef) -> dict[str, Any]:
+    return {
+        "request_id": card.request_id,
+        "channel": card.channel,
+        "tier": card.tier,
+        "ref": dict(card.ref),
+        "posted_at": card.posted_at,
     }
 
 

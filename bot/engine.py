@@ -497,7 +497,9 @@ class Engine:
             return replay
         self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
         self._observe_inline_posts(request, cards)
-        self._committed(request.id, bool(outbox))
+        # No one waits on this request yet (its id is in the answer still to be sent), so
+        # there is no long-poll to wake, here or on another replica.
+        self._committed(None, bool(outbox))
         return Submitted(response, True)
 
     async def _replay(self, agent_id: str, key: str, body_sha256: str | None) -> Submitted | None:

@@ -81,6 +81,12 @@ __all__ = ["SqlRepository", "async_url", "create_engine"]
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # A PostgreSQL that does not answer within this many seconds counts as unreachable.
 POSTGRES_CONNECT_TIMEOUT_S = 5
+# Connections kept open. SQLAlchemy's default (5) made every transaction beyond the fifth
+# concurrent one open and close a connection (a PostgreSQL backend, or an aiosqlite thread
+# and its pragmas), which cost more than the transaction; beyond the overflow, callers
+# queue for a connection instead.
+POOL_SIZE = 20
+POOL_OVERFLOW = 10
 
 # Read-only work opts out of SQLite's BEGIN IMMEDIATE so readers never queue for the lock.
 _READ_ONLY = "signoff_read_only"
@@ -125,14 +131,20 @@ def create_engine(url: str) -> AsyncEngine:
     """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target)
+        engine = create_async_engine(target, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in target.query:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
     # pre_ping: a PostgreSQL restart must cost one failed checkout, not one failed request.
-    return create_async_engine(target, pool_pre_ping=True, connect_args=connect_args)
+    return create_async_engine(
+        target,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -14,6 +14,7 @@ Every write is one transaction. Concurrency rests on three mechanisms:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +27,6 @@ from sqlalchemy import (
     Executable,
     event,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -58,10 +58,25 @@ from bot.domain import (
     TierMove,
     Verdict,
     Vote,
+    as_utc,
     audit_hash,
 )
 from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
 from routing import Lane, ReviewState, Risk
+from storage._statements import (
+    APPEND_AUDIT_POSTGRES,
+    AUDIT_HEAD_ID,
+    CHILD_COUNTS,
+    INSERT_AUDIT,
+    INSERT_CARDS,
+    INSERT_MOVES,
+    INSERT_OUTBOX,
+    INSERT_VOTES,
+    LOCK_AUDIT_HEAD,
+    MOVE_AUDIT_HEAD,
+    UPDATE_REQUEST,
+    DialectStatements,
+)
 from storage.models import (
     AgentStateRow,
     ApiKeyRow,
@@ -94,7 +109,7 @@ _READ_ONLY = "signoff_read_only"
 # Literal (not bound) so the planners can match the partial indexes' predicate.
 _PENDING: ColumnElement[str] = literal_column("'pending'")
 
-_AUDIT_HEAD_ID = 1
+_AUDIT_HEAD_ID = AUDIT_HEAD_ID
 
 
 def async_url(url: str) -> URL:
@@ -197,6 +212,7 @@ class SqlRepository:
         self._engine = engine
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         self._postgres = engine.dialect.name == "postgresql"
+        self._statements = DialectStatements(self._postgres)
         self._where = engine.url.render_as_string(hide_password=True)
 
     @classmethod
@@ -261,25 +277,22 @@ class SqlRepository:
             if change.idempotency is not None:
                 record = change.idempotency
                 inserted = await conn.execute(
-                    _insert_ignoring_duplicates(
-                        conn,
-                        IdempotencyRow,
-                        {
-                            "agent_id": record.agent_id,
-                            "key": record.key,
-                            "body_sha256": record.body_sha256,
-                            "request_id": record.request_id,
-                            "response": dict(record.response),
-                            "created_at": record.created_at,
-                        },
-                    )
+                    self._statements.insert_idempotency,
+                    {
+                        "agent_id": record.agent_id,
+                        "key": record.key,
+                        "body_sha256": record.body_sha256,
+                        "request_id": record.request_id,
+                        "response": dict(record.response),
+                        "created_at": record.created_at,
+                    },
                 )
                 if inserted.first() is None:
                     raise IdempotencyRace(f"idempotency key {record.key!r} already used")
             if change.outbox:
-                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in change.outbox])
+                await conn.execute(INSERT_OUTBOX, [_outbox_values(m) for m in change.outbox])
             if change.cards:
-                await conn.execute(insert(CardRow), [_card_values(c) for c in change.cards])
+                await conn.execute(INSERT_CARDS, [_card_values(c) for c in change.cards])
             if change.agent_state is not None:
                 state = change.agent_state
                 await conn.execute(
@@ -303,27 +316,24 @@ class SqlRepository:
     ) -> None:
         values = _request_values(request)
         if expected is None:
-            inserted = await conn.execute(
-                _insert_ignoring_duplicates(conn, RequestRow, {**values, "version": 1})
-            )
+            values["version"] = 1
+            inserted = await conn.execute(self._statements.insert_request, values)
             if inserted.first() is None:
                 raise VersionConflict(f"request {request.id} exists")
             stored_votes = stored_moves = 0
         else:
-            updated = await conn.execute(
-                update(RequestRow)
-                .where(RequestRow.id == request.id, RequestRow.version == expected)
-                .values(**values, version=expected + 1)
-            )
+            del values["id"]
+            values.update(version=expected + 1, match_id=request.id, match_version=expected)
+            updated = await conn.execute(UPDATE_REQUEST, values)
             if updated.rowcount != 1:
                 raise VersionConflict(f"request {request.id} changed meanwhile")
             # The row lock taken by the UPDATE keeps these counts stable until commit.
-            stored_votes = await _count(conn, VoteRow.request_id == request.id)
-            stored_moves = await _count(conn, TierMoveRow.request_id == request.id)
+            counts = (await conn.execute(CHILD_COUNTS, {"child_of": request.id})).one()
+            stored_votes, stored_moves = int(counts[0]), int(counts[1])
         new_votes = request.votes[stored_votes:]
         if new_votes:
             await conn.execute(
-                insert(VoteRow),
+                INSERT_VOTES,
                 [
                     _vote_values(request.id, seq, vote)
                     for seq, vote in enumerate(new_votes, start=stored_votes + 1)
@@ -332,7 +342,7 @@ class SqlRepository:
         new_moves = request.history[stored_moves:]
         if new_moves:
             await conn.execute(
-                insert(TierMoveRow),
+                INSERT_MOVES,
                 [
                     {
                         "request_id": request.id,
@@ -402,7 +412,7 @@ class SqlRepository:
             if updated.rowcount != 1:
                 return False
             if result.card is not None:
-                await conn.execute(insert(CardRow), [_card_values(result.card)])
+                await conn.execute(INSERT_CARDS, [_card_values(result.card)])
             await _append_audit(conn, result.audit)
         return True
 
@@ -719,19 +729,6 @@ def _dialect_insert(conn: AsyncConnection, model: type[Any]) -> Any:
     return sqlite.insert(model)
 
 
-def _insert_ignoring_duplicates(
-    conn: AsyncConnection, model: type[Any], values: Mapping[str, Any]
-) -> Executable:
-    """INSERT that returns no row on a key clash instead of aborting the transaction.
-
-    RETURNING, not rowcount, tells the outcome: psycopg reports rowcount -1 for INSERTs
-    compiled by SQLAlchemy. (RETURNING needs SQLite 3.35 or later.)
-    """
-    stmt = _dialect_insert(conn, model).values(**values).on_conflict_do_nothing()
-    returning: Executable = stmt.returning(literal_column("1"))
-    return returning
-
-
 def _upsert(
     conn: AsyncConnection,
     model: type[Any],
@@ -755,12 +752,7 @@ async def _append_audit(conn: AsyncConnection, events: Sequence[AuditEvent]) -> 
     """Link `events` to the chain. Called last in a transaction: the head lock serialises."""
     if not events:
         return
-    found = await conn.execute(
-        select(AuditHeadRow.seq, AuditHeadRow.hash)
-        .where(AuditHeadRow.id == _AUDIT_HEAD_ID)
-        .with_for_update()
-    )
-    head = found.one_or_none()
+    head = (await conn.execute(LOCK_AUDIT_HEAD)).one_or_none()
     if head is None:
         raise StorageError("the audit chain has no head row; run `signoff db upgrade`")
     seq, prev = int(head.seq), str(head.hash)
@@ -784,10 +776,35 @@ async def _append_audit(conn: AsyncConnection, events: Sequence[AuditEvent]) -> 
             }
         )
         prev = digest
-    await conn.execute(insert(AuditEventRow), rows)
-    await conn.execute(
-        update(AuditHeadRow).where(AuditHeadRow.id == _AUDIT_HEAD_ID).values(seq=seq, hash=prev)
-    )
+    if conn.dialect.name == "postgresql":
+        await conn.execute(APPEND_AUDIT_POSTGRES, _audit_arrays(rows, seq, prev))
+        return
+    await conn.execute(INSERT_AUDIT, rows)
+    await conn.execute(MOVE_AUDIT_HEAD, {"head_seq": seq, "head_hash": prev})
+
+
+def _audit_arrays(rows: Sequence[Mapping[str, Any]], seq: int, head: str) -> dict[str, Any]:
+    """APPEND_AUDIT_POSTGRES's parameters: one array per column, the JSON as text."""
+
+    def column(name: str) -> list[Any]:
+        return [row[name] for row in rows]
+
+    return {
+        "head_seq": seq,
+        "head_hash": head,
+        "seqs": column("seq"),
+        "events": column("event"),
+        "ats": [as_utc(row["at"]) for row in rows],
+        "request_ids": column("request_id"),
+        "actors": column("actor"),
+        "channels": column("channel"),
+        "reasons": column("reason"),
+        "risks": column("risk"),
+        # As SQLAlchemy's JSON type would serialise it.
+        "datas": [json.dumps(row["data"]) for row in rows],
+        "prev_hashes": column("prev_hash"),
+        "hashes": column("hash"),
+    }
 
 
 async def _children(

@@ -13,11 +13,12 @@ Every write is one transaction. Concurrency rests on three mechanisms:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -213,6 +214,11 @@ class SqlRepository:
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         self._postgres = engine.dialect.name == "postgresql"
         self._statements = DialectStatements(self._postgres)
+        # SQLite: this process's writers take turns here before BEGIN IMMEDIATE. Waiting
+        # for SQLite's lock instead means its busy handler's sleeps (up to 100 ms each)
+        # between retries, so a released lock sat idle while 30 writers slept. The SQLite
+        # lock still orders writes against other processes (the CLI).
+        self._write_turn = None if self._postgres else asyncio.Lock()
         self._where = engine.url.render_as_string(hide_password=True)
 
     @classmethod
@@ -232,11 +238,15 @@ class SqlRepository:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.begin() as conn:
-                yield conn
-        except sa_exc.SQLAlchemyError as exc:
-            raise self._storage_error(exc) from exc
+        async with self._turn():
+            try:
+                async with self._engine.begin() as conn:
+                    yield conn
+            except sa_exc.SQLAlchemyError as exc:
+                raise self._storage_error(exc) from exc
+
+    def _turn(self) -> AbstractAsyncContextManager[object]:
+        return self._write_turn if self._write_turn is not None else nullcontext()
 
     @asynccontextmanager
     async def _read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:

@@ -64,6 +64,7 @@ from bot.domain import (
 )
 from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
 from routing import Lane, ReviewState, Risk
+from storage._batch import ApplyBatcher
 from storage._statements import (
     APPEND_AUDIT_POSTGRES,
     AUDIT_HEAD_ID,
@@ -219,6 +220,7 @@ class SqlRepository:
         # between retries, so a released lock sat idle while 30 writers slept. The SQLite
         # lock still orders writes against other processes (the CLI).
         self._write_turn = None if self._postgres else asyncio.Lock()
+        self._batcher = ApplyBatcher(self._apply_one, self._apply_many)
         self._where = engine.url.render_as_string(hide_password=True)
 
     @classmethod
@@ -280,46 +282,61 @@ class SqlRepository:
         stored are appended (both only ever grow), which covers `new_votes`/`new_moves`.
         Raises VersionConflict if the stored version differs from `change.expected_version`
         (or the request id exists on insert), IdempotencyRace if the idempotency key is taken.
+        Changes applied concurrently may share one transaction (see `storage._batch`).
         """
+        await self._batcher.apply(change)
+
+    async def _apply_one(self, change: Change) -> None:
         async with self._write() as conn:
-            if change.request is not None:
-                await self._write_request(conn, change.request, change.expected_version)
-            if change.idempotency is not None:
-                record = change.idempotency
-                inserted = await conn.execute(
-                    self._statements.insert_idempotency,
-                    {
-                        "agent_id": record.agent_id,
-                        "key": record.key,
-                        "body_sha256": record.body_sha256,
-                        "request_id": record.request_id,
-                        "response": dict(record.response),
-                        "created_at": record.created_at,
-                    },
-                )
-                if inserted.first() is None:
-                    raise IdempotencyRace(f"idempotency key {record.key!r} already used")
-            if change.outbox:
-                await conn.execute(INSERT_OUTBOX, [_outbox_values(m) for m in change.outbox])
-            if change.cards:
-                await conn.execute(INSERT_CARDS, [_card_values(c) for c in change.cards])
-            if change.agent_state is not None:
-                state = change.agent_state
-                await conn.execute(
-                    _upsert(
-                        conn,
-                        AgentStateRow,
-                        {
-                            "agent_id": state.agent_id,
-                            "stopped": state.stopped,
-                            "reason": state.reason,
-                            "actor": state.by,
-                            "at": state.at,
-                        },
-                        key=("agent_id",),
-                    )
-                )
+            await self._write_change(conn, change)
             await _append_audit(conn, change.audit)
+
+    async def _apply_many(self, changes: Sequence[Change]) -> None:
+        async with self._write() as conn:
+            for change in changes:
+                await self._write_change(conn, change)
+            # One append for all: the chain's order is the batch's, as if applied in turn.
+            await _append_audit(conn, [event for change in changes for event in change.audit])
+
+    async def _write_change(self, conn: AsyncConnection, change: Change) -> None:
+        """Everything of `change` but its audit events, which go last (see `_append_audit`)."""
+        if change.request is not None:
+            await self._write_request(conn, change.request, change.expected_version)
+        if change.idempotency is not None:
+            record = change.idempotency
+            inserted = await conn.execute(
+                self._statements.insert_idempotency,
+                {
+                    "agent_id": record.agent_id,
+                    "key": record.key,
+                    "body_sha256": record.body_sha256,
+                    "request_id": record.request_id,
+                    "response": dict(record.response),
+                    "created_at": record.created_at,
+                },
+            )
+            if inserted.first() is None:
+                raise IdempotencyRace(f"idempotency key {record.key!r} already used")
+        if change.outbox:
+            await conn.execute(INSERT_OUTBOX, [_outbox_values(m) for m in change.outbox])
+        if change.cards:
+            await conn.execute(INSERT_CARDS, [_card_values(c) for c in change.cards])
+        if change.agent_state is not None:
+            state = change.agent_state
+            await conn.execute(
+                _upsert(
+                    conn,
+                    AgentStateRow,
+                    {
+                        "agent_id": state.agent_id,
+                        "stopped": state.stopped,
+                        "reason": state.reason,
+                        "actor": state.by,
+                        "at": state.at,
+                    },
+                    key=("agent_id",),
+                )
+            )
 
     async def _write_request(
         self, conn: AsyncConnection, request: ApprovalRequest, expected: int | None
@@ -726,6 +743,7 @@ class SqlRepository:
 
     async def close(self) -> None:
         """Close every pooled connection; the repository is unusable afterwards."""
+        await self._batcher.close()
         await self._engine.dispose()
 
 

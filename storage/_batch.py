@@ -7,9 +7,10 @@ meanwhile in ONE transaction (each still whole: its rows, outbox messages and au
 commit together or not at all) spends that serial section once for all of them.
 
 A batch is optimistic: if any change in it is refused (a version conflict, a taken
-idempotency key, a constraint), the whole transaction rolls back and each change is
-written again on its own, so every caller sees exactly the outcome it would have seen
-alone.
+idempotency key, a constraint) before COMMIT, the whole transaction rolls back and each
+change is written again on its own, so every caller sees exactly the outcome it would have
+seen alone. A failure of the COMMIT itself is not retried (it may have committed): every
+caller of the batch gets that error, as a lone change's caller would.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ log = logging.getLogger("signoff.storage")
 
 # Enough to absorb a burst; small enough that one refused change re-does little work.
 MAX_BATCH = 64
+
+
+class BatchRefused(Exception):
+    """Raised by `write_many` when the batch rolled back before COMMIT: safe to redo alone."""
 
 
 class ApplyBatcher:
@@ -77,11 +82,16 @@ class ApplyBatcher:
             raise
 
     async def _wrote_together(self, batch: Sequence[tuple[Change, asyncio.Future[None]]]) -> bool:
+        """True when the batch's outcome is settled; False when each must be written alone."""
         try:
             await self._write_many([change for change, _ in batch])
-        except Exception as exc:  # each is written alone next, which reports its own outcome
-            log.debug("batch of %d refused (%s); writing each alone", len(batch), exc)
+        except BatchRefused as exc:  # each alone next, which reports its own outcome
+            log.debug("batch of %d refused (%s); writing each alone", len(batch), exc.__cause__)
             return False
+        except Exception as exc:
+            for _, done in batch:
+                _settle(done, exc)
+            return True
         for _, done in batch:
             _settle(done, None)
         return True

@@ -64,7 +64,7 @@ from bot.domain import (
 )
 from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
 from routing import Lane, ReviewState, Risk
-from storage._batch import ApplyBatcher
+from storage._batch import ApplyBatcher, BatchRefused
 from storage._statements import (
     APPEND_AUDIT_POSTGRES,
     AUDIT_HEAD_ID,
@@ -292,11 +292,18 @@ class SqlRepository:
             await _append_audit(conn, change.audit)
 
     async def _apply_many(self, changes: Sequence[Change]) -> None:
-        async with self._write() as conn:
-            for change in changes:
-                await self._write_change(conn, change)
-            # One append for all: the chain's order is the batch's, as if applied in turn.
-            await _append_audit(conn, [event for change in changes for event in change.audit])
+        written = False
+        try:
+            async with self._write() as conn:
+                for change in changes:
+                    await self._write_change(conn, change)
+                # One append for all: the chain's order is the batch's, as if applied in turn.
+                await _append_audit(conn, [event for change in changes for event in change.audit])
+                written = True
+        except Exception as exc:
+            if written:  # the COMMIT failed: it may have landed, so nothing is redone
+                raise
+            raise BatchRefused(str(exc)) from exc
 
     async def _write_change(self, conn: AsyncConnection, change: Change) -> None:
         """Everything of `change` but its audit events, which go last (see `_append_audit`)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Executable,
     Table,
     TextClause,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     text,
     update,
@@ -86,6 +88,30 @@ MOVE_AUDIT_HEAD = (
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
 
+
+# Literal (not bound) so the planners can match the partial indexes' predicate.
+PENDING: ColumnElement[str] = literal_column("'pending'")
+
+# Leases the due messages in one statement (no SELECT then UPDATE round trip). Due means
+# pending, `next_attempt_at <= now` and no lease or an expired one, oldest first;
+# PostgreSQL skips rows another claimer holds locked, SQLite's write lock serialises.
+_due = (
+    select(OUTBOX.c.id)
+    .where(
+        OUTBOX.c.status == PENDING,
+        OUTBOX.c.next_attempt_at <= bindparam("due_at"),
+        or_(OUTBOX.c.lease_expires_at.is_(None), OUTBOX.c.lease_expires_at <= bindparam("due_at")),
+    )
+    .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+    .limit(bindparam("claim_limit"))
+    .with_for_update(skip_locked=True)
+)
+CLAIM_OUTBOX = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(_due.scalar_subquery()))
+    .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("expires"))
+    .returning(*OUTBOX.c)
+)
 
 # PostgreSQL: the chain's new links and its moved head in ONE statement. The head row lock
 # is held from LOCK_AUDIT_HEAD until commit, so every round trip saved inside it is time

@@ -69,6 +69,7 @@ from storage._statements import (
     APPEND_AUDIT_POSTGRES,
     AUDIT_HEAD_ID,
     CHILD_COUNTS,
+    CLAIM_OUTBOX,
     INSERT_AUDIT,
     INSERT_CARDS,
     INSERT_MOVES,
@@ -399,28 +400,16 @@ class SqlRepository:
         first. PostgreSQL skips rows another claimer holds locked; SQLite serialises claims.
         """
         expires = now + lease
+        if limit <= 0:
+            return []
         async with self._write() as conn:
-            due = await conn.execute(
-                select(OutboxRow.__table__)
-                .where(
-                    OutboxRow.status == _PENDING,
-                    OutboxRow.next_attempt_at <= now,
-                    or_(OutboxRow.lease_expires_at.is_(None), OutboxRow.lease_expires_at <= now),
-                )
-                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-                .limit(max(limit, 0))
-                .with_for_update(skip_locked=True)
+            claimed = await conn.execute(
+                CLAIM_OUTBOX,
+                {"due_at": now, "claim_limit": limit, "owner": owner, "expires": expires},
             )
-            messages = [_outbox(row) for row in due.mappings()]
-            if messages:
-                await conn.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_([m.id for m in messages]))
-                    .values(lease_owner=owner, lease_expires_at=expires)
-                )
-        return [
-            dataclasses.replace(m, lease_owner=owner, lease_expires_at=expires) for m in messages
-        ]
+            messages = [_outbox(row) for row in claimed.mappings()]
+        # RETURNING comes in no particular order; the claim's order is the sending order.
+        return sorted(messages, key=lambda m: (m.next_attempt_at, m.id))
 
     async def finish_outbox(self, message_id: str, owner: str, result: OutboxResult) -> bool:
         """Record an attempt's result; False if the lease was lost (another owner took it).

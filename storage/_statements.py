@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Executable,
     Table,
@@ -18,10 +19,13 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal,
     literal_column,
+    null,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -88,6 +92,43 @@ MOVE_AUDIT_HEAD = (
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
 )
 
+
+# A request with its votes and tier moves in ONE statement: one row per child (one row with
+# no child when it has none). A single statement reads one snapshot, so PostgreSQL needs no
+# REPEATABLE READ transaction (and its extra round trips) to make the three agree.
+_bound_id: BindParameter[str] = bindparam("request_id")
+_children = union_all(
+    select(
+        VOTES.c.request_id,
+        literal("vote").label("child_kind"),
+        VOTES.c.seq.label("child_seq"),
+        VOTES.c.reviewer.label("child_1"),
+        VOTES.c.name.label("child_2"),
+        VOTES.c.verdict.label("child_3"),
+        VOTES.c.rationale.label("child_4"),
+        VOTES.c.channel.label("child_5"),
+        VOTES.c.action_sha256.label("child_6"),
+        VOTES.c.at.label("child_at"),
+    ).where(VOTES.c.request_id == _bound_id),
+    select(
+        TIER_MOVES.c.request_id,
+        literal("move"),
+        TIER_MOVES.c.seq,
+        TIER_MOVES.c.from_tier,
+        TIER_MOVES.c.to_tier,
+        TIER_MOVES.c.reason,
+        null(),
+        null(),
+        null(),
+        TIER_MOVES.c.at,
+    ).where(TIER_MOVES.c.request_id == _bound_id),
+).subquery("children")
+GET_REQUEST = (
+    select(REQUESTS, *(c for c in _children.c if c.name != "request_id"))
+    .select_from(REQUESTS.outerjoin(_children, _children.c.request_id == REQUESTS.c.id))
+    .where(REQUESTS.c.id == _bound_id)
+    .order_by(_children.c.child_kind, _children.c.child_seq)
+)
 
 # Literal (not bound) so the planners can match the partial indexes' predicate.
 PENDING: ColumnElement[str] = literal_column("'pending'")

@@ -70,6 +70,7 @@ from storage._statements import (
     AUDIT_HEAD_ID,
     CHILD_COUNTS,
     CLAIM_OUTBOX,
+    GET_REQUEST,
     INSERT_AUDIT,
     INSERT_CARDS,
     INSERT_MOVES,
@@ -508,15 +509,30 @@ class SqlRepository:
 
     async def get(self, request_id: str) -> ApprovalRequest | None:
         """The whole aggregate (request, votes and tier moves in order) with its version."""
-        async with self._read(snapshot=True) as conn:
-            found = await conn.execute(
-                select(RequestRow.__table__).where(RequestRow.id == request_id)
-            )
-            row = found.mappings().one_or_none()
-            if row is None:
-                return None
-            votes, moves = await _children(conn, [request_id])
-        return _request(row, votes.get(request_id, ()), moves.get(request_id, ()))
+        async with self._read() as conn:
+            rows = (await conn.execute(GET_REQUEST, {"request_id": request_id})).mappings().all()
+        if not rows:
+            return None
+        votes: list[Vote] = []
+        moves: list[TierMove] = []
+        for row in rows:
+            if row["child_kind"] == "vote":
+                votes.append(
+                    Vote(
+                        reviewer=row["child_1"],
+                        name=row["child_2"],
+                        verdict=Verdict(row["child_3"]),
+                        rationale=row["child_4"],
+                        at=row["child_at"],
+                        channel=row["child_5"],
+                        action_sha256=row["child_6"],
+                    )
+                )
+            elif row["child_kind"] == "move":
+                moves.append(
+                    TierMove(row["child_1"], row["child_2"], row["child_at"], row["child_3"])
+                )
+        return _request(rows[0], votes, moves)
 
     async def list_requests(
         self,

@@ -177,8 +177,10 @@ class DialectStatements:
         dialect_insert = postgresql.insert if postgres else sqlite.insert
         # RETURNING, not rowcount, tells whether the row went in: psycopg reports rowcount
         # -1 for INSERTs compiled by SQLAlchemy. (RETURNING needs SQLite 3.35 or later.)
+        # Several rows at once come back through SQLAlchemy's "insertmanyvalues": one
+        # multi-row INSERT, one returned id per row that went in.
         self.insert_request: Executable = (
-            dialect_insert(REQUESTS).on_conflict_do_nothing().returning(literal_column("1"))
+            dialect_insert(REQUESTS).on_conflict_do_nothing().returning(REQUESTS.c.id)
         )
         self.insert_idempotency: Executable = (
             dialect_insert(IDEMPOTENCY).on_conflict_do_nothing().returning(literal_column("1"))

@@ -290,107 +290,105 @@ class SqlRepository:
 
     async def _apply_one(self, change: Change) -> None:
         async with self._write() as conn:
-            await self._write_change(conn, change)
-            await _append_audit(conn, change.audit)
+            await self._write_changes(conn, (change,))
 
     async def _apply_many(self, changes: Sequence[Change]) -> None:
         written = False
         try:
             async with self._write() as conn:
-                for change in changes:
-                    await self._write_change(conn, change)
-                # One append for all: the chain's order is the batch's, as if applied in turn.
-                await _append_audit(conn, [event for change in changes for event in change.audit])
+                await self._write_changes(conn, changes)
                 written = True
         except Exception as exc:
             if written:  # the COMMIT failed: it may have landed, so nothing is redone
                 raise
             raise BatchRefused(str(exc)) from exc
 
-    async def _write_change(self, conn: AsyncConnection, change: Change) -> None:
-        """Everything of `change` but its audit events, which go last (see `_append_audit`)."""
-        if change.request is not None:
-            await self._write_request(conn, change.request, change.expected_version)
-        if change.idempotency is not None:
-            record = change.idempotency
-            inserted = await conn.execute(
-                self._statements.insert_idempotency,
-                {
-                    "agent_id": record.agent_id,
-                    "key": record.key,
-                    "body_sha256": record.body_sha256,
-                    "request_id": record.request_id,
-                    "response": dict(record.response),
-                    "created_at": record.created_at,
-                },
-            )
-            if inserted.first() is None:
-                raise IdempotencyRace(f"idempotency key {record.key!r} already used")
-        if change.outbox:
-            await conn.execute(INSERT_OUTBOX, [_outbox_values(m) for m in change.outbox])
-        if change.cards:
-            await conn.execute(INSERT_CARDS, [_card_values(c) for c in change.cards])
-        if change.agent_state is not None:
-            state = change.agent_state
-            await conn.execute(
-                _upsert(
-                    conn,
-                    AgentStateRow,
-                    {
-                        "agent_id": state.agent_id,
-                        "stopped": state.stopped,
-                        "reason": state.reason,
-                        "actor": state.by,
-                        "at": state.at,
-                    },
-                    key=("agent_id",),
-                )
-            )
+    async def _write_changes(self, conn: AsyncConnection, changes: Sequence[Change]) -> None:
+        """Write `changes` in order; rows of one table from several changes go in one
+        statement (a new request's votes and moves, outbox rows, cards), and the audit
+        events of all of them last, in the changes' order (see `_append_audit`)."""
+        created = [
+            c.request for c in changes if c.request is not None and c.expected_version is None
+        ]
+        if created:
+            rows = [{**_request_values(r), "version": 1} for r in created]
+            inserted = (await conn.execute(self._statements.insert_request, rows)).all()
+            if len(inserted) != len(rows):
+                raise VersionConflict("a request with one of these ids exists")
+        votes: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        cards: list[dict[str, Any]] = []
+        for change in changes:
+            request = change.request
+            if request is not None:
+                stored_votes = stored_moves = 0
+                if change.expected_version is not None:
+                    stored_votes, stored_moves = await self._update_request(
+                        conn, request, change.expected_version
+                    )
+                votes += _vote_rows(request, stored_votes)
+                moves += _move_rows(request, stored_moves)
+            if change.idempotency is not None:
+                await self._insert_idempotency(conn, change.idempotency)
+            if change.agent_state is not None:
+                await self._upsert_agent_state(conn, change.agent_state)
+            outbox += (_outbox_values(m) for m in change.outbox)
+            cards += (_card_values(c) for c in change.cards)
+        for statement, rows in (
+            (INSERT_VOTES, votes),
+            (INSERT_MOVES, moves),
+            (INSERT_OUTBOX, outbox),
+            (INSERT_CARDS, cards),
+        ):
+            if rows:
+                await conn.execute(statement, rows)
+        await _append_audit(conn, [event for change in changes for event in change.audit])
 
-    async def _write_request(
-        self, conn: AsyncConnection, request: ApprovalRequest, expected: int | None
-    ) -> None:
+    async def _update_request(
+        self, conn: AsyncConnection, request: ApprovalRequest, expected: int
+    ) -> tuple[int, int]:
+        """Version-checked UPDATE; returns how many votes and moves are stored already."""
         values = _request_values(request)
-        if expected is None:
-            values["version"] = 1
-            inserted = await conn.execute(self._statements.insert_request, values)
-            if inserted.first() is None:
-                raise VersionConflict(f"request {request.id} exists")
-            stored_votes = stored_moves = 0
-        else:
-            del values["id"]
-            values.update(version=expected + 1, match_id=request.id, match_version=expected)
-            updated = await conn.execute(UPDATE_REQUEST, values)
-            if updated.rowcount != 1:
-                raise VersionConflict(f"request {request.id} changed meanwhile")
-            # The row lock taken by the UPDATE keeps these counts stable until commit.
-            counts = (await conn.execute(CHILD_COUNTS, {"child_of": request.id})).one()
-            stored_votes, stored_moves = int(counts[0]), int(counts[1])
-        new_votes = request.votes[stored_votes:]
-        if new_votes:
-            await conn.execute(
-                INSERT_VOTES,
-                [
-                    _vote_values(request.id, seq, vote)
-                    for seq, vote in enumerate(new_votes, start=stored_votes + 1)
-                ],
+        del values["id"]
+        values.update(version=expected + 1, match_id=request.id, match_version=expected)
+        updated = await conn.execute(UPDATE_REQUEST, values)
+        if updated.rowcount != 1:
+            raise VersionConflict(f"request {request.id} changed meanwhile")
+        # The row lock taken by the UPDATE keeps these counts stable until commit.
+        counts = (await conn.execute(CHILD_COUNTS, {"child_of": request.id})).one()
+        return int(counts[0]), int(counts[1])
+
+    async def _insert_idempotency(self, conn: AsyncConnection, record: IdempotencyRecord) -> None:
+        inserted = await conn.execute(
+            self._statements.insert_idempotency,
+            {
+                "agent_id": record.agent_id,
+                "key": record.key,
+                "body_sha256": record.body_sha256,
+                "request_id": record.request_id,
+                "response": dict(record.response),
+                "created_at": record.created_at,
+            },
+        )
+        if inserted.first() is None:
+            raise IdempotencyRace(f"idempotency key {record.key!r} already used")
+
+    async def _upsert_agent_state(self, conn: AsyncConnection, state: AgentState) -> None:
+        await conn.execute(
+            _upsert(
+                conn,
+                AgentStateRow,
+                {
+                    "agent_id": state.agent_id,
+                    "stopped": state.stopped,
+                    "reason": state.reason,
+                    "actor": state.by,
+                    "at": state.at,
+                },
+                key=("agent_id",),
             )
-        new_moves = request.history[stored_moves:]
-        if new_moves:
-            await conn.execute(
-                INSERT_MOVES,
-                [
-                    {
-                        "request_id": request.id,
-                        "seq": seq,
-                        "from_tier": move.from_tier,
-                        "to_tier": move.to_tier,
-                        "at": move.at,
-                        "reason": move.reason,
-                    }
-                    for seq, move in enumerate(new_moves, start=stored_moves + 1)
-                ],
-            )
+        )
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease: timedelta, limit: int
@@ -957,6 +955,29 @@ def _request(row: RowMapping, votes: Iterable[Vote], moves: Iterable[TierMove]) 
         history=tuple(moves),
         version=row["version"],
     )
+
+
+def _vote_rows(request: ApprovalRequest, stored: int) -> list[dict[str, Any]]:
+    """Rows for the request's votes beyond the `stored` first ones (votes only grow)."""
+    return [
+        _vote_values(request.id, seq, vote)
+        for seq, vote in enumerate(request.votes[stored:], start=stored + 1)
+    ]
+
+
+def _move_rows(request: ApprovalRequest, stored: int) -> list[dict[str, Any]]:
+    """Rows for the request's tier moves beyond the `stored` first ones (moves only grow)."""
+    return [
+        {
+            "request_id": request.id,
+            "seq": seq,
+            "from_tier": move.from_tier,
+            "to_tier": move.to_tier,
+            "at": move.at,
+            "reason": move.reason,
+        }
+        for seq, move in enumerate(request.history[stored:], start=stored + 1)
+    ]
 
 
 def _vote_values(request_id: str, seq: int, vote: Vote) -> dict[str, Any]:

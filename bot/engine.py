@@ -8,6 +8,7 @@ at the same moment produce exactly one verdict and one refusal.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import logging
@@ -165,6 +166,9 @@ class Engine:
         self._agent_states: dict[str, tuple[float, AgentState | None]] = {}
         # Bumped by every invalidation, so a read that raced one is not cached.
         self._agent_generation = 0
+        # One read per agent at a time: when the copy expires under load, every submit
+        # arriving during the read would otherwise start its own.
+        self._agent_reads: dict[tuple[str, int], asyncio.Future[AgentState | None]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -179,13 +183,24 @@ class Engine:
         now = self._monotonic()
         if cached is not None and now - cached[0] < self.agent_state_ttl:
             return bool(cached[1] and cached[1].stopped)
+        key = (agent_id, self._agent_generation)
+        reading = self._agent_reads.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_agent_state(agent_id, now))
+            self._agent_reads[key] = reading
+            reading.add_done_callback(lambda _: self._agent_reads.pop(key, None))
+        state = await asyncio.shield(reading)
+        return bool(state and state.stopped)
+
+    async def _read_agent_state(self, agent_id: str, started: float) -> AgentState | None:
         generation = self._agent_generation
         state = await self.repo.agent_state(agent_id)
         # Stamped with the time before the read: a stop committed during it must not be
-        # cached for longer than the TTL promises.
+        # cached for longer than the TTL promises. A read that an invalidation overtook is
+        # not cached at all (and callers after the invalidation started a new one).
         if generation == self._agent_generation:
-            self._agent_states[agent_id] = (now, state)
-        return bool(state and state.stopped)
+            self._agent_states[agent_id] = (started, state)
+        return state
 
     def forget_agent_state(self, agent_id: str) -> None:
         """Drop the cached stop state of `agent_id` ("" drops all): another replica changed it

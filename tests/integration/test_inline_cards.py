@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.clock import ManualClock
-from bot.domain import OutboxKind, Status, verify_chain
+from bot.domain import AgentState, OutboxKind, Status, verify_chain
 from bot.engine import NewRequest
 from bot.ports import CardView
 from tests.conftest import RepoFactory
@@ -173,3 +174,21 @@ async def test_the_replica_that_stops_an_agent_rejects_at_once(
 
 def _low() -> NewRequest:
     return new_request(confidence=0.3)
+
+
+async def test_concurrent_submits_share_one_read_of_the_stop_state(
+    repo_factory: RepoFactory, clock: ManualClock
+) -> None:
+    world = World(await repo_factory(), make_config(), clock)
+    reads = 0
+    read = world.repo.agent_state
+
+    async def counted(agent_id: str) -> AgentState | None:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)
+        return await read(agent_id)
+
+    world.repo.agent_state = counted  # type: ignore[method-assign]
+    await asyncio.gather(*(world.engine.submit("invoice-bot", _low()) for _ in range(10)))
+    assert reads == 1

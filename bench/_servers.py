@@ -7,9 +7,12 @@ load generator):
   returns `{"arrivals": {request_id: unix_time}, "count": n}`.
 * `baseline`: a bare FastAPI app whose `POST /v1/requests` validates a JSON body and does
   one INSERT, on the same database and driver Signoff uses.
+* `slack-ack`: a bare Starlette app whose `POST /slack/events` checks the Slack signature
+  (the signing secret from `SLACK_SIGNING_SECRET`) and answers 200: the floor of an ack.
 
     python -m bench._servers sink --port 9000
     python -m bench._servers baseline --port 9001 --database URL
+    python -m bench._servers slack-ack --port 9002
 """
 
 from __future__ import annotations
@@ -156,13 +159,48 @@ def baseline_app(database_url: str) -> Any:
     return app
 
 
+def slack_ack_app() -> Any:
+    """Verify the signature as Signoff's Slack endpoint does (slack_sdk), then answer 200."""
+    import os
+
+    from slack_sdk.signature import SignatureVerifier
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    verifier = SignatureVerifier(os.environ["SLACK_SIGNING_SECRET"])
+
+    async def events(request: Request) -> Response:
+        body = await request.body()
+        if not verifier.is_valid_request(body, dict(request.headers)):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        return Response(status_code=200)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", events, methods=["POST"]),
+            Route("/healthz", healthz),
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["sink", "baseline"])
+    parser.add_argument("kind", choices=["sink", "baseline", "slack-ack"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database")
     args = parser.parse_args()
-    app: Any = Sink() if args.kind == "sink" else baseline_app(args.database)
+    app: Any
+    if args.kind == "sink":
+        app = Sink()
+    elif args.kind == "slack-ack":
+        app = slack_ack_app()
+    else:
+        app = baseline_app(args.database)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=args.port, log_level="warning", server_header=False
     )

@@ -125,14 +125,17 @@ async def build_services(
     all_channels.update(channels or {})
     scheduler_ref: list[Scheduler] = []
 
-    def committed(request_id: str | None) -> None:
+    def committed(request_id: str | None, outbox: bool) -> None:
         waiters.notify(request_id)
-        if scheduler_ref:
-            scheduler_ref[0].kick(request_id)
         # Other replicas: their long-polls on this request wake, their outboxes look too.
         if request_id is not None:
             notifier.publish("request", request_id)
-        notifier.publish("outbox", "")
+        if outbox:
+            # A change without outbox rows (a web-only card is posted in its transaction)
+            # gives no worker anything to claim, so no claim is spent looking.
+            if scheduler_ref:
+                scheduler_ref[0].kick(request_id)
+            notifier.publish("outbox", "")
 
     def request_changed(request_id: str) -> None:
         if request_id:
@@ -144,6 +147,16 @@ async def build_services(
         if scheduler_ref:
             scheduler_ref[0].kick()
 
+    def agent_changed(agent_id: str) -> None:
+        notifier.publish("agent", agent_id)
+
+    # The web inbox's cards are rows of this database: posted inside the change's own
+    # transaction. A replacement "web" channel (tests) goes through the outbox as before.
+    inline = {
+        name: channel
+        for name, channel in all_channels.items()
+        if isinstance(channel, WebInboxChannel)
+    }
     engine = Engine(
         repo,
         config.policy,
@@ -152,6 +165,9 @@ async def build_services(
         channels=frozenset(all_channels),
         metrics=metrics,
         on_commit=committed,
+        inline_channels=inline,
+        public_url=settings.public_url,
+        on_agent_change=agent_changed,
         canaries=settings.oversight.canaries.policy(),
     )
     sinks: dict[str, AlertSink] = {
@@ -223,6 +239,7 @@ async def build_services(
         services.stack.push_async_callback(resume_target.aclose)
     notifier.subscribe("request", request_changed)
     notifier.subscribe("outbox", outbox_changed)
+    notifier.subscribe("agent", engine.forget_agent_state)
     await notifier.start()
     services.stack.push_async_callback(notifier.close)
     if start_scheduler:

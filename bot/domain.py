@@ -83,10 +83,24 @@ def isoformat(value: datetime | None) -> str | None:
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_RANDOM_BITS = 80
+# The last id's (millisecond, random part): ids made within one millisecond count up from
+# it, so they sort in the order they were made (ULID's monotonic mode).
+_last_id = [0, 0]
+
+
 def new_id(prefix: str, at: datetime | None = None) -> str:
-    """A sortable id: 48-bit millisecond time then 80 random bits, Crockford base32 (ULID)."""
+    """A sortable id: 48-bit millisecond time then 80 random bits, Crockford base32 (ULID).
+
+    Within one millisecond the random part counts up from the previous id's, so a fast
+    process's ids (requests listed "in creation order") still sort in creation order.
+    """
     millis = int((at.timestamp() if at else time.time()) * 1000)
-    value = (millis << 80) | secrets.randbits(80)
+    random_part = secrets.randbits(_RANDOM_BITS)
+    if millis == _last_id[0] and _last_id[1] + 1 < 1 << _RANDOM_BITS:
+        random_part = _last_id[1] + 1
+    _last_id[:] = [millis, random_part]
+    value = (millis << _RANDOM_BITS) | random_part
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])
@@ -536,6 +550,9 @@ class Change:
     audit: tuple[AuditEvent, ...] = ()
     idempotency: IdempotencyRecord | None = None
     agent_state: AgentState | None = None
+    # Cards of channels that are only database rows (the web inbox), posted in this same
+    # transaction instead of through the outbox; their `posted` events are in `audit`.
+    cards: tuple[CardRef, ...] = ()
 
 
 @dataclass(frozen=True)

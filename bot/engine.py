@@ -8,16 +8,19 @@ at the same moment produce exactly one verdict and one refusal.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.canaries import CanaryPolicy, template_for
+from bot.cards import CardViews
 from bot.domain import (
     Action,
     AgentSpec,
@@ -25,6 +28,7 @@ from bot.domain import (
     ApprovalRequest,
     AuditEvent,
     BatchItemResult,
+    CardRef,
     Change,
     IdempotencyRecord,
     OutboxKind,
@@ -50,7 +54,7 @@ from bot.errors import (
     VersionConflict,
 )
 from bot.metrics import Metrics
-from bot.ports import Clock, Repository
+from bot.ports import Clock, InlineChannel, Repository
 from routing import (
     Lane,
     Policy,
@@ -71,6 +75,10 @@ MAX_BATCH_VOTES = 50
 # What a vote's audit event names as its batch when it came from a web inbox group.
 INBOX_BATCH = "inbox"
 POLICY_ACTOR = "policy"
+# Seconds a replica trusts its cached copy of an agent's stop state. Another replica's stop
+# reaches it sooner through the `agent` notification; this bounds how long a lost
+# notification can leave it accepting that agent's requests.
+AGENT_STATE_TTL = 1.0
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,11 @@ class Engine:
         *,
         channels: frozenset[str] = frozenset({"web"}),
         metrics: Metrics | None = None,
-        on_commit: Callable[[str | None], None] | None = None,
+        on_commit: Callable[[str | None, bool], None] | None = None,
+        inline_channels: Mapping[str, InlineChannel] | None = None,
+        public_url: str = "http://127.0.0.1:8000",
+        on_agent_change: Callable[[str], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         canaries: CanaryPolicy | None = None,
     ) -> None:
         self.repo = repo
@@ -156,12 +168,58 @@ class Engine:
         self.metrics = metrics or Metrics()
         self._on_commit = on_commit
         self.canaries = canaries
+        self.inline_channels = dict(inline_channels or {})
+        self.views = CardViews(policy, public_url)
+        self._on_agent_change = on_agent_change
+        self._monotonic = monotonic
+        self.agent_state_ttl = AGENT_STATE_TTL
+        self._agent_states: dict[str, tuple[float, AgentState | None]] = {}
+        # Bumped by every invalidation, so a read that raced one is not cached.
+        self._agent_generation = 0
+        # One read per agent at a time: when the copy expires under load, every submit
+        # arriving during the read would otherwise start its own.
+        self._agent_reads: dict[tuple[str, int], asyncio.Future[AgentState | None]] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _committed(self, request_id: str | None) -> None:
+    def _committed(self, request_id: str | None, outbox: bool = True) -> None:
+        """Tell waiters (and, through the notifier, other replicas) what just committed;
+        `outbox` says whether the change queued outbox rows the workers should look at."""
         if self._on_commit is not None:
-            self._on_commit(request_id)
+            self._on_commit(request_id, outbox)
+
+    async def _agent_stopped(self, agent_id: str) -> bool:
+        cached = self._agent_states.get(agent_id)
+        now = self._monotonic()
+        if cached is not None and now - cached[0] < self.agent_state_ttl:
+            return bool(cached[1] and cached[1].stopped)
+        key = (agent_id, self._agent_generation)
+        reading = self._agent_reads.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_agent_state(agent_id, now))
+            self._agent_reads[key] = reading
+            reading.add_done_callback(lambda _: self._agent_reads.pop(key, None))
+        state = await asyncio.shield(reading)
+        return bool(state and state.stopped)
+
+    async def _read_agent_state(self, agent_id: str, started: float) -> AgentState | None:
+        generation = self._agent_generation
+        state = await self.repo.agent_state(agent_id)
+        # Stamped with the time before the read: a stop committed during it must not be
+        # cached for longer than the TTL promises. A read that an invalidation overtook is
+        # not cached at all (and callers after the invalidation started a new one).
+        if generation == self._agent_generation:
+            self._agent_states[agent_id] = (started, state)
+        return state
+
+    def forget_agent_state(self, agent_id: str) -> None:
+        """Drop the cached stop state of `agent_id` ("" drops all): another replica changed it
+        (the `agent` notification), or notifications may have been lost (empty payload)."""
+        self._agent_generation += 1
+        if agent_id:
+            self._agent_states.pop(agent_id, None)
+        else:
+            self._agent_states.clear()
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         for _ in range(_MAX_RETRIES):
@@ -186,18 +244,47 @@ class Engine:
 
     def _card_posts(
         self, request: ApprovalRequest, tier: str, now: datetime
-    ) -> list[OutboxMessage]:
-        return [
-            OutboxMessage(
-                id=new_id("msg", now),
-                kind=OutboxKind.POST_CARD,
-                request_id=request.id,
-                payload={"channel": channel, "target": target, "tier": tier},
-                created_at=now,
-                next_attempt_at=now,
+    ) -> tuple[list[OutboxMessage], list[CardRef], list[AuditEvent]]:
+        """The tier's cards: inline channels' cards (and their `posted` events) for this very
+        transaction, and an outbox row for every channel with a remote side effect."""
+        outbox: list[OutboxMessage] = []
+        cards: list[CardRef] = []
+        events: list[AuditEvent] = []
+        for channel, target in self.targets(tier):
+            inline = self.inline_channels.get(channel)
+            if inline is None:
+                outbox.append(
+                    OutboxMessage(
+                        id=new_id("msg", now),
+                        kind=OutboxKind.POST_CARD,
+                        request_id=request.id,
+                        payload={"channel": channel, "target": target, "tier": tier},
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
+                continue
+            ref = inline.card_ref(self.views.view(request, tier, target))
+            cards.append(CardRef(request.id, channel, tier, dict(ref), now))
+            # The same event the outbox worker records when it posts a card.
+            events.append(
+                AuditEvent(
+                    event="posted",
+                    at=now,
+                    request_id=request.id,
+                    channel=channel,
+                    risk=request.risk.value,
+                    data={"tier": tier, "target": target},
+                )
             )
-            for channel, target in self.targets(tier)
-        ]
+        return outbox, cards, events
+
+    def _observe_inline_posts(self, request: ApprovalRequest, cards: Sequence[CardRef]) -> None:
+        # As the outbox worker does for the first tier's cards: submit -> card posted.
+        if cards and len(request.history) <= 1:
+            elapsed = max((self.clock.now() - request.created_at).total_seconds(), 0.0)
+            for _ in cards:
+                self.metrics.time_to_escalate.observe(elapsed)
 
     def _card_update(self, request: ApprovalRequest, now: datetime) -> OutboxMessage:
         return OutboxMessage(
@@ -317,8 +404,8 @@ class Engine:
             if replay is not None:
                 return replay
         self.check_callback(agent_id, new.callback_url)
+        stopped = await self._agent_stopped(agent_id)
         now = self.clock.now()
-        state = await self.repo.agent_state(agent_id)
         request_id = new_id("req", now)
         decision = decide(
             RoutingInput(
@@ -335,7 +422,7 @@ class Engine:
                 sentiment=new.sentiment,
                 labels=new.labels,
                 context=new.context,
-                agent_stopped=bool(state and state.stopped),
+                agent_stopped=stopped,
             ),
             self.policy,
         )
@@ -379,8 +466,10 @@ class Engine:
             history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
         )
         outbox: list[OutboxMessage] = []
+        cards: list[CardRef] = []
+        posted: list[AuditEvent] = []
         if decision.tier and decision.needs_card:
-            outbox += self._card_posts(request, decision.tier, now)
+            outbox, cards, posted = self._card_posts(request, decision.tier, now)
         events = [
             self._event("submitted", request, now, actor=f"agent:{agent_id}", kind=new.action.kind),
             self._event(
@@ -394,6 +483,7 @@ class Engine:
                 review=decision.review.value,
                 rule_errors=[e.rule for e in decision.rule_errors],
             ),
+            *posted,
         ]
         if not pending:
             outbox += self._webhook(request, "request.resolved", now)
@@ -418,7 +508,11 @@ class Engine:
         try:
             await self.repo.apply(
                 Change(
-                    request=request, outbox=tuple(outbox), audit=tuple(events), idempotency=record
+                    request=request,
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                    idempotency=record,
+                    cards=tuple(cards),
                 )
             )
         except IdempotencyRace:
@@ -427,7 +521,10 @@ class Engine:
                 raise
             return replay
         self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
-        self._committed(request.id)
+        self._observe_inline_posts(request, cards)
+        # No one waits on this request yet (its id is in the answer still to be sent), so
+        # there is no long-poll to wake, here or on another replica.
+        self._committed(None, bool(outbox))
         if self.canaries is not None and self.canaries.follows(request):
             await self._add_canary(request, self.canaries)
         return Submitted(response, True)
@@ -478,13 +575,16 @@ class Engine:
                 canary=True,
             ),
         )
-        outbox = tuple(self._card_posts(canary, spec.name, now))
+        outbox, cards, posted = self._card_posts(canary, spec.name, now)
+        change = Change(
+            request=canary, outbox=tuple(outbox), audit=events + tuple(posted), cards=tuple(cards)
+        )
         try:
-            await self.repo.apply(Change(request=canary, outbox=outbox, audit=events))
+            await self.repo.apply(change)
         except StorageError as exc:
             log.warning("attention check after %s not queued: %s", real.id, exc)
             return
-        self._committed(canary.id)
+        self._committed(None, bool(outbox))
 
     async def _replay(self, agent_id: str, key: str, body_sha256: str | None) -> Submitted | None:
         record = await self.repo.find_idempotency(agent_id, key)
@@ -860,6 +960,10 @@ class Engine:
             data={"agent_id": agent_id},
         )
         await self.repo.apply(Change(agent_state=state, audit=(event,)))
+        self._agent_generation += 1
+        self._agent_states[agent_id] = (self._monotonic(), state)
+        if self._on_agent_change is not None:
+            self._on_agent_change(agent_id)
         return state
 
     async def pending_for(self, reviewer: str, limit: int = 200) -> list[ApprovalRequest]:
@@ -917,7 +1021,8 @@ class Engine:
                 history=(*request.history, move),
                 updated_at=now,
             )
-            outbox = [self._card_update(request, now), *self._card_posts(updated, next_tier, now)]
+            posts, cards, posted = self._card_posts(updated, next_tier, now)
+            outbox = [self._card_update(request, now), *posts]
             events = [
                 self._event(
                     "escalated",
@@ -926,7 +1031,8 @@ class Engine:
                     reason="sla",
                     from_tier=request.tier,
                     to_tier=next_tier,
-                )
+                ),
+                *posted,
             ]
             await self.repo.apply(
                 Change(
@@ -935,6 +1041,7 @@ class Engine:
                     new_moves=(move,),
                     outbox=tuple(outbox),
                     audit=tuple(events),
+                    cards=tuple(cards),
                 )
             )
             self.metrics.escalations.labels(tier=next_tier).inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
@@ -59,12 +60,14 @@ class ContextIn(BaseModel):
     policies: list[Any] = Field(default_factory=list)
 
 
+# One regex scan per string: a generator over every character cost more than routing.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _first_unstorable(value: Any, path: str) -> str | None:
     """The path of the first string a database or a hash cannot take (NUL, lone surrogate)."""
     if isinstance(value, str):
-        if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            return path
-        return None
+        return path if _UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             found = _first_unstorable(key, path) or _first_unstorable(item, f"{path}.{key}")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+from bot.cards import CardViews
 from bot.domain import (
     AgentSpec,
     Alert,
@@ -85,6 +86,7 @@ class OutboxWorker:
         self.secrets = secrets
         self.metrics = metrics
         self.public_url = public_url.rstrip("/")
+        self.views = CardViews(policy, public_url)
         self.owner = owner or new_id("worker")
         self.rng = rng or random.Random()
         self.lease = lease
@@ -158,19 +160,7 @@ class OutboxWorker:
         return OutboxResult(OutboxStatus.PENDING, next_attempt_at=now + delay, error=error)
 
     def view(self, request: ApprovalRequest, tier: str, target: str) -> CardView:
-        note = None
-        if request.status is Status.PENDING and request.tier != tier:
-            note = f"Escalated to {request.tier}"
-        spec = self.policy.tier(tier)
-        return CardView(
-            request=request,
-            tier=tier,
-            target=target,
-            mentions=spec.reviewers,
-            note=note,
-            inbox_url=f"{self.public_url}/requests/{request.id}",
-            tier_chain=tuple(t.name for t in self.policy.tiers),
-        )
+        return self.views.view(request, tier, target)
 
     async def _post_card(self, message: OutboxMessage, request: ApprovalRequest) -> OutboxResult:
         if not request.awaiting_verdict or request.tier != message.payload["tier"]:

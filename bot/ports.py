@@ -185,10 +185,11 @@ class Notifier(Protocol):
     """Tells the other replicas on the same database that something changed.
 
     A notification is a hint: receivers re-read the database, and a lost one costs latency
-    (fallback polls and periodic ticks catch up), never correctness. So no method raises
-    because the database is down. Channels used: `request` (payload: the request id) and
-    `outbox` (payload empty). An empty payload delivered on any channel means "something
-    may have changed while notifications were lost" (sent after a reconnect).
+    (fallback polls, periodic ticks and the stop state's short cache lifetime catch up),
+    never correctness. So no method raises because the database is down. Channels used:
+    `request` (payload: the request id), `outbox` (payload empty) and `agent` (payload: the
+    agent id whose stop state changed). An empty payload delivered on any channel means
+    "something may have changed while notifications were lost" (sent after a reconnect).
     """
 
     def publish(self, channel: str, payload: str) -> None:
@@ -294,6 +295,7 @@ class AlertSink(Protocol):
 
     async def post_alert(self, alert: Alert) -> None:
         """Announce a raised or cleared warning sign; raises DeliveryError like a Channel."""
+        ...
 
 
 @runtime_checkable
@@ -309,6 +311,20 @@ class BatchChannel(Protocol):
 
     async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
         """Redraw a batch card in place (members decided, added, or all decided)."""
+        ...
+
+
+class InlineChannel(Protocol):
+    """A channel whose card is only a row in Signoff's own database (the web inbox).
+
+    Posting it has no remote side effect to retry, so the engine records the card in the
+    transaction of the state change that calls for it, instead of queueing an outbox row.
+    """
+
+    name: str
+
+    def card_ref(self, view: CardView) -> Mapping[str, Any]:
+        """The reference `post_card` would return; pure, no I/O, never raises."""
         ...
 
 

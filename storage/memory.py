@@ -66,6 +66,8 @@ class InMemoryRepository:
                 )
             for message in change.outbox:
                 self._outbox[message.id] = message
+            for card in change.cards:
+                self._cards.setdefault(card.request_id, []).append(card)
             if change.agent_state is not None:
                 self._agents[change.agent_state.agent_id] = change.agent_state
             self._append_audit(change.audit)

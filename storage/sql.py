@@ -13,10 +13,12 @@ Every write is one transaction. Concurrency rests on three mechanisms:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +28,6 @@ from sqlalchemy import (
     Executable,
     event,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -61,10 +62,28 @@ from bot.domain import (
     TierMove,
     Verdict,
     Vote,
+    as_utc,
     audit_hash,
 )
 from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
 from routing import Lane, ReviewState, Risk
+from storage._batch import ApplyBatcher, BatchRefused
+from storage._statements import (
+    APPEND_AUDIT_POSTGRES,
+    AUDIT_HEAD_ID,
+    CHILD_COUNTS,
+    CLAIM_OUTBOX,
+    GET_REQUEST,
+    INSERT_AUDIT,
+    INSERT_CARDS,
+    INSERT_MOVES,
+    INSERT_OUTBOX,
+    INSERT_VOTES,
+    LOCK_AUDIT_HEAD,
+    MOVE_AUDIT_HEAD,
+    UPDATE_REQUEST,
+    DialectStatements,
+)
 from storage.models import (
     AgentStateRow,
     AlertRow,
@@ -86,6 +105,12 @@ __all__ = ["SqlRepository", "async_url", "create_engine"]
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # A PostgreSQL that does not answer within this many seconds counts as unreachable.
 POSTGRES_CONNECT_TIMEOUT_S = 5
+# Connections kept open. SQLAlchemy's default (5) made every transaction beyond the fifth
+# concurrent one open and close a connection (a PostgreSQL backend, or an aiosqlite thread
+# and its pragmas), which cost more than the transaction; beyond the overflow, callers
+# queue for a connection instead.
+POOL_SIZE = 20
+POOL_OVERFLOW = 10
 
 # Read-only work opts out of SQLite's BEGIN IMMEDIATE so readers never queue for the lock.
 _READ_ONLY = "signoff_read_only"
@@ -93,7 +118,7 @@ _READ_ONLY = "signoff_read_only"
 # Literal (not bound) so the planners can match the partial indexes' predicate.
 _PENDING: ColumnElement[str] = literal_column("'pending'")
 
-_AUDIT_HEAD_ID = 1
+_AUDIT_HEAD_ID = AUDIT_HEAD_ID
 
 
 def async_url(url: str) -> URL:
@@ -130,14 +155,20 @@ def create_engine(url: str) -> AsyncEngine:
     """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target)
+        engine = create_async_engine(target, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in target.query:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
     # pre_ping: a PostgreSQL restart must cost one failed checkout, not one failed request.
-    return create_async_engine(target, pool_pre_ping=True, connect_args=connect_args)
+    return create_async_engine(
+        target,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -190,6 +221,13 @@ class SqlRepository:
         self._engine = engine
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         self._postgres = engine.dialect.name == "postgresql"
+        self._statements = DialectStatements(self._postgres)
+        # SQLite: this process's writers take turns here before BEGIN IMMEDIATE. Waiting
+        # for SQLite's lock instead means its busy handler's sleeps (up to 100 ms each)
+        # between retries, so a released lock sat idle while 30 writers slept. The SQLite
+        # lock still orders writes against other processes (the CLI).
+        self._write_turn = None if self._postgres else asyncio.Lock()
+        self._batcher = ApplyBatcher(self._apply_one, self._apply_many)
         self._where = engine.url.render_as_string(hide_password=True)
 
     @classmethod
@@ -209,11 +247,15 @@ class SqlRepository:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.begin() as conn:
-                yield conn
-        except sa_exc.SQLAlchemyError as exc:
-            raise self._storage_error(exc) from exc
+        async with self._turn():
+            try:
+                async with self._engine.begin() as conn:
+                    yield conn
+            except sa_exc.SQLAlchemyError as exc:
+                raise self._storage_error(exc) from exc
+
+    def _turn(self) -> AbstractAsyncContextManager[object]:
+        return self._write_turn if self._write_turn is not None else nullcontext()
 
     @asynccontextmanager
     async def _read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -247,95 +289,111 @@ class SqlRepository:
         stored are appended (both only ever grow), which covers `new_votes`/`new_moves`.
         Raises VersionConflict if the stored version differs from `change.expected_version`
         (or the request id exists on insert), IdempotencyRace if the idempotency key is taken.
+        Changes applied concurrently may share one transaction (see `storage._batch`).
         """
-        async with self._write() as conn:
-            if change.request is not None:
-                await self._write_request(conn, change.request, change.expected_version)
-            if change.idempotency is not None:
-                record = change.idempotency
-                inserted = await conn.execute(
-                    _insert_ignoring_duplicates(
-                        conn,
-                        IdempotencyRow,
-                        {
-                            "agent_id": record.agent_id,
-                            "key": record.key,
-                            "body_sha256": record.body_sha256,
-                            "request_id": record.request_id,
-                            "response": dict(record.response),
-                            "created_at": record.created_at,
-                        },
-                    )
-                )
-                if inserted.first() is None:
-                    raise IdempotencyRace(f"idempotency key {record.key!r} already used")
-            if change.outbox:
-                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in change.outbox])
-            if change.agent_state is not None:
-                state = change.agent_state
-                await conn.execute(
-                    _upsert(
-                        conn,
-                        AgentStateRow,
-                        {
-                            "agent_id": state.agent_id,
-                            "stopped": state.stopped,
-                            "reason": state.reason,
-                            "actor": state.by,
-                            "at": state.at,
-                        },
-                        key=("agent_id",),
-                    )
-                )
-            await _append_audit(conn, change.audit)
+        await self._batcher.apply(change)
 
-    async def _write_request(
-        self, conn: AsyncConnection, request: ApprovalRequest, expected: int | None
-    ) -> None:
+    async def _apply_one(self, change: Change) -> None:
+        async with self._write() as conn:
+            await self._write_changes(conn, (change,))
+
+    async def _apply_many(self, changes: Sequence[Change]) -> None:
+        written = False
+        try:
+            async with self._write() as conn:
+                await self._write_changes(conn, changes)
+                written = True
+        except Exception as exc:
+            if written:  # the COMMIT failed: it may have landed, so nothing is redone
+                raise
+            raise BatchRefused(str(exc)) from exc
+
+    async def _write_changes(self, conn: AsyncConnection, changes: Sequence[Change]) -> None:
+        """Write `changes` in order; rows of one table from several changes go in one
+        statement (a new request's votes and moves, outbox rows, cards), and the audit
+        events of all of them last, in the changes' order (see `_append_audit`)."""
+        created = [
+            c.request for c in changes if c.request is not None and c.expected_version is None
+        ]
+        if created:
+            rows = [{**_request_values(r), "version": 1} for r in created]
+            inserted = (await conn.execute(self._statements.insert_request, rows)).all()
+            if len(inserted) != len(rows):
+                raise VersionConflict("a request with one of these ids exists")
+        votes: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        cards: list[dict[str, Any]] = []
+        for change in changes:
+            request = change.request
+            if request is not None:
+                stored_votes = stored_moves = 0
+                if change.expected_version is not None:
+                    stored_votes, stored_moves = await self._update_request(
+                        conn, request, change.expected_version
+                    )
+                votes += _vote_rows(request, stored_votes)
+                moves += _move_rows(request, stored_moves)
+            if change.idempotency is not None:
+                await self._insert_idempotency(conn, change.idempotency)
+            if change.agent_state is not None:
+                await self._upsert_agent_state(conn, change.agent_state)
+            outbox += (_outbox_values(m) for m in change.outbox)
+            cards += (_card_values(c) for c in change.cards)
+        for statement, rows in (
+            (INSERT_VOTES, votes),
+            (INSERT_MOVES, moves),
+            (INSERT_OUTBOX, outbox),
+            (INSERT_CARDS, cards),
+        ):
+            if rows:
+                await conn.execute(statement, rows)
+        await _append_audit(conn, [event for change in changes for event in change.audit])
+
+    async def _update_request(
+        self, conn: AsyncConnection, request: ApprovalRequest, expected: int
+    ) -> tuple[int, int]:
+        """Version-checked UPDATE; returns how many votes and moves are stored already."""
         values = _request_values(request)
-        if expected is None:
-            inserted = await conn.execute(
-                _insert_ignoring_duplicates(conn, RequestRow, {**values, "version": 1})
+        del values["id"]
+        values.update(version=expected + 1, match_id=request.id, match_version=expected)
+        updated = await conn.execute(UPDATE_REQUEST, values)
+        if updated.rowcount != 1:
+            raise VersionConflict(f"request {request.id} changed meanwhile")
+        # The row lock taken by the UPDATE keeps these counts stable until commit.
+        counts = (await conn.execute(CHILD_COUNTS, {"child_of": request.id})).one()
+        return int(counts[0]), int(counts[1])
+
+    async def _insert_idempotency(self, conn: AsyncConnection, record: IdempotencyRecord) -> None:
+        inserted = await conn.execute(
+            self._statements.insert_idempotency,
+            {
+                "agent_id": record.agent_id,
+                "key": record.key,
+                "body_sha256": record.body_sha256,
+                "request_id": record.request_id,
+                "response": dict(record.response),
+                "created_at": record.created_at,
+            },
+        )
+        if inserted.first() is None:
+            raise IdempotencyRace(f"idempotency key {record.key!r} already used")
+
+    async def _upsert_agent_state(self, conn: AsyncConnection, state: AgentState) -> None:
+        await conn.execute(
+            _upsert(
+                conn,
+                AgentStateRow,
+                {
+                    "agent_id": state.agent_id,
+                    "stopped": state.stopped,
+                    "reason": state.reason,
+                    "actor": state.by,
+                    "at": state.at,
+                },
+                key=("agent_id",),
             )
-            if inserted.first() is None:
-                raise VersionConflict(f"request {request.id} exists")
-            stored_votes = stored_moves = 0
-        else:
-            updated = await conn.execute(
-                update(RequestRow)
-                .where(RequestRow.id == request.id, RequestRow.version == expected)
-                .values(**values, version=expected + 1)
-            )
-            if updated.rowcount != 1:
-                raise VersionConflict(f"request {request.id} changed meanwhile")
-            # The row lock taken by the UPDATE keeps these counts stable until commit.
-            stored_votes = await _count(conn, VoteRow.request_id == request.id)
-            stored_moves = await _count(conn, TierMoveRow.request_id == request.id)
-        new_votes = request.votes[stored_votes:]
-        if new_votes:
-            await conn.execute(
-                insert(VoteRow),
-                [
-                    _vote_values(request.id, seq, vote)
-                    for seq, vote in enumerate(new_votes, start=stored_votes + 1)
-                ],
-            )
-        new_moves = request.history[stored_moves:]
-        if new_moves:
-            await conn.execute(
-                insert(TierMoveRow),
-                [
-                    {
-                        "request_id": request.id,
-                        "seq": seq,
-                        "from_tier": move.from_tier,
-                        "to_tier": move.to_tier,
-                        "at": move.at,
-                        "reason": move.reason,
-                    }
-                    for seq, move in enumerate(new_moves, start=stored_moves + 1)
-                ],
-            )
+        )
 
     async def claim_outbox(
         self, owner: str, now: datetime, lease: timedelta, limit: int
@@ -346,28 +404,16 @@ class SqlRepository:
         first. PostgreSQL skips rows another claimer holds locked; SQLite serialises claims.
         """
         expires = now + lease
+        if limit <= 0:
+            return []
         async with self._write() as conn:
-            due = await conn.execute(
-                select(OutboxRow.__table__)
-                .where(
-                    OutboxRow.status == _PENDING,
-                    OutboxRow.next_attempt_at <= now,
-                    or_(OutboxRow.lease_expires_at.is_(None), OutboxRow.lease_expires_at <= now),
-                )
-                .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
-                .limit(max(limit, 0))
-                .with_for_update(skip_locked=True)
+            claimed = await conn.execute(
+                CLAIM_OUTBOX,
+                {"due_at": now, "claim_limit": limit, "owner": owner, "expires": expires},
             )
-            messages = [_outbox(row) for row in due.mappings()]
-            if messages:
-                await conn.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_([m.id for m in messages]))
-                    .values(lease_owner=owner, lease_expires_at=expires)
-                )
-        return [
-            dataclasses.replace(m, lease_owner=owner, lease_expires_at=expires) for m in messages
-        ]
+            messages = [_outbox(row) for row in claimed.mappings()]
+        # RETURNING comes in no particular order; the claim's order is the sending order.
+        return sorted(messages, key=lambda m: (m.next_attempt_at, m.id))
 
     async def finish_outbox(self, message_id: str, owner: str, result: OutboxResult) -> bool:
         """Record an attempt's result; False if the lease was lost (another owner took it).
@@ -393,16 +439,7 @@ class SqlRepository:
             if updated.rowcount != 1:
                 return False
             if result.card is not None:
-                card = result.card
-                await conn.execute(
-                    insert(CardRow).values(
-                        request_id=card.request_id,
-                        channel=card.channel,
-                        tier=card.tier,
-                        ref=dict(card.ref),
-                        posted_at=card.posted_at,
-                    )
-                )
+                await conn.execute(INSERT_CARDS, [_card_values(result.card)])
             if result.batch_ref is not None:
                 batch_id, ref = result.batch_ref
                 # Only the ref: a planner may rewrite the members meanwhile (version check).
@@ -425,7 +462,7 @@ class SqlRepository:
             if inserted.first() is None:
                 return False
             if outbox:
-                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in outbox])
+                await conn.execute(INSERT_OUTBOX, [_outbox_values(m) for m in outbox])
             return True
 
     async def update_batch(
@@ -451,7 +488,7 @@ class SqlRepository:
             if updated.rowcount != 1:
                 return False
             if outbox:
-                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in outbox])
+                await conn.execute(INSERT_OUTBOX, [_outbox_values(m) for m in outbox])
             return True
 
     async def batch(self, batch_id: str) -> BatchCard | None:
@@ -540,15 +577,30 @@ class SqlRepository:
 
     async def get(self, request_id: str) -> ApprovalRequest | None:
         """The whole aggregate (request, votes and tier moves in order) with its version."""
-        async with self._read(snapshot=True) as conn:
-            found = await conn.execute(
-                select(RequestRow.__table__).where(RequestRow.id == request_id)
-            )
-            row = found.mappings().one_or_none()
-            if row is None:
-                return None
-            votes, moves = await _children(conn, [request_id])
-        return _request(row, votes.get(request_id, ()), moves.get(request_id, ()))
+        async with self._read() as conn:
+            rows = (await conn.execute(GET_REQUEST, {"request_id": request_id})).mappings().all()
+        if not rows:
+            return None
+        votes: list[Vote] = []
+        moves: list[TierMove] = []
+        for row in rows:
+            if row["child_kind"] == "vote":
+                votes.append(
+                    Vote(
+                        reviewer=row["child_1"],
+                        name=row["child_2"],
+                        verdict=Verdict(row["child_3"]),
+                        rationale=row["child_4"],
+                        at=row["child_at"],
+                        channel=row["child_5"],
+                        action_sha256=row["child_6"],
+                    )
+                )
+            elif row["child_kind"] == "move":
+                moves.append(
+                    TierMove(row["child_1"], row["child_2"], row["child_at"], row["child_3"])
+                )
+        return _request(rows[0], votes, moves)
 
     async def list_requests(
         self,
@@ -795,7 +847,7 @@ class SqlRepository:
                     )
                 ).first() is not None
             if flipped and outbox:
-                await conn.execute(insert(OutboxRow), [_outbox_values(m) for m in outbox])
+                await conn.execute(INSERT_OUTBOX, [_outbox_values(m) for m in outbox])
             return flipped
 
     async def alerts(self, *, active_only: bool = False) -> Sequence[Alert]:
@@ -833,6 +885,7 @@ class SqlRepository:
 
     async def close(self) -> None:
         """Close every pooled connection; the repository is unusable afterwards."""
+        await self._batcher.close()
         await self._engine.dispose()
 
 
@@ -882,12 +935,7 @@ async def _append_audit(conn: AsyncConnection, events: Sequence[AuditEvent]) -> 
     """Link `events` to the chain. Called last in a transaction: the head lock serialises."""
     if not events:
         return
-    found = await conn.execute(
-        select(AuditHeadRow.seq, AuditHeadRow.hash)
-        .where(AuditHeadRow.id == _AUDIT_HEAD_ID)
-        .with_for_update()
-    )
-    head = found.one_or_none()
+    head = (await conn.execute(LOCK_AUDIT_HEAD)).one_or_none()
     if head is None:
         raise StorageError("the audit chain has no head row; run `signoff db upgrade`")
     seq, prev = int(head.seq), str(head.hash)
@@ -911,10 +959,35 @@ async def _append_audit(conn: AsyncConnection, events: Sequence[AuditEvent]) -> 
             }
         )
         prev = digest
-    await conn.execute(insert(AuditEventRow), rows)
-    await conn.execute(
-        update(AuditHeadRow).where(AuditHeadRow.id == _AUDIT_HEAD_ID).values(seq=seq, hash=prev)
-    )
+    if conn.dialect.name == "postgresql":
+        await conn.execute(APPEND_AUDIT_POSTGRES, _audit_arrays(rows, seq, prev))
+        return
+    await conn.execute(INSERT_AUDIT, rows)
+    await conn.execute(MOVE_AUDIT_HEAD, {"head_seq": seq, "head_hash": prev})
+
+
+def _audit_arrays(rows: Sequence[Mapping[str, Any]], seq: int, head: str) -> dict[str, Any]:
+    """APPEND_AUDIT_POSTGRES's parameters: one array per column, the JSON as text."""
+
+    def column(name: str) -> list[Any]:
+        return [row[name] for row in rows]
+
+    return {
+        "head_seq": seq,
+        "head_hash": head,
+        "seqs": column("seq"),
+        "events": column("event"),
+        "ats": [as_utc(row["at"]) for row in rows],
+        "request_ids": column("request_id"),
+        "actors": column("actor"),
+        "channels": column("channel"),
+        "reasons": column("reason"),
+        "risks": column("risk"),
+        # As SQLAlchemy's JSON type would serialise it.
+        "datas": [json.dumps(row["data"]) for row in rows],
+        "prev_hashes": column("prev_hash"),
+        "hashes": column("hash"),
+    }
 
 
 async def _children(
@@ -1044,6 +1117,29 @@ def _request(row: RowMapping, votes: Iterable[Vote], moves: Iterable[TierMove]) 
     )
 
 
+def _vote_rows(request: ApprovalRequest, stored: int) -> list[dict[str, Any]]:
+    """Rows for the request's votes beyond the `stored` first ones (votes only grow)."""
+    return [
+        _vote_values(request.id, seq, vote)
+        for seq, vote in enumerate(request.votes[stored:], start=stored + 1)
+    ]
+
+
+def _move_rows(request: ApprovalRequest, stored: int) -> list[dict[str, Any]]:
+    """Rows for the request's tier moves beyond the `stored` first ones (moves only grow)."""
+    return [
+        {
+            "request_id": request.id,
+            "seq": seq,
+            "from_tier": move.from_tier,
+            "to_tier": move.to_tier,
+            "at": move.at,
+            "reason": move.reason,
+        }
+        for seq, move in enumerate(request.history[stored:], start=stored + 1)
+    ]
+
+
 def _vote_values(request_id: str, seq: int, vote: Vote) -> dict[str, Any]:
     return {
         "request_id": request_id,
@@ -1073,6 +1169,16 @@ def _outbox_values(m: OutboxMessage) -> dict[str, Any]:
         "last_error": m.last_error,
         "lease_owner": m.lease_owner,
         "lease_expires_at": m.lease_expires_at,
+    }
+
+
+def _card_values(card: CardRef) -> dict[str, Any]:
+    return {
+        "request_id": card.request_id,
+        "channel": card.channel,
+        "tier": card.tier,
+        "ref": dict(card.ref),
+        "posted_at": card.posted_at,
     }
 
 

@@ -9,12 +9,19 @@ from bot.ports import CardView
 
 
 class WebInboxChannel:
-    """Posting marks the item as visible in the inbox; updates show on the next page load."""
+    """Posting marks the item as visible in the inbox; updates show on the next page load.
+
+    It is also an `InlineChannel`: the engine records its cards in the state change's own
+    transaction, so the outbox only sees it when a test or a custom wiring sends it there.
+    """
 
     name = "web"
 
-    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+    def card_ref(self, view: CardView) -> Mapping[str, Any]:
         return {"target": view.target, "url": view.inbox_url}
+
+    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        return self.card_ref(view)
 
     async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
         return None

@@ -203,6 +203,53 @@ async def test_concurrent_applies_keep_the_chain_contiguous(sql_url: str) -> Non
         assert [r.event.event for r in group] == ["x", "y", "z"]
 
 
+async def test_changes_applied_together_share_a_transaction_and_keep_the_chain(
+    sql_repository: SqlRepository,
+) -> None:
+    commits = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa_event.listen(sql_repository.engine.sync_engine, "commit", counted)
+    await asyncio.gather(
+        *(
+            sql_repository.apply(
+                Change(
+                    request=request(f"req_{n:02d}"),
+                    audit=tuple(event(name, request_id=f"req_{n:02d}") for name in "xy"),
+                )
+            )
+            for n in range(20)
+        )
+    )
+    records = await sql_repository.audit_records()
+    assert commits < 20  # the burst queued behind the first change's transaction
+    assert [r.seq for r in records] == list(range(1, 41))
+    assert verify_chain(records, await sql_repository.audit_head()).ok
+    for n in range(20):
+        assert await sql_repository.get(f"req_{n:02d}") is not None
+
+
+async def test_a_refused_change_does_not_take_its_batch_with_it(
+    sql_repository: SqlRepository,
+) -> None:
+    await sql_repository.apply(Change(request=request("req_taken")))
+    stale = Change(request=request("req_taken", tier="senior"), expected_version=7)
+    fresh = [Change(request=request(f"req_{n}"), audit=(event(f"e{n}"),)) for n in range(5)]
+    results = await asyncio.gather(
+        *(sql_repository.apply(c) for c in (fresh[0], stale, *fresh[1:])),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == ["NoneType", "VersionConflict", *["NoneType"] * 4]
+    for n in range(5):
+        assert await sql_repository.get(f"req_{n}") is not None
+    records = await sql_repository.audit_records()
+    assert sorted(r.event.event for r in records) == [f"e{n}" for n in range(5)]
+    assert verify_chain(records, await sql_repository.audit_head()).ok
+
+
 async def test_concurrent_updates_of_one_version_let_exactly_one_win(sql_url: str) -> None:
     first, second = SqlRepository.connect(sql_url), SqlRepository.connect(sql_url)
     try:

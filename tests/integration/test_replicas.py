@@ -242,6 +242,36 @@ async def test_a_commit_on_one_replica_kicks_the_outbox_of_another(postgres_url:
             assert message.status is OutboxStatus.DONE
 
 
+@pytest.mark.postgres
+async def test_a_stop_on_one_replica_reaches_the_cached_stop_state_of_another(
+    postgres_url: str,
+) -> None:
+    config = replica_config(postgres_url, "http://127.0.0.1:9/resume")
+    env = {"REPLICA_SECRET": SECRET}
+    a = await build_services(config, env=env, start_scheduler=False)
+    b = await build_services(config, env=env, start_scheduler=False)
+    async with a.stack, b.stack, client(b) as on_b:
+        b.engine.agent_state_ttl = 3600  # only the `agent` notification can refresh B's copy
+        first = await on_b.post("/v1/requests", json=BODY)
+        assert first.json()["status"] == "pending"  # B has now cached "not stopped"
+        await a.engine.set_stopped(
+            "replica-bot", True, actor="web:sam", reason="incident", channel="api"
+        )
+        for _ in range(100):
+            answer = (await on_b.post("/v1/requests", json=BODY)).json()
+            if answer["status"] == "rejected":
+                break
+            await asyncio.sleep(0.02)
+        assert answer["reasons"] == ["agent_stopped"]
+        await a.engine.set_stopped("replica-bot", False, actor="web:sam", reason="", channel="api")
+        for _ in range(100):
+            answer = (await on_b.post("/v1/requests", json=BODY)).json()
+            if answer["status"] == "pending":
+                break
+            await asyncio.sleep(0.02)
+        assert answer["status"] == "pending"
+
+
 # -- fencing: a worker that stalls past its lease -------------------------------------------
 
 

@@ -53,9 +53,12 @@ class World:
     resume: ResumeTarget | None = None
     channels: dict[str, Channel] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    # As `signoff serve` wires it: web cards posted in the submit's own transaction.
+    inline_web: bool = False
 
     def __post_init__(self) -> None:
         self.metrics = Metrics()
+        web = WebInboxChannel()
         self.engine = Engine(
             self.repo,
             self.config.policy,
@@ -63,8 +66,9 @@ class World:
             self.clock,
             channels=frozenset({"web", *self.channels}),
             metrics=self.metrics,
+            inline_channels={"web": web} if self.inline_web else None,
         )
-        channels: dict[str, Channel] = {"web": WebInboxChannel(), **self.channels}
+        channels: dict[str, Channel] = {"web": web, **self.channels}
         self.worker = OutboxWorker(
             self.repo,
             self.config.policy,

@@ -60,8 +60,10 @@ class Repository(Protocol):
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        newest_first: bool = False,
     ) -> Page:
-        """Requests ordered by id (creation order); `cursor` is the last id of the previous page."""
+        """Requests ordered by id (creation order, or newest first); `cursor` is the last id
+        of the previous page."""
         ...
 
     async def list_awaiting(self, limit: int = 500) -> Sequence[ApprovalRequest]:

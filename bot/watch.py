@@ -13,7 +13,6 @@ all three see the same evidence.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,17 +70,23 @@ def id_floor(at: datetime) -> str:
 
 async def gather(repo: Repository, since: datetime, *, limit: int = MAX_REQUESTS) -> Evidence:
     """The requests created since `since` (the newest `limit` of them), the audit records
-    since then, the items still waiting, queue sizes and dead deliveries."""
-    found: deque[ApprovalRequest] = deque(maxlen=limit)
-    cursor: str | None = id_floor(since)
-    while True:
-        page = await repo.list_requests(limit=500, cursor=cursor)
-        found.extend(r for r in page.items if r.created_at >= since)
-        if page.next_cursor is None:
+    since then, the items still waiting, queue sizes and dead deliveries.
+
+    Requests are read newest first, so a busy window costs `limit` rows, not all of them.
+    """
+    newest: list[ApprovalRequest] = []
+    cursor: str | None = None
+    while len(newest) < limit:
+        page = await repo.list_requests(
+            limit=min(500, limit - len(newest)), cursor=cursor, newest_first=True
+        )
+        newest += [r for r in page.items if r.created_at >= since]
+        # Ids follow creation time, so the first item older than the window ends the read.
+        if page.next_cursor is None or (page.items and page.items[-1].created_at < since):
             break
         cursor = page.next_cursor
-    requests = list(found)
-    first = requests[0].created_at if len(requests) == limit else since
+    requests = newest[::-1]
+    first = requests[0].created_at if len(requests) >= limit else since
     return Evidence(
         since=since,
         requests=requests,

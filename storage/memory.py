@@ -88,14 +88,15 @@ class InMemoryRepository:
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        newest_first: bool = False,
     ) -> Page:
-        rows = sorted(self._requests.values(), key=lambda r: r.id)
+        rows = sorted(self._requests.values(), key=lambda r: r.id, reverse=newest_first)
         rows = [
             r
             for r in rows
             if (agent_id is None or r.agent_id == agent_id)
             and (status is None or r.status.value == status)
-            and (cursor is None or r.id > cursor)
+            and (cursor is None or (r.id < cursor if newest_first else r.id > cursor))
         ]
         page = rows[:limit]
         more = len(rows) > limit

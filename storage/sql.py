@@ -609,8 +609,10 @@ class SqlRepository:
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        newest_first: bool = False,
     ) -> Page:
-        """Requests ordered by id (creation order); `cursor` is the last id of the previous page."""
+        """Requests ordered by id (creation order, or its reverse); `cursor` is the last id
+        of the previous page."""
         limit = max(limit, 0)
         query = select(RequestRow.__table__)
         if agent_id is not None:
@@ -618,9 +620,10 @@ class SqlRepository:
         if status is not None:
             query = query.where(RequestRow.status == status)
         if cursor is not None:
-            query = query.where(RequestRow.id > cursor)
+            query = query.where(RequestRow.id < cursor if newest_first else RequestRow.id > cursor)
         # One row past the page tells whether another page follows.
-        query = query.order_by(RequestRow.id).limit(limit + 1)
+        order = RequestRow.id.desc() if newest_first else RequestRow.id
+        query = query.order_by(order).limit(limit + 1)
         async with self._read(snapshot=True) as conn:
             rows = (await conn.execute(query)).mappings().all()
             page = rows[:limit]

@@ -207,6 +207,22 @@ async def test_list_requests_pages_by_id_with_filters(repository: Repository) ->
     assert (await repository.list_requests(status="expired")).items == ()
 
 
+async def test_list_requests_newest_first_pages_backwards(repository: Repository) -> None:
+    for n in range(5):
+        agent = "a" if n % 2 == 0 else "b"
+        await repository.apply(Change(request=request(f"req_{n:04d}", agent_id=agent)))
+
+    first = await repository.list_requests(limit=2, newest_first=True)
+    assert [r.id for r in first.items] == ["req_0004", "req_0003"]
+    assert first.next_cursor == "req_0003"
+    second = await repository.list_requests(limit=2, cursor=first.next_cursor, newest_first=True)
+    assert [r.id for r in second.items] == ["req_0002", "req_0001"]
+    last = await repository.list_requests(limit=2, cursor=second.next_cursor, newest_first=True)
+    assert [r.id for r in last.items] == ["req_0000"] and last.next_cursor is None
+    only_a = await repository.list_requests(agent_id="a", newest_first=True)
+    assert [r.id for r in only_a.items] == ["req_0004", "req_0002", "req_0000"]
+
+
 async def test_due_for_sla_returns_only_due_pending_ids_in_deadline_order(
     repository: Repository,
 ) -> None:

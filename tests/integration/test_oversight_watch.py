@@ -14,7 +14,7 @@ import pytest
 from bot.clock import ManualClock
 from bot.domain import Alert, OutboxKind, OutboxStatus, Verdict
 from bot.oversight import DEFAULTS, Thresholds
-from bot.watch import Watch
+from bot.watch import Watch, gather
 from tests.conftest import RepoFactory
 from tests.support.world import World, make_config
 
@@ -153,6 +153,23 @@ async def test_rising_overrides(world: World) -> None:
     [raised] = await watch.evaluate()
     assert raised.code == "override_rising"
     assert raised.figures == {"early": 0.0, "late": 1.0}
+
+
+async def test_gather_reads_only_the_newest_of_a_busy_window(world: World) -> None:
+    ids = []
+    for _ in range(9):
+        ids.append(await world.submit(confidence=0.3))
+        world.clock.advance(timedelta(minutes=1))
+    start = world.clock.now() - timedelta(minutes=30)
+
+    capped = await gather(world.repo, start, limit=4)
+    window = await gather(world.repo, world.clock.now() - timedelta(minutes=3, seconds=30))
+
+    assert [r.id for r in capped.requests] == ids[-4:]
+    # The audit records start where the kept requests start.
+    assert {r.event.request_id for r in capped.records} >= set(ids[-4:])
+    assert ids[0] not in {r.event.request_id for r in capped.records}
+    assert [r.id for r in window.requests] == ids[-3:]
 
 
 async def test_replicas_evaluating_at_once_announce_once(world: World) -> None:

@@ -225,11 +225,27 @@ class OutboxWorker:
         return OutboxResult(OutboxStatus.DONE)
 
     async def _update_cards(self, request: ApprovalRequest) -> None:
+        """Rewrite every copy of the card. One channel's failure does not keep the others
+        stale: all are tried, then the failures are raised together (a retry rewrites
+        every copy again, which is harmless: an edit to the same state changes nothing)."""
+        failures: list[DeliveryError] = []
         for card in await self.repo.cards(request.id):
             channel = self.channels.get(card.channel)
-            if channel is not None:
-                target = str(card.ref.get("target", card.tier))
+            if channel is None:
+                continue
+            target = str(card.ref.get("target", card.tier))
+            try:
                 await channel.update_card(card.ref, self.view(request, card.tier, target))
+            except DeliveryError as exc:
+                failures.append(exc)
+        if failures:
+            retryable = [f for f in failures if f.retryable]
+            waits = [f.retry_after for f in retryable if f.retry_after is not None]
+            raise DeliveryError(
+                "; ".join(str(f) for f in failures),
+                retryable=bool(retryable),
+                retry_after=max(waits) if waits else None,
+            )
 
     async def _remind(self, message: OutboxMessage, request: ApprovalRequest) -> None:
         if request.status is not Status.PENDING:

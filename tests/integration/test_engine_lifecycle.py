@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from bot.clock import ManualClock
 from bot.domain import OutboxKind, OutboxStatus, ReviewStatus, Status, Verdict, verify_chain
-from bot.errors import Conflict, InvalidInput, NotAllowed
+from bot.errors import Conflict, DeliveryError, InvalidInput, NotAllowed
+from bot.ports import CardView
 from routing import ReviewState
 from tests.conftest import RepoFactory
-from tests.support.world import World, make_config, new_request
+from tests.support.world import TIERS, World, make_config, new_request
 
 
 @pytest.fixture
@@ -339,3 +342,53 @@ async def test_dead_channel_does_not_block_other_messages(world: World) -> None:
     pending = await world.repo.list_outbox(status=OutboxStatus.PENDING)
     assert pending == []
     assert (await world.repo.cards(rid))[0].channel == "web"
+
+
+class EditingChannel:
+    """A chat platform stand-in that records card edits, or refuses them."""
+
+    def __init__(self, name: str, refuse: DeliveryError | None = None) -> None:
+        self.name = name
+        self.refuse = refuse
+        self.edits: list[str] = []
+
+    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        return {"target": view.target}
+
+    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.edits.append(view.request.status.value)
+
+    async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
+        return None
+
+
+@pytest.mark.parametrize("retryable", [True, False])
+async def test_one_channel_refusing_an_edit_leaves_no_other_card_stale(
+    repo_factory: RepoFactory, clock: ManualClock, retryable: bool
+) -> None:
+    tiers = [{**tier, "slack_channel": "C1", "teams_channel": "19:t"} for tier in TIERS]
+    refusal = DeliveryError("Slack chat.update: ratelimited", retryable=retryable, retry_after=7)
+    slack, teams = EditingChannel("slack", refusal), EditingChannel("teams")
+    world = World(
+        await repo_factory(),
+        make_config(tiers=tiers),
+        clock,
+        channels={"slack": slack, "teams": teams},
+    )
+    rid = await world.submit(confidence=0.3)
+    await world.worker.drain()
+    assert [c.channel for c in await world.repo.cards(rid)][:2] == ["slack", "teams"]
+
+    await world.engine.vote(rid, "web:sam", Verdict.APPROVE, channel="web")
+    await world.worker.drain()
+
+    assert teams.edits == ["approved"]  # tried although Slack, first in line, refused
+    [update] = await world.repo.list_outbox(kind=OutboxKind.UPDATE_CARDS)
+    assert "ratelimited" in (update.last_error or "")
+    if retryable:
+        assert update.status is OutboxStatus.PENDING
+        assert update.next_attempt_at >= clock.now() + timedelta(seconds=7)
+    else:
+        assert update.status is OutboxStatus.DEAD

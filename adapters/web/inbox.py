@@ -730,6 +730,11 @@ class WebInbox:
         since = now - timedelta(days=DASHBOARD_DAYS)
         evidence = await gather(self.repo, since, limit=MAX_DASHBOARD_REQUESTS)
         dead = await self.repo.list_outbox(kind=OutboxKind.WEBHOOK, status=OutboxStatus.DEAD)
+        dead_posts = [
+            message
+            for message in await self.repo.list_outbox(status=OutboxStatus.DEAD, limit=200)
+            if message.kind is not OutboxKind.WEBHOOK
+        ]
         data = evidence.figures(now, [t.name for t in self.policy.tiers], self.settings.thresholds)
         alerts = await self.repo.alerts()
         agents = []
@@ -750,6 +755,7 @@ class WebInbox:
             alerts=[a for a in alerts if a.active],
             cleared=[a for a in alerts if not a.active][:10],
             dead=dead,
+            dead_posts=dead_posts,
             agents=agents,
             may_stop=may_stop,
             top_tier=self.policy.top_tier,
@@ -770,7 +776,7 @@ class WebInbox:
             return posted
         visitor, _ = posted
         message = await self.repo.get_outbox(delivery_id)
-        if message is None or message.kind is not OutboxKind.WEBHOOK:
+        if message is None:
             return self._redirect("/dashboard?flash=no_delivery#deliveries")
         again = await self.requeue(message, visitor.reviewer)
         flash = "retried" if again is not None else "not_dead"

@@ -26,7 +26,7 @@ from adapters.web.passwords import hash_password
 from bot.app import build_services, create_app
 from bot.clock import ManualClock
 from bot.config import parse_config
-from bot.domain import OutboxKind, OutboxResult, OutboxStatus, Status
+from bot.domain import Change, OutboxKind, OutboxMessage, OutboxResult, OutboxStatus, Status, new_id
 from bot.services import Services
 from bot.web_wiring import issue_login_link, mount_web, web_inbox
 from tests.conftest import RepoFactory
@@ -593,6 +593,33 @@ async def test_dashboard_renders_plots_and_retries_dead_deliveries(
         assert "flash=no_delivery" in missing.headers["location"]
         events = [r.event.event for r in await svc.repo.audit_records(actor="web:alice")]
         assert "delivery_retried" in events
+
+
+async def test_dead_card_posts_show_on_the_dashboard_and_can_be_retried(
+    app: Any, agent: httpx.AsyncClient, svc: Services, clock: ManualClock
+) -> None:
+    rid = await submit(agent, LOW)
+    now = clock.now()
+    post = OutboxMessage(
+        id=new_id("msg", now),
+        kind=OutboxKind.POST_CARD,
+        request_id=rid,
+        payload={"channel": "slack", "target": "C0GONE", "tier": "junior"},
+        created_at=now,
+        next_attempt_at=now,
+    )
+    await svc.repo.apply(Change(outbox=(post,)))
+    [claimed] = await svc.repo.claim_outbox("test", now, timedelta(minutes=1), 50)
+    refused = OutboxResult(OutboxStatus.DEAD, error="Slack chat.postMessage: channel_not_found")
+    await svc.repo.finish_outbox(claimed.id, "test", refused)
+    async with as_reviewer(app, "alice") as alice:
+        page = await alice.get("/dashboard")
+        assert "Cards and alerts that could not be posted" in page.text
+        assert post.id in page.text and "channel_not_found" in page.text
+        retried = await alice.post(f"/deliveries/{post.id}/retry", data={"csrf": csrf(page.text)})
+        assert "flash=retried" in retried.headers["location"]
+    again = await svc.repo.get_outbox(post.id)
+    assert again is not None and again.status is OutboxStatus.PENDING
 
 
 async def test_dashboard_lists_active_and_cleared_alerts(

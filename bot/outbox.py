@@ -104,12 +104,16 @@ class OutboxWorker:
             if not messages:
                 break
             usable_until = claimed_at + self.lease.total_seconds() * (1 - LEASE_MARGIN)
-            for message in messages:
+            for index, message in enumerate(messages):
                 if self.monotonic() >= usable_until:
-                    # The rest stay leased to us until they expire; then anyone claims them.
+                    # A slow run (a platform pacing us at one message a second) used up the
+                    # lease: give the rest back so they are claimed afresh, not left until
+                    # their leases run out.
+                    rest = [m.id for m in messages[index:]]
+                    await self.repo.release_outbox(rest, self.owner)
                     log.warning(
-                        "outbox: lease of %s nearly over before it started; left to re-claim",
-                        message.id,
+                        "outbox: lease nearly over before %d messages started; released",
+                        len(rest),
                     )
                     break
                 result = await self._perform(message)

@@ -99,6 +99,12 @@ class Repository(Protocol):
         limit: int = 100,
     ) -> Sequence[OutboxMessage]: ...
 
+    async def release_outbox(self, message_ids: Sequence[str], owner: str) -> int:
+        """Give back leases `owner` holds on pending messages it will not start, so any
+        worker may claim them at once instead of after the lease runs out; returns how many
+        were released (a lease already taken over is left alone)."""
+        ...
+
     async def requeue_outbox(
         self, message_id: str, now: datetime, audit: AuditEvent
     ) -> OutboxMessage | None:

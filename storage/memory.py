@@ -192,6 +192,23 @@ class InMemoryRepository:
         ]
         return rows[:limit]
 
+    async def release_outbox(self, message_ids: Sequence[str], owner: str) -> int:
+        released = 0
+        async with self._lock:
+            for message_id in message_ids:
+                message = self._outbox.get(message_id)
+                if (
+                    message is None
+                    or message.lease_owner != owner
+                    or message.status is not OutboxStatus.PENDING
+                ):
+                    continue
+                self._outbox[message_id] = dataclasses.replace(
+                    message, lease_owner=None, lease_expires_at=None
+                )
+                released += 1
+        return released
+
     async def requeue_outbox(
         self, message_id: str, now: datetime, audit: AuditEvent
     ) -> OutboxMessage | None:

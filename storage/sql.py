@@ -508,6 +508,22 @@ class SqlRepository:
             )
             return [_batch(row) for row in found.mappings()]
 
+    async def release_outbox(self, message_ids: Sequence[str], owner: str) -> int:
+        if not message_ids:
+            return 0
+        async with self._write() as conn:
+            released = await conn.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id.in_(list(message_ids)),
+                    OutboxRow.lease_owner == owner,
+                    OutboxRow.status == OutboxStatus.PENDING.value,
+                )
+                .values(lease_owner=None, lease_expires_at=None)
+                .returning(OutboxRow.id)
+            )
+            return len(released.all())
+
     async def requeue_outbox(
         self, message_id: str, now: datetime, audit: AuditEvent
     ) -> OutboxMessage | None:

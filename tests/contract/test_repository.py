@@ -343,6 +343,27 @@ async def test_claim_respects_the_limit(repository: Repository) -> None:
     assert [m.id for m in third] == ["out_4"]
 
 
+async def test_released_leases_are_claimable_at_once_and_only_by_their_owner(
+    repository: Repository,
+) -> None:
+    await repository.apply(Change(outbox=(outbox("out_1"), outbox("out_2"), outbox("out_3"))))
+    claimed = await repository.claim_outbox("slow", at(0), LEASE, 3)
+    assert [m.id for m in claimed] == ["out_1", "out_2", "out_3"]
+
+    assert await repository.release_outbox(["out_2", "out_3"], "someone-else") == 0
+    assert await repository.release_outbox(["out_2", "out_3", "out_missing"], "slow") == 2
+    assert await repository.release_outbox([], "slow") == 0
+
+    # Within the first lease: only what was given back is claimable.
+    again = await repository.claim_outbox("fresh", at(1), LEASE, 10)
+    assert [m.id for m in again] == ["out_2", "out_3"]
+    assert all(m.lease_owner == "fresh" for m in again)
+    still = await repository.get_outbox("out_1")
+    assert still is not None and still.lease_owner == "slow"
+    # A lease since taken over is not the old owner's to give back.
+    assert await repository.release_outbox(["out_2"], "slow") == 0
+
+
 async def test_expired_lease_is_taken_over_and_the_old_owner_loses(
     repository: Repository,
 ) -> None:

@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -610,3 +610,29 @@ class Alert:
 class Page:
     items: tuple[ApprovalRequest, ...]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    """Recent failed sign-ins of one login name, and the lock they caused (if any)."""
+
+    recent: tuple[datetime, ...] = ()
+    locked_until: datetime | None = None
+
+    def lock_at(self, now: datetime) -> datetime | None:
+        """The end of the lock in force at `now`, if any."""
+        return self.locked_until if self.locked_until and self.locked_until > now else None
+
+    def after_failure(self, now: datetime, max_failures: int, window: timedelta) -> LoginFailures:
+        """Count one more failure: `max_failures` within `window` lock the name for `window`.
+        A lock that has ended starts the count again; one in force stays as it is."""
+        if self.lock_at(now) is not None:
+            return self
+        if self.locked_until is not None:
+            recent: tuple[datetime, ...] = ()
+        else:
+            recent = tuple(t for t in self.recent if now - t < window)
+        recent = (*recent, now)
+        if len(recent) >= max_failures:
+            return LoginFailures((), now + window)
+        return LoginFailures(recent, None)

@@ -19,6 +19,7 @@ from bot.domain import (
     CardRef,
     Change,
     IdempotencyRecord,
+    LoginFailures,
     OutboxKind,
     OutboxMessage,
     OutboxResult,
@@ -166,6 +167,21 @@ class Repository(Protocol):
         ...
 
     async def pending_by_tier(self) -> Mapping[str, int]: ...
+
+    async def login_failures(self, login: str) -> LoginFailures:
+        """The recent failed web sign-ins of a (normalised) login name."""
+        ...
+
+    async def record_login_failure(
+        self, login: str, now: datetime, *, max_failures: int, window: timedelta
+    ) -> LoginFailures:
+        """Count a failed sign-in atomically (every replica sees the same count); returns the
+        new state, locked once `max_failures` fall within `window`."""
+        ...
+
+    async def forget_login_failures(self, login: str) -> None:
+        """A successful sign-in clears the name's failures."""
+        ...
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         """Store a warning sign's state; True if this call flipped it (raised or cleared).

@@ -19,6 +19,7 @@ from bot.domain import (
     CardRef,
     Change,
     IdempotencyRecord,
+    LoginFailures,
     OutboxKind,
     OutboxMessage,
     OutboxResult,
@@ -43,6 +44,7 @@ class InMemoryRepository:
         self._keys: dict[str, str] = {}
         self._audit: list[AuditRecord] = []
         self._alerts: dict[tuple[str, str], Alert] = {}
+        self._logins: dict[str, LoginFailures] = {}
         self._batches: dict[str, BatchCard] = {}
 
     async def apply(self, change: Change) -> None:
@@ -312,6 +314,26 @@ class InMemoryRepository:
             if r.status is Status.PENDING and r.tier is not None:
                 counts[r.tier] = counts.get(r.tier, 0) + 1
         return counts
+
+    async def login_failures(self, login: str) -> LoginFailures:
+        return self._logins.get(login, LoginFailures())
+
+    async def record_login_failure(
+        self, login: str, now: datetime, *, max_failures: int, window: timedelta
+    ) -> LoginFailures:
+        async with self._lock:
+            state = self._logins.get(login, LoginFailures())
+            self._logins[login] = state.after_failure(now, max_failures, window)
+            # Names nobody tried for a day (typos, guesses) are forgotten, as in SQL.
+            stale = now - max(window, timedelta(days=1))
+            for name, seen in list(self._logins.items()):
+                last = max([*seen.recent, *([seen.locked_until] if seen.locked_until else [])])
+                if last < stale:
+                    del self._logins[name]
+            return self._logins[login]
+
+    async def forget_login_failures(self, login: str) -> None:
+        self._logins.pop(login, None)
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         async with self._lock:

@@ -309,3 +309,15 @@ class BatchCardRow(Base):
             postgresql_where=OPEN_BATCH,
         ),
     )
+
+
+class LoginFailureRow(Base):
+    """Recent failed web sign-ins per login name, shared by every replica (bot.domain
+    LoginFailures); `recent` holds ISO timestamps."""
+
+    __tablename__ = "login_failures"
+
+    login: Mapped[str] = mapped_column(primary_key=True)
+    recent: Mapped[list[Any]]
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(index=True)

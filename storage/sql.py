@@ -26,6 +26,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Executable,
+    delete,
     event,
     func,
     literal_column,
@@ -52,6 +53,7 @@ from bot.domain import (
     CardRef,
     Change,
     IdempotencyRecord,
+    LoginFailures,
     OutboxKind,
     OutboxMessage,
     OutboxResult,
@@ -64,6 +66,7 @@ from bot.domain import (
     Vote,
     as_utc,
     audit_hash,
+    isoformat,
 )
 from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
 from routing import Lane, ReviewState, Risk
@@ -93,6 +96,7 @@ from storage.models import (
     BatchCardRow,
     CardRow,
     IdempotencyRow,
+    LoginFailureRow,
     OutboxRow,
     RequestRow,
     TierMoveRow,
@@ -829,6 +833,59 @@ class SqlRepository:
             )
             return {str(tier): int(count) for tier, count in found}
 
+    async def login_failures(self, login: str) -> LoginFailures:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(LoginFailureRow.recent, LoginFailureRow.locked_until).where(
+                    LoginFailureRow.login == login
+                )
+            )
+            row = found.one_or_none()
+        return _login_failures(row.recent, row.locked_until) if row else LoginFailures()
+
+    async def record_login_failure(
+        self, login: str, now: datetime, *, max_failures: int, window: timedelta
+    ) -> LoginFailures:
+        async with self._write() as conn:
+            # Create the row if need be, then lock it: concurrent failures on several
+            # replicas count one after the other instead of overwriting each other.
+            await conn.execute(
+                _insert_ignoring_duplicates(
+                    conn,
+                    LoginFailureRow,
+                    {"login": login, "recent": [], "locked_until": None, "updated_at": now},
+                )
+            )
+            found = await conn.execute(
+                select(LoginFailureRow.recent, LoginFailureRow.locked_until)
+                .where(LoginFailureRow.login == login)
+                .with_for_update()
+            )
+            row = found.one()
+            state = _login_failures(row.recent, row.locked_until).after_failure(
+                now, max_failures, window
+            )
+            await conn.execute(
+                update(LoginFailureRow)
+                .where(LoginFailureRow.login == login)
+                .values(
+                    recent=[isoformat(t) for t in state.recent],
+                    locked_until=state.locked_until,
+                    updated_at=now,
+                )
+            )
+            # Names nobody tried for a day (typos, guesses) are forgotten.
+            await conn.execute(
+                delete(LoginFailureRow).where(
+                    LoginFailureRow.updated_at < now - max(window, timedelta(days=1))
+                )
+            )
+        return state
+
+    async def forget_login_failures(self, login: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(delete(LoginFailureRow).where(LoginFailureRow.login == login))
+
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         key = (AlertRow.code == alert.code, AlertRow.subject == alert.subject)
         seen: dict[str, Any] = {
@@ -1081,6 +1138,10 @@ def _request_values(r: ApprovalRequest) -> dict[str, Any]:
         "remind_at": r.remind_at,
         "canary": r.canary,
     }
+
+
+def _login_failures(recent: Sequence[str], locked_until: datetime | None) -> LoginFailures:
+    return LoginFailures(tuple(as_utc(datetime.fromisoformat(t)) for t in recent), locked_until)
 
 
 def _alert_values(alert: Alert) -> dict[str, Any]:

@@ -240,7 +240,7 @@ class WebInbox:
         self.settings = settings
         self.requeue = requeue
         self.codec = SessionCodec(settings.session_secret)
-        self.guard = LoginGuard(settings.max_failures, settings.lockout)
+        self.guard = LoginGuard(repo, settings.max_failures, settings.lockout)
         self.tokens = LoginTokens(settings.login_link_ttl)
         self.revoked = RevokedSessions()
         self.env = environment()
@@ -409,14 +409,14 @@ class WebInbox:
                 signed_out=False,
             )
 
-        until = self.guard.locked_until(login, now)
+        until = await self.guard.locked_until(login, now)
         if until is not None:
             return again(
                 f"Too many failed sign-ins for this name. Try again after {short_time(until)}.",
                 429,
             )
         if not login or not password or not await self._password_ok(login, password):
-            locked = self.guard.failed(login, now)
+            locked = await self.guard.failed(login, now)
             log.warning("failed web sign-in for %r", login)
             if locked is not None:
                 return again(
@@ -425,7 +425,7 @@ class WebInbox:
                     429,
                 )
             return again("Wrong name or password.", 401)
-        self.guard.succeeded(login)
+        await self.guard.succeeded(login)
         return self._sign_in(visitor, login, target)
 
     async def token_page(self, request: Request, token: str) -> Response:

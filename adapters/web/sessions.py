@@ -14,9 +14,10 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+
+from bot.ports import Repository
 
 _COOKIE_CONTEXT = b"signoff.web.session.v1"
 
@@ -106,52 +107,37 @@ class SessionCodec:
 class LoginGuard:
     """Locks a login name for `lockout` after `max_failures` failures within `lockout`.
 
+    The counts live in the database, so a lock holds on every replica and across restarts.
     Unknown names are counted like known ones, so the answers do not reveal which names
-    exist. The table is bounded: the oldest names are forgotten first.
+    exist.
     """
 
     def __init__(
         self,
+        repo: Repository,
         max_failures: int = 5,
         lockout: timedelta = timedelta(minutes=15),
-        max_names: int = 10_000,
     ) -> None:
+        self.repo = repo
         self.max_failures = max_failures
         self.lockout = lockout
-        self.max_names = max_names
-        self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
-        self._locked: dict[str, datetime] = {}
 
     @staticmethod
     def _key(login: str) -> str:
         return login.strip().casefold()
 
-    def locked_until(self, login: str, now: datetime) -> datetime | None:
-        key = self._key(login)
-        until = self._locked.get(key)
-        if until is None:
-            return None
-        if until <= now:
-            del self._locked[key]
-            self._failures.pop(key, None)
-            return None
-        return until
+    async def locked_until(self, login: str, now: datetime) -> datetime | None:
+        return (await self.repo.login_failures(self._key(login))).lock_at(now)
 
-    def failed(self, login: str, now: datetime) -> datetime | None:
+    async def failed(self, login: str, now: datetime) -> datetime | None:
         """Count a failure; returns the lock's end if this failure locks the name."""
-        key = self._key(login)
-        recent = [t for t in self._failures.pop(key, []) if now - t < self.lockout]
-        recent.append(now)
-        if len(recent) >= self.max_failures:
-            self._locked[key] = now + self.lockout
-            return self._locked[key]
-        self._failures[key] = recent
-        while len(self._failures) > self.max_names:
-            self._failures.popitem(last=False)
-        return None
+        state = await self.repo.record_login_failure(
+            self._key(login), now, max_failures=self.max_failures, window=self.lockout
+        )
+        return state.lock_at(now)
 
-    def succeeded(self, login: str) -> None:
-        self._failures.pop(self._key(login), None)
+    async def succeeded(self, login: str) -> None:
+        await self.repo.forget_login_failures(self._key(login))
 
 
 class LoginTokens:

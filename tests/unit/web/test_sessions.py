@@ -1,4 +1,4 @@
-"""Signed session cookies, the login lock-out and one-time sign-in links."""
+"""Signed session cookies and one-time sign-in links (the lock-out: tests/contract)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.web.sessions import (
-    LoginGuard,
     LoginTokens,
     RevokedSessions,
     Session,
@@ -77,38 +76,6 @@ def test_csrf_check() -> None:
     assert not session.check_csrf(None)
     assert not session.check_csrf("")
     assert not session.check_csrf(session.csrf + "x")
-
-
-def test_five_failures_lock_the_name_for_fifteen_minutes() -> None:
-    guard = LoginGuard()
-    for i in range(4):
-        assert guard.failed("Alice", NOW + timedelta(seconds=i)) is None
-    until = guard.failed("alice ", NOW + timedelta(seconds=4))
-    assert until == NOW + timedelta(seconds=4, minutes=15)
-    assert guard.locked_until("ALICE", NOW + timedelta(minutes=10)) == until
-    assert guard.locked_until("bob", NOW) is None
-    assert guard.locked_until("alice", until) is None
-    # After the lock the count starts again.
-    assert guard.failed("alice", until) is None
-
-
-def test_old_failures_and_a_success_are_forgotten() -> None:
-    guard = LoginGuard()
-    for i in range(4):
-        guard.failed("alice", NOW + timedelta(minutes=i))
-    assert guard.failed("alice", NOW + timedelta(minutes=20)) is None
-    for _ in range(3):
-        guard.failed("bob", NOW)
-    guard.succeeded("bob")
-    for _ in range(4):
-        assert guard.failed("bob", NOW) is None
-
-
-def test_the_guard_table_is_bounded() -> None:
-    guard = LoginGuard(max_names=3)
-    for name in "abcde":
-        guard.failed(name, NOW)
-    assert len(guard._failures) == 3
 
 
 def test_login_tokens_work_once_and_expire() -> None:

@@ -460,6 +460,33 @@ def ledger() -> Iterator[list[tuple[str, float]]]:
     paid.clear()
 
 
+async def sam_decides(
+    stack: Stack,
+    request_id: str,
+    verdict: str,
+    edited: dict[str, Any],
+    why_modify: str,
+    why_reject: str,
+) -> None:
+    """The reviewer's answer to an interrupt: approve, modify to `edited`, or reject."""
+    engine = stack.svc.engine
+    if verdict == "approve":
+        await engine.vote(request_id, "web:sam", Vote.APPROVE, channel="web")
+    elif verdict == "modify":
+        await engine.vote(
+            request_id,
+            "web:sam",
+            Vote.MODIFY,
+            channel="web",
+            rationale=why_modify,
+            modified_payload=edited,
+        )
+    else:
+        await engine.vote(
+            request_id, "web:sam", Vote.REJECT, channel="web", name="Sam", rationale=why_reject
+        )
+
+
 @asynccontextmanager
 async def receiver_up(stack: Stack, graph: Any) -> AsyncIterator[None]:
     async with stack.agent.serve(ResumeReceiver(graph, SECRET), lifespan="off"):
@@ -486,24 +513,10 @@ async def test_hitl_middleware_gets_signoff_as_its_reviewer(
     assert request.action.payload == {"tool_calls": [{"name": "pay_invoice", "args": call["args"]}]}
     assert "Tool execution requires approval" in request.context["summary"]
 
-    if verdict == "approve":
-        await stack.svc.engine.vote(answer.id, "web:sam", Vote.APPROVE, channel="web")
-    elif verdict == "modify":
-        edited = {
-            "tool_calls": [{"name": "pay_invoice", "args": {"invoice": "INV-9", "amount": 800.0}}]
-        }
-        await stack.svc.engine.vote(
-            answer.id,
-            "web:sam",
-            Vote.MODIFY,
-            channel="web",
-            rationale="discount",
-            modified_payload=edited,
-        )
-    else:
-        await stack.svc.engine.vote(
-            answer.id, "web:sam", Vote.REJECT, channel="web", name="Sam", rationale="not ours"
-        )
+    edited = {
+        "tool_calls": [{"name": "pay_invoice", "args": {"invoice": "INV-9", "amount": 800.0}}]
+    }
+    await sam_decides(stack, answer.id, verdict, edited, "discount", "not ours")
     async with AsyncSqliteSaver.from_conn_string(stack.checkpoints) as saver:
         fresh = hitl_agent(saver, AIMessage(content="done"))
         async with receiver_up(stack, fresh):
@@ -590,22 +603,8 @@ async def test_agent_inbox_interrupts_round_trip(stack: Stack, verdict: str) -> 
         graph = inbox_graph(saver)
         await graph.ainvoke({"draft": draft}, config)
         [answer] = await submit_interrupts(client, graph, config, confidence=0.3)
-    if verdict == "approve":
-        await stack.svc.engine.vote(answer.id, "web:sam", Vote.APPROVE, channel="web")
-    elif verdict == "modify":
-        edited = {"tool_calls": [{"name": "send_email", "args": {**draft, "body": "Paid."}}]}
-        await stack.svc.engine.vote(
-            answer.id,
-            "web:sam",
-            Vote.MODIFY,
-            channel="web",
-            rationale="shorter",
-            modified_payload=edited,
-        )
-    else:
-        await stack.svc.engine.vote(
-            answer.id, "web:sam", Vote.REJECT, channel="web", name="Sam", rationale="wait"
-        )
+    edited = {"tool_calls": [{"name": "send_email", "args": {**draft, "body": "Paid."}}]}
+    await sam_decides(stack, answer.id, verdict, edited, "shorter", "wait")
     async with AsyncSqliteSaver.from_conn_string(stack.checkpoints) as saver:
         fresh = inbox_graph(saver)
         async with receiver_up(stack, fresh):

@@ -82,18 +82,6 @@ async def open_world(repo_factory: RepoFactory, slack: FakeSlack, clock: ManualC
     return await open_slack_world(repo_factory, slack, clock, loaded)
 
 
-@pytest.fixture(scope="module")
-def slack_server() -> Any:
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
-def slack(slack_server: FakeSlack) -> FakeSlack:
-    slack_server.reset()
-    return slack_server
-
-
 @pytest.fixture
 async def w(repo_factory: RepoFactory, slack: FakeSlack) -> AsyncIterator[World]:
     world = await open_world(repo_factory, slack, ManualClock())

@@ -320,19 +320,6 @@ async def open_world(
     return World(slack, slack.rx, svc, app, server, http, clock, virtual)
 
 
-@pytest.fixture(scope="module")
-def slack_server() -> Iterator[FakeSlack]:
-    """One fake Slack for the module (it also plays the agent's webhook endpoint)."""
-    with FakeSlack() as slack:
-        yield slack
-
-
-@pytest.fixture
-def slack(slack_server: FakeSlack) -> FakeSlack:
-    slack_server.reset()
-    return slack_server
-
-
 @pytest.fixture
 async def w(repo_factory: RepoFactory, slack: FakeSlack) -> AsyncIterator[World]:
     world = await open_world(repo_factory, slack, ManualClock())

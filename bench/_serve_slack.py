@@ -17,8 +17,8 @@ import os
 import uvicorn
 
 from adapters.slack import ChannelPacer, SlackChannel, slack_client
-from bot.app import build_services, create_app
-from bot.config import load_config
+from bot.server.app import build_services, create_app
+from bot.server.config import load_config
 
 
 async def serve(config_path: str, port: int, slack_api: str) -> None:

@@ -34,10 +34,10 @@ from bench._common import (
     vacuum_analyze,
     write_results,
 )
-from bot.clock import SystemClock
-from bot.config import parse_config
-from bot.domain import Action
-from bot.engine import Engine, NewRequest
+from bot.core.clock import SystemClock
+from bot.core.domain import Action
+from bot.engine.machine import Engine, NewRequest
+from bot.server.config import parse_config
 from storage import SqlRepository, upgrade_async
 
 TARGET_MB = 300.0

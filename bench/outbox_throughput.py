@@ -34,13 +34,13 @@ from bench._common import (
     table,
     write_results,
 )
-from bot.clock import SystemClock
-from bot.config import parse_config
-from bot.domain import Action
-from bot.engine import Engine, NewRequest
-from bot.metrics import Metrics
-from bot.outbox import OutboxWorker
-from bot.ports import WebhookDelivery
+from bot.core.clock import SystemClock
+from bot.core.domain import Action
+from bot.core.ports import WebhookDelivery
+from bot.engine.machine import Engine, NewRequest
+from bot.engine.metrics import Metrics
+from bot.engine.outbox import OutboxWorker
+from bot.server.config import parse_config
 from storage import SqlRepository, upgrade_async
 
 TARGET_RATIO = 0.5

@@ -38,12 +38,12 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from adapters.langgraph import ResumeOutcome, ResumeReceiver, SignoffGate
 from bench._common import percentile, table, write_results
-from bot.app import build_services, create_app
-from bot.client import AsyncSignoffClient, ResumeEvent
-from bot.config import parse_config
-from bot.domain import Verdict
+from bot.core.domain import Verdict
+from bot.server.app import build_services, create_app
+from bot.server.config import parse_config
+from signoff_client._client import AsyncSignoffClient, ResumeEvent
+from signoff_client.langgraph import ResumeOutcome, ResumeReceiver, SignoffGate
 from storage import open_repository
 
 KEY = "sk_bench_resume_overhead"

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import clone_requests, postgres_schema, table, vacuum_analyze, write_results
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.domain import Action
-from bot.engine import Engine, NewRequest
+from bot.core.clock import ManualClock
+from bot.core.domain import Action
+from bot.engine.machine import Engine, NewRequest
+from bot.server.config import parse_config
 from storage import SqlRepository, upgrade_async
 
 TARGET_RATIO = 1.5

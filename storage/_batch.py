@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.domain import Change
+from bot.core.domain import Change
 
 log = logging.getLogger("signoff.storage")
 

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import (
+from bot.core.domain import (
     GENESIS_HASH,
     AgentState,
     Alert,
@@ -28,11 +28,11 @@ from bot.domain import (
     Status,
     audit_hash,
 )
-from bot.errors import IdempotencyRace, VersionConflict
+from bot.core.errors import IdempotencyRace, VersionConflict
 
 
 class InMemoryRepository:
-    """Implements `bot.ports.Repository` in process memory; one lock makes writes atomic."""
+    """Implements `bot.core.ports.Repository` in process memory; one lock makes writes atomic."""
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()

@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy import exc as sa_exc
 
-from bot.errors import StorageError
+from bot.core.errors import StorageError
 from storage.sql import create_engine
 
 # Next to this module, so it resolves inside an installed wheel as well as in the repo.

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from bot.domain import as_utc
+from bot.core.domain import as_utc
 
 # Deterministic constraint names keep migrations and the models comparable on every backend.
 NAMING_CONVENTION = {
@@ -260,7 +260,7 @@ class ApiKeyRow(Base):
 
 
 class AlertRow(Base):
-    """The state of one warning sign (bot.domain.Alert); the flip of `active` is claimed with a
+    """The state of one warning sign (bot.core.domain.Alert); the flip of `active` is claimed with a
     conditional UPDATE so that one replica, not every replica, announces it."""
 
     __tablename__ = "alerts"
@@ -279,7 +279,7 @@ OPEN_BATCH = text("status = 'open'")
 
 
 class BatchCardRow(Base):
-    """A batch card (bot.domain.BatchCard). The partial unique index allows one open card per
+    """A batch card (bot.core.domain.BatchCard). The partial unique index allows one open card per
     group: a planner's conditional insert that loses to another replica's inserts nothing."""
 
     __tablename__ = "batch_cards"
@@ -312,7 +312,7 @@ class BatchCardRow(Base):
 
 
 class LoginFailureRow(Base):
-    """Recent failed web sign-ins per login name, shared by every replica (bot.domain
+    """Recent failed web sign-ins per login name, shared by every replica (bot.core.domain
     LoginFailures); `recent` holds ISO timestamps."""
 
     __tablename__ = "login_failures"

@@ -1,4 +1,4 @@
-"""`bot.ports.Notifier`: tell the other replicas on one database that something changed.
+"""`bot.core.ports.Notifier`: tell the other replicas on one database that something changed.
 
 PostgreSQL carries notifications with LISTEN/NOTIFY: every replica holds one dedicated
 connection that LISTENs (outside the pool, reconnected with backoff when it drops) and sends

@@ -1,4 +1,4 @@
-"""`bot.ports.Repository` on SQLAlchemy asyncio: SQLite (aiosqlite) or PostgreSQL (psycopg 3).
+"""`bot.core.ports.Repository` on SQLAlchemy asyncio: SQLite (aiosqlite) or PostgreSQL (psycopg 3).
 
 Every write is one transaction. Concurrency rests on three mechanisms:
 
@@ -41,7 +41,7 @@ from sqlalchemy.engine import URL, RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import InstrumentedAttribute
 
-from bot.domain import (
+from bot.core.domain import (
     Action,
     AgentState,
     Alert,
@@ -68,7 +68,7 @@ from bot.domain import (
     audit_hash,
     isoformat,
 )
-from bot.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
+from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
 from routing import Lane, ReviewState, Risk
 from storage._batch import ApplyBatcher, BatchRefused
 from storage._statements import (
@@ -213,7 +213,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class SqlRepository:
-    """Implements `bot.ports.Repository` on SQLite or PostgreSQL.
+    """Implements `bot.core.ports.Repository` on SQLite or PostgreSQL.
 
     Build it with `SqlRepository.connect(url)` (no I/O happens until the first call) and
     release it with `close()`. The schema must exist: run `storage.upgrade` first, or use

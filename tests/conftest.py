@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ports import Repository
+from bot.core.ports import Repository
 from storage.memory import InMemoryRepository
 
 POSTGRES_URL = os.environ.get("SIGNOFF_TEST_POSTGRES_URL")

@@ -9,7 +9,7 @@ from adapters.resume.restate import RestateResumeTarget
 from adapters.resume.spec import RESUME_KINDS
 from adapters.resume.step_functions import StepFunctionsResumeTarget
 from adapters.resume.webhook import WebhookResumeTarget
-from bot.ports import DeliveryAttempt, ResumeTarget, WebhookDelivery
+from bot.core.ports import DeliveryAttempt, ResumeTarget, WebhookDelivery
 
 
 class PerAgentResumeTarget:

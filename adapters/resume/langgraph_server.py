@@ -2,7 +2,7 @@
 
 For each decided request: `GET {url}/threads/{thread_id}/state`, find the interrupt the
 request decides (Signoff's gate, a HumanInTheLoopMiddleware or an Agent Inbox interrupt, see
-`adapters.hitl`), then `POST {url}/threads/{thread_id}/runs` with
+`signoff_client.hitl`), then `POST {url}/threads/{thread_id}/runs` with
 `{"assistant_id": ..., "command": {"resume": {interrupt_id: answer}}}` — the body
 langgraph-sdk's `client.runs.create(thread_id, assistant_id, command={"resume": ...})` sends.
 Reading the state first makes a retried delivery harmless: once the graph has moved on,
@@ -19,11 +19,11 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.hitl import answer_for, interrupt_matches, verdict_from_webhook
 from adapters.resume._http import HttpTarget
 from adapters.resume.spec import LangGraphServerResume, expect_resume
 from adapters.resume.webhook import _describe, _outcome
-from bot.ports import DeliveryAttempt, WebhookDelivery
+from bot.core.ports import DeliveryAttempt, WebhookDelivery
+from signoff_client.hitl import answer_for, interrupt_matches, verdict_from_webhook
 
 
 class LangGraphServerResumeTarget(HttpTarget):

@@ -16,12 +16,12 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.hitl import verdict_from_webhook
 from adapters.resume._http import HttpTarget
 from adapters.resume.spec import RestateResume, expect_resume
 from adapters.resume.webhook import _describe, _outcome
-from bot.domain import canonical_json
-from bot.ports import DeliveryAttempt, WebhookDelivery
+from bot.core.domain import canonical_json
+from bot.core.ports import DeliveryAttempt, WebhookDelivery
+from signoff_client.hitl import verdict_from_webhook
 
 
 class RestateResumeTarget(HttpTarget):

@@ -1,6 +1,6 @@
 """The `resume:` block of an agent in the config: where its decided requests go.
 
-`bot.config` validates it with these models; `AgentSpec.resume` carries it as a plain
+`bot.server.config` validates it with these models; `AgentSpec.resume` carries it as a plain
 mapping, and each resume target reads its own kind back with `parse_resume`. The keys are
 documented in docs/agents.md.
 """
@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from bot.ports import DeliveryAttempt, WebhookDelivery
+from bot.core.ports import DeliveryAttempt, WebhookDelivery
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")

@@ -16,9 +16,9 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from adapters.hitl import Verdict, verdict_from_webhook
 from adapters.resume.spec import StepFunctionsResume, expect_resume
-from bot.ports import DeliveryAttempt, WebhookDelivery
+from bot.core.ports import DeliveryAttempt, WebhookDelivery
+from signoff_client.hitl import Verdict, verdict_from_webhook
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient

@@ -14,8 +14,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from adapters.resume._http import HttpTarget
-from bot.errors import DeliveryError
-from bot.ports import DeliveryAttempt, WebhookDelivery
+from bot.core.errors import DeliveryError
+from bot.core.ports import DeliveryAttempt, WebhookDelivery
 
 NO_SECRET = "no webhook secret configured for this agent"
 BAD_SECRET = "the agent's webhook secret is not a valid whsec_ key (base64)"
@@ -28,7 +28,7 @@ _DELTA_SECONDS = re.compile(r"[+-]?\d+(?:\.\d+)?")
 class WebhookResumeTarget(HttpTarget):
     """Delivers `WebhookDelivery`s as signed POSTs (CONTRACT section 7).
 
-    Each call is one attempt; the caller owns retries (see `bot.retry`). The `webhook-id` is
+    Each call is one attempt; the caller owns retries (see `bot.core.retry`). The `webhook-id` is
     the delivery id, so an agent can drop a retry it already processed. Redirects are not
     followed: a signed body must reach the URL the agent registered, and a 3xx usually means
     the agent's URL is stale, which an operator should see rather than have papered over.

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from bot.domain import as_utc, isoformat
+from bot.core.domain import as_utc, isoformat
 
 ELLIPSIS = "…"
 FENCE = "```"

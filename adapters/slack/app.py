@@ -33,9 +33,9 @@ from starlette.responses import JSONResponse, Response
 from adapters.slack import batch_cards, cards
 from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
-from bot.domain import Verdict, batch_blocker
-from bot.errors import InvalidInput, NotAllowed, NotFound
-from bot.ports import ReviewService
+from bot.core.domain import Verdict, batch_blocker
+from bot.core.errors import InvalidInput, NotAllowed, NotFound
+from bot.core.ports import ReviewService
 
 log = logging.getLogger("signoff.slack")
 

@@ -29,8 +29,8 @@ from adapters.slack.cards import (
     plain,
     section,
 )
-from bot.domain import ApprovalRequest, BatchItemResult, Status, Verdict
-from bot.ports import BatchView
+from bot.core.domain import ApprovalRequest, BatchItemResult, Status, Verdict
+from bot.core.ports import BatchView
 
 BATCH_APPROVE = "signoff_batch_approve"
 BATCH_REJECT = "signoff_batch_reject"

@@ -23,8 +23,8 @@ from adapters.slack._mrkdwn import (
     mention,
     pretty_json,
 )
-from bot.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
-from bot.ports import CardView
+from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
+from bot.core.ports import CardView
 
 Block = dict[str, Any]
 

@@ -13,9 +13,9 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack import batch_cards, cards
 from adapters.slack.pacer import ChannelPacer
-from bot.domain import Alert
-from bot.errors import DeliveryError
-from bot.ports import BatchView, CardView
+from bot.core.domain import Alert
+from bot.core.errors import DeliveryError
+from bot.core.ports import BatchView, CardView
 
 log = logging.getLogger("signoff.slack")
 
@@ -64,7 +64,7 @@ def retry_after(response: Any) -> float:
 
 
 class SlackChannel:
-    """Implements `bot.ports.Channel` for Slack.
+    """Implements `bot.core.ports.Channel` for Slack.
 
     Cards go to the tier's channel with an @-mention of its Slack reviewers; edits use
     `chat.update`; reminders are thread replies. Every write to a channel goes through a
@@ -139,7 +139,7 @@ class SlackChannel:
         )
 
     async def post_alert(self, alert: Alert) -> None:
-        """Announce a warning sign in `alerts_channel` (implements `bot.ports.AlertSink`).
+        """Announce a warning sign in `alerts_channel` (implements `bot.core.ports.AlertSink`).
 
         Raises DeliveryError like the card methods; not retryable without a channel.
         """

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.errors import DeliveryError
+from bot.core.errors import DeliveryError
 
 
 class ChannelPacer:

@@ -1,10 +1,10 @@
 """Microsoft Teams: Adaptive Card approvals on botbuilder-core (CONTRACT section 8).
 
 - `cards`: pure Adaptive Card 1.5 builders (no botbuilder import).
-- `TeamsChannel` (`channel`): the `bot.ports.Channel` that posts a card as a new thread in
+- `TeamsChannel` (`channel`): the `bot.core.ports.Channel` that posts a card as a new thread in
   the tier's Teams channel, edits it with `update_activity` and replies with reminders.
 - `TeamsBot` (`bot`): Universal Actions (`adaptiveCard/action`) and text commands, talking
-  to the engine only through `bot.ports.ReviewService`.
+  to the engine only through `bot.core.ports.ReviewService`.
 - `TeamsAuth` (`auth`): Bot Framework JWT validation, or none for local testing.
 - `messages_endpoint` (`endpoint`): the FastAPI handler for `POST /api/messages`.
 
@@ -40,7 +40,7 @@ Agents SDK for Python. A move touches only this folder and the two dependency li
    and `InvokeResponse` keep their wire shape (`statusCode`, `type`, `value`).
 5. `endpoint.py`: keep parsing the body and calling `adapter.process_activity`.
 
-`cards.py`, `bot/teams_wiring.py`, the tests' fake connector and every Teams-shaped test
+`cards.py`, `bot/server/teams.py`, the tests' fake connector and every Teams-shaped test
 payload stay as they are: the wire protocol (Bot Connector REST API, Adaptive Cards,
 Universal Actions, Bot Framework JWTs) does not change. Check exact class names against
 the SDK release you move to; they were still settling during 2025-2026.

@@ -28,7 +28,7 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
-from bot.errors import SignoffError
+from bot.core.errors import SignoffError
 
 log = logging.getLogger("signoff.teams")
 

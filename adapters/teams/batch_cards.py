@@ -29,8 +29,8 @@ from adapters.teams.cards import (
     verbatim,
     when,
 )
-from bot.domain import ApprovalRequest, BatchItemResult, Status, Verdict
-from bot.ports import BatchView
+from bot.core.domain import ApprovalRequest, BatchItemResult, Status, Verdict
+from bot.core.ports import BatchView
 
 BATCH_VERBS: Mapping[str, Verdict] = {
     "batch_approve": Verdict.APPROVE,

@@ -35,9 +35,9 @@ from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
 
 from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
-from bot.domain import ApprovalRequest, Status, Verdict
-from bot.errors import InvalidInput, NotAllowed, NotFound
-from bot.ports import BatchView, CardView, ReviewService
+from bot.core.domain import ApprovalRequest, Status, Verdict
+from bot.core.errors import InvalidInput, NotAllowed, NotFound
+from bot.core.ports import BatchView, CardView, ReviewService
 
 log = logging.getLogger("signoff.teams")
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from bot.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
-from bot.ports import CardKind, CardView
+from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
+from bot.core.ports import CardKind, CardView
 from routing import Risk
 
 Element = dict[str, Any]

@@ -26,9 +26,9 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
 from adapters.teams.auth import TeamsAuth, TeamsCredentials
-from bot.domain import Alert
-from bot.errors import DeliveryError
-from bot.ports import BatchView, CardView
+from bot.core.domain import Alert
+from bot.core.errors import DeliveryError
+from bot.core.ports import BatchView, CardView
 
 log = logging.getLogger("signoff.teams")
 
@@ -88,7 +88,7 @@ def _status(exc: HttpOperationError) -> tuple[int, Mapping[str, str]]:
 
 
 class TeamsChannel:
-    """Implements `bot.ports.Channel` for Microsoft Teams through botbuilder's CloudAdapter.
+    """Implements `bot.core.ports.Channel` for Microsoft Teams through botbuilder's CloudAdapter.
 
     A card is posted proactively into the tier's Teams channel as a new thread
     (`create_conversation` with the channel id and tenant), @-mentioning the tier's `teams:`
@@ -234,7 +234,7 @@ class TeamsChannel:
         await self._continue(ref, "reply_to_activity", send)
 
     async def post_alert(self, alert: Alert) -> None:
-        """Announce a warning sign in `alerts_channel` (implements `bot.ports.AlertSink`)."""
+        """Announce a warning sign in `alerts_channel` (implements `bot.core.ports.AlertSink`)."""
         if not self.alerts_channel:
             raise DeliveryError("teams.alerts_channel is not configured", retryable=False)
         activity = MessageFactory.attachment(

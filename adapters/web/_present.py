@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.domain import ApprovalRequest, as_utc, isoformat
+from bot.core.domain import ApprovalRequest, as_utc, isoformat
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

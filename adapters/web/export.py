@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from bot.domain import AuditRecord
+from bot.core.domain import AuditRecord
 
 AUDIT_CSV_FIELDS = (
     "seq",

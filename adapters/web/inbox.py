@@ -33,8 +33,7 @@ from adapters.web.sessions import (
     Session,
     SessionCodec,
 )
-from bot import oversight as figures
-from bot.domain import (
+from bot.core.domain import (
     ApprovalRequest,
     AuditRecord,
     BatchItemResult,
@@ -48,9 +47,10 @@ from bot.domain import (
     batch_blocker,
     verify_chain,
 )
-from bot.errors import InvalidInput, NotAllowed, NotFound
-from bot.ports import Clock, Repository, ReviewService
-from bot.watch import gather
+from bot.core.errors import InvalidInput, NotAllowed, NotFound
+from bot.core.ports import Clock, Repository, ReviewService
+from bot.oversight import figures
+from bot.oversight.watch import gather
 from routing import Policy
 
 log = logging.getLogger("signoff.web")

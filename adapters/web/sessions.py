@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.ports import Repository
+from bot.core.ports import Repository
 
 _COOKIE_CONTEXT = b"signoff.web.session.v1"
 

@@ -18,10 +18,10 @@ from typing import Any, cast
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
 
-from adapters.hitl import GATE_KEY, answer_for, verdict_from_webhook
-from adapters.langgraph import SignoffGate
-from bot.client import AsyncSignoffClient
 from examples.invoice_agent.graph import InvoiceState, build_graph, describe, thread_id
+from signoff_client._client import AsyncSignoffClient
+from signoff_client.hitl import GATE_KEY, answer_for, verdict_from_webhook
+from signoff_client.langgraph import SignoffGate
 
 DEFAULT_DB = "invoice_agent.db"
 

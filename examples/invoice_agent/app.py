@@ -16,9 +16,9 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from adapters.langgraph import Graph, ResumeOutcome, ResumeReceiver, SignoffGate
-from bot.client import AsyncSignoffClient, ResumeEvent
 from examples.invoice_agent.graph import InvoiceState, build_graph, describe
+from signoff_client._client import AsyncSignoffClient, ResumeEvent
+from signoff_client.langgraph import Graph, ResumeOutcome, ResumeReceiver, SignoffGate
 
 
 @dataclass

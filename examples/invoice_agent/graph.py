@@ -14,7 +14,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from adapters.langgraph import SignoffGate, Verdict
+from signoff_client.langgraph import SignoffGate, Verdict
 
 VENDORS: dict[str, dict[str, Any]] = {
     "ACME": {"iban": "DE89370400440532013000", "orders": {"PO-77": 4200.00, "PO-78": 900.00}},

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain import (
+from bot.core.domain import (
     Action,
     ApprovalRequest,
     AuditEvent,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ports import Repository
+from bot.core.ports import Repository
 from storage import InMemoryRepository, SqlRepository, upgrade, upgrade_async
 from tests.contract._databases import NO_POSTGRES, POSTGRES_URL, postgres_schema
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from bot.domain import Alert, Change, OutboxKind
-from bot.ports import Repository
+from bot.core.domain import Alert, Change, OutboxKind
+from bot.core.ports import Repository
 from tests.contract._builders import T0, at, outbox, request
 
 

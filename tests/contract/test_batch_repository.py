@@ -11,8 +11,8 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from bot.domain import BatchCard, BatchStatus, OutboxKind, OutboxResult, OutboxStatus
-from bot.ports import Repository
+from bot.core.domain import BatchCard, BatchStatus, OutboxKind, OutboxResult, OutboxStatus
+from bot.core.ports import Repository
 from tests.contract._builders import T0, at, outbox
 
 LEASE = timedelta(seconds=60)

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from adapters.web.sessions import LoginGuard
-from bot.ports import Repository
+from bot.core.ports import Repository
 from tests.contract._builders import T0
 
 WINDOW = timedelta(minutes=15)

@@ -11,7 +11,7 @@ from datetime import timedelta, timezone
 
 import pytest
 
-from bot.domain import (
+from bot.core.domain import (
     AgentState,
     ApprovalRequest,
     AuditRecord,
@@ -26,8 +26,8 @@ from bot.domain import (
     Status,
     verify_chain,
 )
-from bot.errors import IdempotencyRace, VersionConflict
-from bot.ports import Repository
+from bot.core.errors import IdempotencyRace, VersionConflict
+from bot.core.ports import Repository
 from tests.contract._builders import T0, at, decided, event, outbox, request
 
 LEASE = timedelta(seconds=60)

@@ -18,7 +18,7 @@ from sqlalchemy import DateTime, text
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
-from bot.domain import (
+from bot.core.domain import (
     AuditEvent,
     Change,
     IdempotencyRecord,
@@ -26,7 +26,7 @@ from bot.domain import (
     audit_hash,
     verify_chain,
 )
-from bot.errors import ConfigError, StorageError
+from bot.core.errors import ConfigError, StorageError
 from storage import SqlRepository, open_repository
 from storage.sql import async_url
 from tests.contract._builders import at, event, outbox, request

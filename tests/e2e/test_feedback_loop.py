@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_services
-from bot.config import load_config
-from bot.domain import Action, Verdict
-from bot.engine import NewRequest
+from bot.core.domain import Action, Verdict
+from bot.engine.machine import NewRequest
+from bot.server.app import build_services
+from bot.server.config import load_config
 from storage import open_repository
 from tests.e2e.serve import run
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.watch import Watch
+from bot.oversight.watch import Watch
 from storage import open_repository
 from tests.e2e.serve import run
 from tests.support.month import TIERS, MonthFigures, month_config, simulate_month

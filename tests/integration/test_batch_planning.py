@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from bot.batches import BatchPlanner
-from bot.clock import ManualClock
-from bot.domain import OutboxKind
-from bot.ports import BatchView, CardView, Repository
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind
+from bot.core.ports import BatchView, CardView, Repository
+from bot.engine.batches import BatchPlanner
 from storage import InMemoryRepository, SqlRepository, upgrade, upgrade_async
 from tests.contract._databases import NO_POSTGRES, POSTGRES_URL, postgres_schema
 from tests.support.world import World, make_config

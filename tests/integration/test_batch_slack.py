@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.config import LoadedConfig, parse_config
-from bot.domain import OutboxKind
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind
+from bot.server.config import LoadedConfig, parse_config
 from tests.conftest import RepoFactory
 from tests.integration.test_slack import (
     KEY,

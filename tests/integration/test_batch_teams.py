@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import build_services, create_app
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.ports import Repository
-from bot.teams_wiring import mount_teams, teams_channel
+from bot.core.clock import ManualClock
+from bot.core.ports import Repository
+from bot.server.app import build_services, create_app
+from bot.server.config import parse_config
+from bot.server.teams import mount_teams, teams_channel
 from tests.conftest import RepoFactory
 from tests.integration.test_teams import (
     ALICE,

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import build_services
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.services import Services
+from bot.core.clock import ManualClock
+from bot.server.app import build_services
+from bot.server.config import parse_config
+from bot.server.services import Services
 from tests.conftest import RepoFactory
 from tests.integration.test_web_inbox import (
     KEY,

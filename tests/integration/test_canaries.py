@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.canaries import CanaryPolicy
-from bot.clock import ManualClock
-from bot.domain import OutboxKind, Status, Verdict
-from bot.errors import NotFound
-from bot.oversight import compute
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind, Status, Verdict
+from bot.core.errors import NotFound
+from bot.engine.canaries import CanaryPolicy
+from bot.oversight.figures import compute
 from storage import InMemoryRepository
 from tests.conftest import RepoFactory
 from tests.support.world import World, make_config

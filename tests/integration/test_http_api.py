@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import build_services, create_app
-from bot.canaries import CanaryPolicy
-from bot.config import parse_config
-from bot.domain import Verdict
-from bot.services import Services
+from bot.core.domain import Verdict
+from bot.engine.canaries import CanaryPolicy
+from bot.server.app import build_services, create_app
+from bot.server.config import parse_config
+from bot.server.services import Services
 from tests.conftest import RepoFactory
 from tests.support.world import TIERS
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.domain import AgentState, OutboxKind, Status, verify_chain
-from bot.engine import NewRequest
-from bot.ports import CardView
+from bot.core.clock import ManualClock
+from bot.core.domain import AgentState, OutboxKind, Status, verify_chain
+from bot.core.ports import CardView
+from bot.engine.machine import NewRequest
 from tests.conftest import RepoFactory
 from tests.support.world import TIERS, World, make_config, new_request
 

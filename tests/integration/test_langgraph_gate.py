@@ -34,20 +34,20 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from adapters.hitl import GATE_KEY, Verdict, answer_for, verdict_from_webhook
-from adapters.langgraph import ResumeReceiver, SignoffGate, submit_interrupts
 from adapters.resume import WebhookResumeTarget
 from adapters.slack import SlackApp
-from bot.app import build_services, create_app
-from bot.client import AsyncSignoffClient
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.domain import OutboxKind, OutboxStatus
-from bot.domain import Verdict as Vote
-from bot.ports import WebhookDelivery
-from bot.services import Services
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind, OutboxStatus
+from bot.core.domain import Verdict as Vote
+from bot.core.ports import WebhookDelivery
+from bot.server.app import build_services, create_app
+from bot.server.config import parse_config
+from bot.server.services import Services
 from examples.invoice_agent.app import create_app as create_agent_app
 from examples.invoice_agent.graph import build_graph, thread_id
+from signoff_client._client import AsyncSignoffClient
+from signoff_client.hitl import GATE_KEY, Verdict, answer_for, verdict_from_webhook
+from signoff_client.langgraph import ResumeReceiver, SignoffGate, submit_interrupts
 from storage import open_repository
 from tests.support.fake_slack import TOKEN, FakeSlack, Message, action_ids, all_text
 from tests.support.loopback import LoopbackServer

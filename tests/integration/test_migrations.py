@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 import storage
-from bot.errors import ConfigError, StorageError
+from bot.core.errors import ConfigError, StorageError
 from storage import upgrade, upgrade_async
 from storage.migrate import MIGRATIONS, alembic_config
 from storage.models import Base

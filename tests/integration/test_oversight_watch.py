@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.domain import Alert, OutboxKind, OutboxStatus, Verdict
-from bot.oversight import DEFAULTS, Thresholds
-from bot.watch import Watch, gather
+from bot.core.clock import ManualClock
+from bot.core.domain import Alert, OutboxKind, OutboxStatus, Verdict
+from bot.oversight.figures import DEFAULTS, Thresholds
+from bot.oversight.watch import Watch, gather
 from tests.conftest import RepoFactory
 from tests.support.world import World, make_config
 

@@ -19,15 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import Timing, build_services, create_app
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.domain import OutboxKind, OutboxStatus, Status, Verdict
-from bot.errors import ConfigError
-from bot.outbox import LEASE
-from bot.ports import CardView, DeliveryAttempt, Repository, WebhookDelivery
-from bot.services import Services
-from bot.waiters import Waiters
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind, OutboxStatus, Status, Verdict
+from bot.core.errors import ConfigError
+from bot.core.ports import CardView, DeliveryAttempt, Repository, WebhookDelivery
+from bot.engine.outbox import LEASE
+from bot.engine.waiters import Waiters
+from bot.server.app import Timing, build_services, create_app
+from bot.server.config import parse_config
+from bot.server.services import Services
 from storage import (
     InMemoryNotifier,
     InMemoryRepository,

@@ -17,16 +17,16 @@ import pytest
 from botocore.stub import Stubber
 from langgraph_sdk import get_client
 
-from adapters.hitl import GATE_KEY, verdict_from_webhook
 from adapters.resume import PerAgentResumeTarget
 from adapters.resume.step_functions import StepFunctionsResumeTarget
-from bot.app import build_services
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.domain import OutboxKind, OutboxMessage, OutboxStatus, Verdict
-from bot.errors import ConfigError
-from bot.ports import ResumeTarget
-from bot.services import Services
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind, OutboxMessage, OutboxStatus, Verdict
+from bot.core.errors import ConfigError
+from bot.core.ports import ResumeTarget
+from bot.server.app import build_services
+from bot.server.config import parse_config
+from bot.server.services import Services
+from signoff_client.hitl import GATE_KEY, verdict_from_webhook
 from storage import open_repository
 from tests.support.http_receiver import HttpReceiver, Recorded, Reply
 from tests.support.world import TIERS, new_request
@@ -342,7 +342,7 @@ async def test_step_functions_errors_retry_or_end(tmp_path: Path, sfn: Any) -> N
 
 
 async def test_an_unknown_kind_is_dead_not_guessed() -> None:
-    from bot.ports import WebhookDelivery
+    from bot.core.ports import WebhookDelivery
 
     attempt = await PerAgentResumeTarget().deliver(
         WebhookDelivery("msg_1", "x", {}, None, 1, resume={"kind": "temporal"})

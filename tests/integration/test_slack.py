@@ -24,12 +24,12 @@ from slack_sdk.models.blocks import Block
 from standardwebhooks import Webhook
 
 from adapters.slack import ChannelPacer, SlackApp
-from bot.app import build_services, create_app
-from bot.clock import ManualClock
-from bot.config import LoadedConfig, parse_config
-from bot.domain import OutboxKind, OutboxStatus
-from bot.services import Services
-from bot.slack_wiring import mount_slack, slack_channel
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind, OutboxStatus
+from bot.server.app import build_services, create_app
+from bot.server.config import LoadedConfig, parse_config
+from bot.server.services import Services
+from bot.server.slack import mount_slack, slack_channel
 from tests.conftest import RepoFactory
 from tests.support.fake_slack import (
     TOKEN,

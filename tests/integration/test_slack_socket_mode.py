@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from standardwebhooks import Webhook
 
 from adapters.slack import SlackApp
-from bot.app import create_app
-from bot.config import parse_config
+from bot.server.app import create_app
+from bot.server.config import parse_config
 from tests.integration.test_slack import KEY, MEDIUM, TIERS
 from tests.support.fake_slack import APP_TOKEN, TOKEN, FakeSlack, Message, action_ids, all_text
 from tests.support.http_receiver import HttpReceiver

@@ -34,14 +34,14 @@ from jwt.algorithms import RSAAlgorithm
 from standardwebhooks import Webhook
 
 from adapters.teams import TeamsChannel
-from bot.app import build_services, create_app
-from bot.clock import ManualClock
-from bot.config import LoadedConfig, parse_config
-from bot.domain import OutboxKind, OutboxStatus
-from bot.errors import ConfigError
-from bot.ports import Repository
-from bot.services import Services
-from bot.teams_wiring import mount_teams, teams_channel
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind, OutboxStatus
+from bot.core.errors import ConfigError
+from bot.core.ports import Repository
+from bot.server.app import build_services, create_app
+from bot.server.config import LoadedConfig, parse_config
+from bot.server.services import Services
+from bot.server.teams import mount_teams, teams_channel
 from storage.memory import InMemoryRepository
 from tests.conftest import RepoFactory
 from tests.support.fake_connector import FakeConnector

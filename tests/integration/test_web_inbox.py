@@ -23,12 +23,20 @@ from fastapi import FastAPI
 
 from adapters.web.export import AUDIT_CSV_FIELDS
 from adapters.web.passwords import hash_password
-from bot.app import build_services, create_app
-from bot.clock import ManualClock
-from bot.config import parse_config
-from bot.domain import Change, OutboxKind, OutboxMessage, OutboxResult, OutboxStatus, Status, new_id
-from bot.services import Services
-from bot.web_wiring import issue_login_link, mount_web, web_inbox
+from bot.core.clock import ManualClock
+from bot.core.domain import (
+    Change,
+    OutboxKind,
+    OutboxMessage,
+    OutboxResult,
+    OutboxStatus,
+    Status,
+    new_id,
+)
+from bot.server.app import build_services, create_app
+from bot.server.config import parse_config
+from bot.server.services import Services
+from bot.server.web import issue_login_link, mount_web, web_inbox
 from tests.conftest import RepoFactory
 
 KEY = "sk_test_invoice_bot"

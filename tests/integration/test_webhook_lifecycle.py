@@ -9,9 +9,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from adapters.resume import WebhookResumeTarget
-from bot.clock import ManualClock
-from bot.domain import OutboxKind, OutboxStatus, Verdict, verify_chain
-from bot.retry import MAX_ATTEMPTS
+from bot.core.clock import ManualClock
+from bot.core.domain import OutboxKind, OutboxStatus, Verdict, verify_chain
+from bot.core.retry import MAX_ATTEMPTS
 from tests.conftest import RepoFactory
 from tests.support.http_receiver import HttpReceiver, Reply, free_port
 from tests.support.world import SECRET, World, make_config
@@ -88,7 +88,7 @@ async def test_a_day_of_500s_ends_dead_and_a_manual_retry_delivers(
         assert await world.repo.count_outbox(OutboxKind.WEBHOOK, OutboxStatus.DEAD) == 1
 
         agent.set_handler("/resume", lambda _: Reply(200))
-        from bot.domain import AuditEvent
+        from bot.core.domain import AuditEvent
 
         again = await world.repo.requeue_outbox(
             dead.id, clock.now(), AuditEvent("delivery_retried", clock.now(), request_id=rid)
@@ -135,7 +135,7 @@ async def test_killed_between_commit_and_delivery_delivers_after_restart(
 
 
 def _done():  # type: ignore[no-untyped-def]
-    from bot.domain import OutboxResult
+    from bot.core.domain import OutboxResult
 
     return OutboxResult(OutboxStatus.DONE)
 

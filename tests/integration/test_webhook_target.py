@@ -16,8 +16,8 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from adapters.resume import WebhookResumeTarget
 from adapters.resume.webhook import NO_SECRET, parse_retry_after
-from bot.errors import DeliveryError
-from bot.ports import WebhookDelivery
+from bot.core.errors import DeliveryError
+from bot.core.ports import WebhookDelivery
 from tests.support.http_receiver import HttpReceiver, Recorded, Reply, free_port
 
 BODY: dict[str, Any] = {

@@ -13,12 +13,12 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.canaries import CanaryPolicy
-from bot.clock import ManualClock
-from bot.config import LoadedConfig, parse_config
-from bot.domain import Status, Verdict
-from bot.engine import Engine
-from bot.ports import Repository
+from bot.core.clock import ManualClock
+from bot.core.domain import Status, Verdict
+from bot.core.ports import Repository
+from bot.engine.canaries import CanaryPolicy
+from bot.engine.machine import Engine
+from bot.server.config import LoadedConfig, parse_config
 from tests.support.world import World, new_request
 
 TIERS = [

@@ -11,14 +11,14 @@ from typing import Any
 
 from adapters.resume import WebhookResumeTarget
 from adapters.web.channel import WebInboxChannel
-from bot.clock import ManualClock
-from bot.config import LoadedConfig, parse_config
-from bot.domain import Action
-from bot.engine import Engine, NewRequest
-from bot.metrics import Metrics
-from bot.outbox import OutboxWorker
-from bot.ports import Channel, Repository, ResumeTarget
-from bot.services import secret_lookup
+from bot.core.clock import ManualClock
+from bot.core.domain import Action
+from bot.core.ports import Channel, Repository, ResumeTarget
+from bot.engine.machine import Engine, NewRequest
+from bot.engine.metrics import Metrics
+from bot.engine.outbox import OutboxWorker
+from bot.server.config import LoadedConfig, parse_config
+from bot.server.services import secret_lookup
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 

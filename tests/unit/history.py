@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
+from bot.core.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
 from routing import Lane, ReviewState, Risk
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

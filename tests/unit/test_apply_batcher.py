@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from bot.domain import AuditEvent, Change, utcnow
-from bot.errors import StorageError, VersionConflict
+from bot.core.domain import AuditEvent, Change, utcnow
+from bot.core.errors import StorageError, VersionConflict
 from storage._batch import ApplyBatcher, BatchRefused
 
 

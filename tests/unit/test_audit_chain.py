@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import GENESIS_HASH, AuditEvent, AuditRecord, audit_hash, verify_chain
+from bot.core.domain import GENESIS_HASH, AuditEvent, AuditRecord, audit_hash, verify_chain
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bot.calibrate import NotEnoughHistory, Thresholds, calibrate, to_json, to_text
-from bot.domain import Action, ApprovalRequest, Status
+from bot.core.domain import Action, ApprovalRequest, Status
+from bot.oversight.calibrate import NotEnoughHistory, Thresholds, calibrate, to_json, to_text
 from routing import DEFAULT_TIERS, Lane, Policy, RoutingPolicy, Rule, compile_policy
 from tests.unit.history import approved, confirmed, rejected, request, reversed_, unjudged
 

@@ -16,9 +16,13 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from bot import client as client_module
-from bot.app import build_services, create_app
-from bot.client import (
+from bot.core.domain import Verdict
+from bot.server.app import build_services, create_app
+from bot.server.config import parse_config
+from bot.server.http import RequestOut, SubmitOut, VoteOut
+from bot.server.services import Services
+from signoff_client import _client as client_module
+from signoff_client._client import (
     AsyncSignoffClient,
     AuthenticationError,
     ConflictError,
@@ -34,10 +38,6 @@ from bot.client import (
     derive_idempotency_key,
     verify_webhook,
 )
-from bot.config import parse_config
-from bot.domain import Verdict
-from bot.http import RequestOut, SubmitOut, VoteOut
-from bot.services import Services
 from storage.memory import InMemoryRepository
 from tests.support.http_receiver import HttpReceiver, Reply, free_port
 from tests.support.loopback import ThreadedServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.domain import new_id
+from bot.core.domain import new_id
 
 
 def test_ids_made_within_one_millisecond_sort_in_creation_order() -> None:

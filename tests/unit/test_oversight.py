@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot import oversight as figures
-from bot.domain import (
+from bot.core.domain import (
     Action,
     ApprovalRequest,
     AuditEvent,
@@ -19,6 +18,7 @@ from bot.domain import (
     Verdict,
     Vote,
 )
+from bot.oversight import figures
 from routing import Lane, ReviewState, Risk
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

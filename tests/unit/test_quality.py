@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
-from bot.oversight import quality
+from bot.core.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
+from bot.oversight.figures import quality
 from routing import Lane, ReviewState, Risk
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

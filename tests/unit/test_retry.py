@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.retry import JITTER, MAX_ATTEMPTS, RETRY_HORIZON, RETRY_SCHEDULE, next_delay
+from bot.core.retry import JITTER, MAX_ATTEMPTS, RETRY_HORIZON, RETRY_SCHEDULE, next_delay
 
 DAY = 24 * 3600
 

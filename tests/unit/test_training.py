@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.domain import Action, ApprovalRequest, Status, Verdict, Vote
-from bot.oversight import POLICY_ACTOR
-from bot.training import CSV_FIELDS, examples, render
+from bot.core.domain import Action, ApprovalRequest, Status, Verdict, Vote
+from bot.oversight.figures import POLICY_ACTOR
+from bot.oversight.training import CSV_FIELDS, examples, render
 from routing import Lane, Risk
 from tests.unit.history import (
     T0,

@@ -13,7 +13,7 @@ from slack_sdk.models.views import View
 
 from adapters.slack import cards
 from adapters.slack._mrkdwn import chunks, clip, escape
-from bot.domain import (
+from bot.core.domain import (
     Action,
     ApprovalRequest,
     ReviewStatus,
@@ -22,7 +22,7 @@ from bot.domain import (
     Verdict,
     Vote,
 )
-from bot.ports import CardView
+from bot.core.ports import CardView
 from routing import Lane, ReviewState, Risk
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import SlackConfig, SlackCredentials
+from bot.server.config import SlackConfig, SlackCredentials
 
 BOT, SECRET, APP = "xoxb-1", "signing-secret-1", "xapp-1-A0-1-abc"
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from adapters.slack import ChannelPacer
-from bot.errors import DeliveryError
+from bot.core.errors import DeliveryError
 
 
 class FakeTime:

@@ -19,7 +19,7 @@ from adapters.slack.app import (
     parse_payload,
 )
 from adapters.slack.channel import retry_after
-from bot.domain import Verdict
+from bot.core.domain import Verdict
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.slack import SlackApp, SlackSocketMode, slack_client
 from adapters.slack import socket_mode as module
-from bot.ports import ReviewService
+from bot.core.ports import ReviewService
 
 
 def unused_review() -> ReviewService:

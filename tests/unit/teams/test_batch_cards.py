@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from adapters.teams import batch_cards
-from bot.domain import BatchItemResult, BatchStatus, Status, Verdict
+from bot.core.domain import BatchItemResult, BatchStatus, Status, Verdict
 from tests.unit.slack.test_batch_cards import item, view
 from tests.unit.teams.schema import assert_adaptive_card
 

@@ -8,8 +8,8 @@ import pytest
 
 from adapters.teams.auth import TeamsCredentials, bot_configuration
 from adapters.teams.bot import parse_action
-from bot.domain import Verdict
-from bot.errors import InvalidInput
+from bot.core.domain import Verdict
+from bot.core.errors import InvalidInput
 
 
 def test_parse_action() -> None:

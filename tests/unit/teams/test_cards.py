@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 
 from adapters.teams import cards
-from bot.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
-from bot.ports import CardView
+from bot.core.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
+from bot.core.ports import CardView
 from routing import Lane, ReviewState, Risk
 from tests.unit.teams import schema
 

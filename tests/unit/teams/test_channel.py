@@ -10,7 +10,7 @@ import pytest
 
 from adapters.teams import TeamsChannel, TeamsCredentials
 from adapters.teams.channel import delivery_error, retry_after_seconds
-from bot.errors import DeliveryError
+from bot.core.errors import DeliveryError
 from tests.support.fake_connector import FakeConnector
 from tests.unit.teams.test_cards import request, view
 

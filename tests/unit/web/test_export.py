@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.web.export import AUDIT_CSV_FIELDS, audit_csv, audit_export, audit_jsonl
-from bot.domain import GENESIS_HASH, AuditEvent, AuditRecord, audit_hash
+from bot.core.domain import GENESIS_HASH, AuditEvent, AuditRecord, audit_hash
 
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""The domain, its ports and its errors: no I/O, imports only `routing`."""

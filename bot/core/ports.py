@@ -1,0 +1,458 @@
+"""The ports the engine talks through: storage, reviewer channels, resume targets, time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from bot.core.domain import (
+    AgentState,
+    Alert,
+    ApprovalRequest,
+    AuditEvent,
+    AuditRecord,
+    BatchCard,
+    BatchItemResult,
+    BatchStatus,
+    CardRef,
+    Change,
+    IdempotencyRecord,
+    LoginFailures,
+    OutboxKind,
+    OutboxMessage,
+    OutboxResult,
+    OutboxStatus,
+    Page,
+    ReviewStatus,
+    Status,
+    Verdict,
+    batch_blocker,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class Repository(Protocol):
+    """Durable state. Every write goes through `apply` (one transaction) or the outbox calls.
+
+    Every method raises `StorageError` when the database cannot be reached.
+    """
+
+    async def apply(self, change: Change) -> None:
+        """Write a request change with its votes, moves, outbox rows and audit events atomically.
+
+        Raises VersionConflict if the stored version differs from `change.expected_version`
+        (or the request id exists on insert), IdempotencyRace if the idempotency key is taken.
+        """
+        ...
+
+    async def get(self, request_id: str) -> ApprovalRequest | None: ...
+
+    async def list_requests(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        newest_first: bool = False,
+    ) -> Page:
+        """Requests ordered by id (creation order, or newest first); `cursor` is the last id
+        of the previous page."""
+        ...
+
+    async def list_awaiting(self, limit: int = 500) -> Sequence[ApprovalRequest]:
+        """Requests a reviewer can still act on (pending, or review open), by deadline."""
+        ...
+
+    async def find_idempotency(self, agent_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    async def due_for_sla(self, now: datetime, limit: int) -> Sequence[str]:
+        """Ids of pending requests whose tier deadline has passed (uses an index; no full scan)."""
+        ...
+
+    async def due_for_reminder(self, now: datetime, limit: int) -> Sequence[str]: ...
+
+    async def claim_outbox(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> Sequence[OutboxMessage]:
+        """Lease up to `limit` due messages to `owner` (expired leases of others count as due)."""
+        ...
+
+    async def finish_outbox(self, message_id: str, owner: str, result: OutboxResult) -> bool:
+        """Record an attempt's result; False if the lease was lost (another owner took it)."""
+        ...
+
+    async def get_outbox(self, message_id: str) -> OutboxMessage | None: ...
+
+    async def list_outbox(
+        self,
+        *,
+        kind: OutboxKind | None = None,
+        status: OutboxStatus | None = None,
+        agent_id: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[OutboxMessage]: ...
+
+    async def release_outbox(self, message_ids: Sequence[str], owner: str) -> int:
+        """Give back leases `owner` holds on pending messages it will not start, so any
+        worker may claim them at once instead of after the lease runs out; returns how many
+        were released (a lease already taken over is left alone)."""
+        ...
+
+    async def requeue_outbox(
+        self, message_id: str, now: datetime, audit: AuditEvent
+    ) -> OutboxMessage | None:
+        """Put a dead message back in line with its attempts reset; None if it is not dead."""
+        ...
+
+    async def cards(self, request_id: str) -> Sequence[CardRef]: ...
+
+    async def open_batch(self, card: BatchCard, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        """Store a new open batch card with its outbox rows in one transaction.
+
+        False (and nothing written) when its group (tier, kind, channel, target) already has
+        an open card: of several replicas planning the same group at once, one wins.
+        """
+        ...
+
+    async def update_batch(
+        self, card: BatchCard, expected_version: int, outbox: Sequence[OutboxMessage] = ()
+    ) -> bool:
+        """Replace an open card's members, total and status (version +1) with its outbox rows.
+
+        False (and nothing written) unless the stored card is open at `expected_version`.
+        """
+        ...
+
+    async def batch(self, batch_id: str) -> BatchCard | None: ...
+
+    async def open_batches(self) -> Sequence[BatchCard]:
+        """Every open batch card, oldest first."""
+        ...
+
+    async def agent_state(self, agent_id: str) -> AgentState | None: ...
+
+    async def agent_for_key(self, key_sha256: str) -> str | None:
+        """The agent a stored (hashed) API key belongs to, if it is current."""
+        ...
+
+    async def set_agent_key(self, agent_id: str, key_sha256: str, now: datetime) -> None:
+        """Make this the agent's only stored key; earlier stored keys stop working."""
+        ...
+
+    async def audit_records(
+        self,
+        *,
+        since: datetime | None = None,
+        request_id: str | None = None,
+        risk: str | None = None,
+        actor: str | None = None,
+        last: int | None = None,
+    ) -> Sequence[AuditRecord]:
+        """Audit rows in chain order, filtered."""
+        ...
+
+    async def audit_head(self) -> tuple[int, str] | None:
+        """The seq and hash of the newest audit event as recorded at append time.
+
+        Verification compares the chain's end with it, so removing the newest events shows.
+        """
+        ...
+
+    async def pending_by_tier(self) -> Mapping[str, int]: ...
+
+    async def login_failures(self, login: str) -> LoginFailures:
+        """The recent failed web sign-ins of a (normalised) login name."""
+        ...
+
+    async def record_login_failure(
+        self, login: str, now: datetime, *, max_failures: int, window: timedelta
+    ) -> LoginFailures:
+        """Count a failed sign-in atomically (every replica sees the same count); returns the
+        new state, locked once `max_failures` fall within `window`."""
+        ...
+
+    async def forget_login_failures(self, login: str) -> None:
+        """A successful sign-in clears the name's failures."""
+        ...
+
+    async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
+        """Store a warning sign's state; True if this call flipped it (raised or cleared).
+
+        Only a flip writes `outbox` (in the same transaction), so however many replicas
+        evaluate the same sign at once, exactly one announces it. A call that does not flip
+        refreshes an active alert's message and figures.
+        """
+        ...
+
+    async def alerts(self, *, active_only: bool = False) -> Sequence[Alert]:
+        """Warning signs, newest first."""
+        ...
+
+    async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int: ...
+
+    async def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Notifier(Protocol):
+    """Tells the other replicas on the same database that something changed.
+
+    A notification is a hint: receivers re-read the database, and a lost one costs latency
+    (fallback polls, periodic ticks and the stop state's short cache lifetime catch up),
+    never correctness. So no method raises because the database is down. Channels used:
+    `request` (payload: the request id), `outbox` (payload empty) and `agent` (payload: the
+    agent id whose stop state changed). An empty payload delivered on any channel means
+    "something may have changed while notifications were lost" (sent after a reconnect).
+    """
+
+    def publish(self, channel: str, payload: str) -> None:
+        """Queue `payload` for the other replicas subscribed to `channel`; returns at once."""
+        ...
+
+    def subscribe(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` on this event loop for each notification of another
+        replica on `channel`. Subscribe before `start()`."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+CardKind = Literal["approval", "review", "escalated", "final"]
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What a channel needs to draw one copy of a request's card."""
+
+    request: ApprovalRequest
+    tier: str
+    target: str
+    mentions: tuple[str, ...] = ()
+    note: str | None = None
+    inbox_url: str | None = None
+    tier_chain: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def kind(self) -> CardKind:
+        """Which card this copy shows now; every channel draws the same four states."""
+        request = self.request
+        if request.status is Status.PENDING:
+            return "escalated" if self.note or request.tier != self.tier else "approval"
+        if request.review_status is ReviewStatus.OPEN:
+            return "review"
+        return "final"
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """What a chat channel needs to draw a batch card: the card and its members as they are.
+
+    `items` follow `batch.members` (oldest first); `inbox_url` is the web inbox's base URL.
+    """
+
+    batch: BatchCard
+    items: tuple[ApprovalRequest, ...]
+    inbox_url: str = ""
+
+    def link(self, request_id: str) -> str | None:
+        return f"{self.inbox_url}/requests/{request_id}" if self.inbox_url else None
+
+    def selectable(self, request: ApprovalRequest) -> bool:
+        """Still decidable from this card: pending at its tier and batch-eligible."""
+        return (
+            self.batch.status is BatchStatus.OPEN
+            and request.tier == self.batch.tier
+            and batch_blocker(request) is None
+        )
+
+    @property
+    def waiting(self) -> tuple[ApprovalRequest, ...]:
+        return tuple(r for r in self.items if self.selectable(r))
+
+    @property
+    def more(self) -> int:
+        """Eligible items of the group not drawn on the card (over `batch.max_items`)."""
+        return max(self.batch.total - len(self.batch.members), 0)
+
+    @property
+    def closed(self) -> bool:
+        """Nothing left to select: drawn without checkboxes or buttons."""
+        return not self.waiting
+
+
+class Channel(Protocol):
+    """A place reviewers see cards: Slack, Teams or the web inbox.
+
+    Every method raises DeliveryError (retryable or not) when the platform refuses.
+    """
+
+    name: str
+
+    async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        """Post a new card and return the platform reference needed to edit it later."""
+        ...
+
+    async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
+        """Redraw an existing card in place (votes, outcome, 'escalated to X')."""
+        ...
+
+    async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
+        """Nudge the tier's reviewers about the card (a thread reply where possible)."""
+        ...
+
+
+class AlertSink(Protocol):
+    """Where warning signs are announced (a Slack or Teams alerts channel)."""
+
+    async def post_alert(self, alert: Alert) -> None:
+        """Announce a raised or cleared warning sign; raises DeliveryError like a Channel."""
+        ...
+
+
+@runtime_checkable
+class BatchChannel(Protocol):
+    """A chat channel that can also draw batch cards (Slack, Teams).
+
+    Both methods raise DeliveryError like the `Channel` methods.
+    """
+
+    async def post_batch(self, view: BatchView) -> Mapping[str, Any]:
+        """Post a new batch card; returns the reference needed to edit it later."""
+        ...
+
+    async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
+        """Redraw a batch card in place (members decided, added, or all decided)."""
+        ...
+
+
+class InlineChannel(Protocol):
+    """A channel whose card is only a row in Signoff's own database (the web inbox).
+
+    Posting it has no remote side effect to retry, so the engine records the card in the
+    transaction of the state change that calls for it, instead of queueing an outbox row.
+    """
+
+    name: str
+
+    def card_ref(self, view: CardView) -> Mapping[str, Any]:
+        """The reference `post_card` would return; pure, no I/O, never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One attempt at resuming an agent with a decided request's webhook body.
+
+    `resume` is the agent's configured target when it is not the plain webhook (a mapping
+    with `kind`, see adapters.resume.spec); `labels` are then the request's labels, where
+    such targets find their handle (a Restate awakeable id, a Step Functions task token).
+    """
+
+    id: str
+    url: str
+    body: Mapping[str, Any]
+    secret: str | None
+    attempt: int
+    agent_id: str = ""
+    resume: Mapping[str, Any] | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One POST's outcome: `ok` on 2xx, `gone` on 410 (never retry), else retry.
+
+    `note` says why an ok attempt sent nothing (e.g. no graph waits any more).
+    """
+
+    ok: bool
+    status_code: int | None = None
+    retry_after: float | None = None
+    gone: bool = False
+    error: str | None = None
+    note: str | None = None
+
+
+class ResumeTarget(Protocol):
+    """Sends a decided request back to the agent (a signed webhook, or a runtime's own call)."""
+
+    async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
+        """Try once; never raises for HTTP or network failures (they come back as a result)."""
+        ...
+
+
+class ReviewService(Protocol):
+    """What reviewer-facing channels (Slack, Teams, web) may ask of the engine."""
+
+    async def get(self, request_id: str) -> ApprovalRequest:
+        """Raises NotFound."""
+        ...
+
+    def check_vote(self, request: ApprovalRequest, reviewer: str, verdict: Verdict) -> None:
+        """Raise NotAllowed (with `.code`/`.message`) if `reviewer` may not cast `verdict` now."""
+        ...
+
+    def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool: ...
+
+    def may_act(self, reviewer: str, request: ApprovalRequest) -> bool: ...
+
+    async def vote(
+        self,
+        request_id: str,
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        modified_payload: Mapping[str, Any] | None = None,
+    ) -> ApprovalRequest:
+        """Record a verdict. Raises NotFound, NotAllowed, InvalidInput (rationale, payload)."""
+        ...
+
+    async def vote_many(
+        self,
+        request_ids: Sequence[str],
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        batch_id: str | None = None,
+        tier: str | None = None,
+    ) -> Sequence[BatchItemResult]:
+        """Record one ordinary vote per item (approve or reject) from a batch.
+
+        Items that are not batch-eligible, not at `tier`, or refused by the vote rules are
+        reported per item and left untouched; the others are recorded regardless. Raises
+        InvalidInput for another verdict, or for a reject without a rationale.
+        """
+        ...
+
+    async def pending_for(self, reviewer: str, limit: int = 200) -> Sequence[ApprovalRequest]:
+        """Items awaiting a verdict that `reviewer` may act on, oldest deadline first."""
+        ...
+
+    def check_stop_authority(self, reviewer: str) -> None:
+        """Raise NotAllowed unless `reviewer` sits in the top tier."""
+        ...
+
+    async def set_stopped(
+        self, agent_id: str, stopped: bool, *, actor: str, reason: str, channel: str
+    ) -> AgentState:
+        """The stop button. Raises NotFound for an unknown agent."""
+        ...

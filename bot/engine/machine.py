@@ -1,0 +1,1180 @@
+"""The approval state machine (CONTRACT section 6).
+
+Every public method reads the request, derives the next state as values, and writes it with
+its outbox rows and audit events through ONE `Repository.apply`. When another writer got
+there first (VersionConflict), it reads again and decides again, so two reviewers clicking
+at the same moment produce exactly one verdict and one refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from bot.core.domain import (
+    Action,
+    AgentSpec,
+    AgentState,
+    ApprovalRequest,
+    AuditEvent,
+    BatchItemResult,
+    CardRef,
+    Change,
+    IdempotencyRecord,
+    OutboxKind,
+    OutboxMessage,
+    ReviewStatus,
+    Status,
+    TierMove,
+    Verdict,
+    Vote,
+    batch_blocker,
+    canonical_json,
+    isoformat,
+    new_id,
+    sha256_hex,
+)
+from bot.core.errors import (
+    Conflict,
+    IdempotencyRace,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    StorageError,
+    VersionConflict,
+)
+from bot.core.ports import Clock, InlineChannel, Repository
+from bot.core.views import CardViews
+from bot.engine.canaries import CanaryPolicy, template_for
+from bot.engine.metrics import Metrics
+from routing import (
+    Lane,
+    Policy,
+    ReviewState,
+    Risk,
+    RoutingInput,
+    TimeoutAction,
+    decide,
+)
+
+log = logging.getLogger("signoff.engine")
+
+T = TypeVar("T")
+
+_MAX_RETRIES = 8
+# A batch card shows at most 50 items (batch.max_items); a larger list is not from a card.
+MAX_BATCH_VOTES = 50
+# What a vote's audit event names as its batch when it came from a web inbox group.
+INBOX_BATCH = "inbox"
+POLICY_ACTOR = "policy"
+# Seconds a replica trusts its cached copy of an agent's stop state. Another replica's stop
+# reaches it sooner through the `agent` notification; this bounds how long a lost
+# notification can leave it accepting that agent's requests.
+AGENT_STATE_TTL = 1.0
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """An agent's submission, already shape-checked by the HTTP layer."""
+
+    action: Action
+    confidence: float
+    thread_id: str | None = None
+    amount: float = 0.0
+    currency: str = ""
+    reversible: bool = True
+    domain: str = ""
+    sentiment: float = 0.0
+    requested_by: str | None = None
+    callback_url: str | None = None
+    labels: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    response: Mapping[str, Any]
+    created: bool
+
+
+def submit_response(request: ApprovalRequest) -> dict[str, Any]:
+    """The body of `201 POST /v1/requests` (CONTRACT section 5)."""
+    return {
+        "id": request.id,
+        "status": request.status.value,
+        "lane": request.lane.value,
+        "risk": request.risk.value,
+        "reasons": list(request.reasons),
+        "tier": request.tier,
+        "approvals_required": request.approvals_required,
+        "created_at": isoformat(request.created_at),
+        "review": request.review.value,
+    }
+
+
+def webhook_body(request: ApprovalRequest, event_type: str, at: datetime) -> dict[str, Any]:
+    """The Standard Webhooks payload of CONTRACT section 7, fixed when the state changes."""
+    return {
+        "type": event_type,
+        "timestamp": isoformat(at),
+        "data": {
+            "id": request.id,
+            "agent_id": request.agent_id,
+            "thread_id": request.thread_id,
+            "status": request.status.value,
+            "action": request.action.to_json(),
+            "modified_action": request.modified_action.to_json()
+            if request.modified_action
+            else None,
+            "action_sha256": request.current_action.sha256,
+            "votes": [v.to_json() for v in request.votes],
+            "decided_at": isoformat(request.decided_at),
+        },
+    }
+
+
+class Engine:
+    """Routes submissions and moves requests through votes, tiers and timeouts."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        policy: Policy,
+        agents: Mapping[str, AgentSpec],
+        clock: Clock,
+        *,
+        channels: frozenset[str] = frozenset({"web"}),
+        metrics: Metrics | None = None,
+        on_commit: Callable[[str | None, bool], None] | None = None,
+        inline_channels: Mapping[str, InlineChannel] | None = None,
+        public_url: str = "http://127.0.0.1:8000",
+        on_agent_change: Callable[[str], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        canaries: CanaryPolicy | None = None,
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.agents = dict(agents)
+        self.clock = clock
+        self.channels = channels
+        self.metrics = metrics or Metrics()
+        self._on_commit = on_commit
+        self.canaries = canaries
+        self.inline_channels = dict(inline_channels or {})
+        self.views = CardViews(policy, public_url)
+        self._on_agent_change = on_agent_change
+        self._monotonic = monotonic
+        self.agent_state_ttl = AGENT_STATE_TTL
+        self._agent_states: dict[str, tuple[float, AgentState | None]] = {}
+        # Bumped by every invalidation, so a read that raced one is not cached.
+        self._agent_generation = 0
+        # One read per agent at a time: when the copy expires under load, every submit
+        # arriving during the read would otherwise start its own.
+        self._agent_reads: dict[tuple[str, int], asyncio.Future[AgentState | None]] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _committed(self, request_id: str | None, outbox: bool = True) -> None:
+        """Tell waiters (and, through the notifier, other replicas) what just committed;
+        `outbox` says whether the change queued outbox rows the workers should look at."""
+        if self._on_commit is not None:
+            self._on_commit(request_id, outbox)
+
+    async def _agent_stopped(self, agent_id: str) -> bool:
+        cached = self._agent_states.get(agent_id)
+        now = self._monotonic()
+        if cached is not None and now - cached[0] < self.agent_state_ttl:
+            return bool(cached[1] and cached[1].stopped)
+        key = (agent_id, self._agent_generation)
+        reading = self._agent_reads.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_agent_state(agent_id, now))
+            self._agent_reads[key] = reading
+            reading.add_done_callback(lambda _: self._agent_reads.pop(key, None))
+        state = await asyncio.shield(reading)
+        return bool(state and state.stopped)
+
+    async def _read_agent_state(self, agent_id: str, started: float) -> AgentState | None:
+        generation = self._agent_generation
+        state = await self.repo.agent_state(agent_id)
+        # Stamped with the time before the read: a stop committed during it must not be
+        # cached for longer than the TTL promises. A read that an invalidation overtook is
+        # not cached at all (and callers after the invalidation started a new one).
+        if generation == self._agent_generation:
+            self._agent_states[agent_id] = (started, state)
+        return state
+
+    def forget_agent_state(self, agent_id: str) -> None:
+        """Drop the cached stop state of `agent_id` ("" drops all): another replica changed it
+        (the `agent` notification), or notifications may have been lost (empty payload)."""
+        self._agent_generation += 1
+        if agent_id:
+            self._agent_states.pop(agent_id, None)
+        else:
+            self._agent_states.clear()
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        for _ in range(_MAX_RETRIES):
+            try:
+                return await attempt()
+            except VersionConflict:
+                continue
+        return await attempt()
+
+    def targets(self, tier_name: str) -> list[tuple[str, str]]:
+        """(channel, target) pairs a tier's card goes to: its chat channels and the web inbox."""
+        tier = self.policy.tier(tier_name)
+        found: list[tuple[str, str]] = []
+        if "slack" in self.channels and tier.slack_channel:
+            found.append(("slack", tier.slack_channel))
+        if "teams" in self.channels and tier.teams_channel:
+            found.append(("teams", tier.teams_channel))
+        has_web_reviewer = any(r.startswith("web:") for r in tier.reviewers)
+        if "web" in self.channels and (has_web_reviewer or not found):
+            found.append(("web", tier.name))
+        return found
+
+    def _card_posts(
+        self, request: ApprovalRequest, tier: str, now: datetime
+    ) -> tuple[list[OutboxMessage], list[CardRef], list[AuditEvent]]:
+        """The tier's cards: inline channels' cards (and their `posted` events) for this very
+        transaction, and an outbox row for every channel with a remote side effect."""
+        outbox: list[OutboxMessage] = []
+        cards: list[CardRef] = []
+        events: list[AuditEvent] = []
+        for channel, target in self.targets(tier):
+            inline = self.inline_channels.get(channel)
+            if inline is None:
+                outbox.append(
+                    OutboxMessage(
+                        id=new_id("msg", now),
+                        kind=OutboxKind.POST_CARD,
+                        request_id=request.id,
+                        payload={"channel": channel, "target": target, "tier": tier},
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
+                continue
+            ref = inline.card_ref(self.views.view(request, tier, target))
+            cards.append(CardRef(request.id, channel, tier, dict(ref), now))
+            # The same event the outbox worker records when it posts a card.
+            events.append(
+                AuditEvent(
+                    event="posted",
+                    at=now,
+                    request_id=request.id,
+                    channel=channel,
+                    risk=request.risk.value,
+                    data={"tier": tier, "target": target},
+                )
+            )
+        return outbox, cards, events
+
+    def _observe_inline_posts(self, request: ApprovalRequest, cards: Sequence[CardRef]) -> None:
+        # As the outbox worker does for the first tier's cards: submit -> card posted.
+        if cards and len(request.history) <= 1:
+            elapsed = max((self.clock.now() - request.created_at).total_seconds(), 0.0)
+            for _ in cards:
+                self.metrics.time_to_escalate.observe(elapsed)
+
+    def _card_update(self, request: ApprovalRequest, now: datetime) -> OutboxMessage:
+        return OutboxMessage(
+            id=new_id("msg", now),
+            kind=OutboxKind.UPDATE_CARDS,
+            request_id=request.id,
+            payload={"version": request.version + 1},
+            created_at=now,
+            next_attempt_at=now,
+        )
+
+    def _webhook(
+        self, request: ApprovalRequest, event_type: str, now: datetime
+    ) -> list[OutboxMessage]:
+        agent = self.agents.get(request.agent_id)
+        url = request.callback_url or (agent.callback_url if agent else None)
+        if not url or request.canary:  # an attention check is never delivered to an agent
+            return []
+        return [
+            OutboxMessage(
+                id=new_id("msg", now),
+                kind=OutboxKind.WEBHOOK,
+                request_id=request.id,
+                payload={
+                    "url": url,
+                    "agent_id": request.agent_id,
+                    "body": webhook_body(request, event_type, now),
+                },
+                created_at=now,
+                next_attempt_at=now,
+            )
+        ]
+
+    def _event(
+        self,
+        event_name: str,
+        request: ApprovalRequest | None,
+        now: datetime,
+        *,
+        actor: str = "system",
+        channel: str = "api",
+        reason: str | None = None,
+        **data: Any,
+    ) -> AuditEvent:
+        return AuditEvent(
+            event=event_name,
+            at=now,
+            request_id=request.id if request else None,
+            actor=actor,
+            channel=channel,
+            reason=reason,
+            risk=request.risk.value if request else None,
+            data=data,
+        )
+
+    def _resolution(
+        self, request: ApprovalRequest, now: datetime, *, actor: str, channel: str
+    ) -> tuple[list[OutboxMessage], list[AuditEvent]]:
+        """The outbox rows and events every final status brings: card refresh and webhook."""
+        outbox = [self._card_update(request, now)]
+        outbox += self._webhook(request, "request.resolved", now)
+        events = [
+            self._event(
+                "resolved",
+                request,
+                now,
+                actor=actor,
+                channel=channel,
+                status=request.status.value,
+                action_sha256=request.current_action.sha256,
+            )
+        ]
+        return outbox, events
+
+    def _observe_decision(self, request: ApprovalRequest) -> None:
+        if request.lane is Lane.ESCALATE and request.decided_at is not None:
+            elapsed = (request.decided_at - request.created_at).total_seconds()
+            self.metrics.time_to_decision.observe(max(elapsed, 0.0))
+
+    # -- submit ----------------------------------------------------------------------------
+
+    def check_callback(self, agent_id: str, url: str | None) -> None:
+        """Refuse callback URLs that are not http(s) or lie outside the agent's prefixes."""
+        if url is None:
+            return
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput("callback_url", f"{url!r} is not an http(s) URL")
+        agent = self.agents.get(agent_id)
+        prefixes = agent.callback_prefixes if agent else ()
+        if not any(url.startswith(p) for p in prefixes):
+            allowed = ", ".join(prefixes) if prefixes else "none configured"
+            raise InvalidInput(
+                "callback_url",
+                f"{url!r} is outside this agent's callback_prefixes ({allowed})",
+            )
+        if not agent or not agent.webhook_secret_env:
+            raise InvalidInput("callback_url", "this agent has no webhook secret configured")
+
+    async def submit(
+        self,
+        agent_id: str,
+        new: NewRequest,
+        *,
+        idempotency_key: str | None = None,
+        body_sha256: str | None = None,
+    ) -> Submitted:
+        """Route and store a submission; returns the contract's response body.
+
+        Raises InvalidInput (bad callback), Conflict (Idempotency-Key reused with another
+        body), StorageError.
+        """
+        if idempotency_key is not None:
+            replay = await self._replay(agent_id, idempotency_key, body_sha256)
+            if replay is not None:
+                return replay
+        self.check_callback(agent_id, new.callback_url)
+        stopped = await self._agent_stopped(agent_id)
+        now = self.clock.now()
+        request_id = new_id("req", now)
+        decision = decide(
+            RoutingInput(
+                request_id=request_id,
+                agent_id=agent_id,
+                action_kind=new.action.kind,
+                action_summary=new.action.summary,
+                action_payload=new.action.payload,
+                confidence=new.confidence,
+                amount=new.amount,
+                currency=new.currency,
+                reversible=new.reversible,
+                domain=new.domain,
+                sentiment=new.sentiment,
+                labels=new.labels,
+                context=new.context,
+                agent_stopped=stopped,
+            ),
+            self.policy,
+        )
+        for error in decision.rule_errors:
+            log.warning(
+                "rule %s failed on %s, escalating: %s", error.rule, request_id, error.message
+            )
+        status = Status(decision.status)
+        tier_spec = self.policy.tier(decision.tier) if decision.tier else None
+        pending = status is Status.PENDING
+        request = ApprovalRequest(
+            id=request_id,
+            agent_id=agent_id,
+            action=new.action,
+            confidence=new.confidence,
+            status=status,
+            lane=decision.lane,
+            risk=decision.risk,
+            reasons=tuple(decision.reasons),
+            tier=decision.tier,
+            approvals_required=decision.approvals_required,
+            review=decision.review,
+            created_at=now,
+            updated_at=now,
+            thread_id=new.thread_id,
+            amount=new.amount,
+            currency=new.currency,
+            reversible=new.reversible,
+            domain=new.domain,
+            sentiment=new.sentiment,
+            requested_by=new.requested_by,
+            callback_url=new.callback_url,
+            labels=dict(new.labels),
+            context=dict(new.context),
+            review_status=ReviewStatus.OPEN if decision.review is ReviewState.QUEUED else None,
+            decided_at=None if pending else now,
+            deadline_at=now + tier_spec.sla if pending and tier_spec else None,
+            remind_at=now + tier_spec.remind_after
+            if pending and tier_spec and tier_spec.remind_after
+            else None,
+            history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
+        )
+        outbox: list[OutboxMessage] = []
+        cards: list[CardRef] = []
+        posted: list[AuditEvent] = []
+        if decision.tier and decision.needs_card:
+            outbox, cards, posted = self._card_posts(request, decision.tier, now)
+        events = [
+            self._event("submitted", request, now, actor=f"agent:{agent_id}", kind=new.action.kind),
+            self._event(
+                "routed",
+                request,
+                now,
+                reason=",".join(decision.reasons) or None,
+                lane=decision.lane.value,
+                tier=decision.tier,
+                approvals_required=decision.approvals_required,
+                review=decision.review.value,
+                rule_errors=[e.rule for e in decision.rule_errors],
+            ),
+            *posted,
+        ]
+        if not pending:
+            outbox += self._webhook(request, "request.resolved", now)
+            events.append(
+                self._event(
+                    "resolved",
+                    request,
+                    now,
+                    reason="agent_stopped" if status is Status.REJECTED else decision.lane.value,
+                    status=status.value,
+                    action_sha256=request.current_action.sha256,
+                )
+            )
+        response = submit_response(request)
+        record = (
+            IdempotencyRecord(
+                agent_id, idempotency_key, body_sha256 or "", request_id, response, now
+            )
+            if idempotency_key is not None
+            else None
+        )
+        try:
+            await self.repo.apply(
+                Change(
+                    request=request,
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                    idempotency=record,
+                    cards=tuple(cards),
+                )
+            )
+        except IdempotencyRace:
+            replay = await self._replay(agent_id, idempotency_key or "", body_sha256)
+            if replay is None:
+                raise
+            return replay
+        self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
+        self._observe_inline_posts(request, cards)
+        # No one waits on this request yet (its id is in the answer still to be sent), so
+        # there is no long-poll to wake, here or on another replica.
+        self._committed(None, bool(outbox))
+        if self.canaries is not None and self.canaries.follows(request):
+            await self._add_canary(request, self.canaries)
+        return Submitted(response, True)
+
+    async def _add_canary(self, real: ApprovalRequest, canaries: CanaryPolicy) -> None:
+        """Queue an attention check beside `real`: same tier, risk and approvals, a known
+        wrong action. Best effort: the agent's own submit has already succeeded."""
+        template = template_for(real.id)
+        now = self.clock.now()
+        spec = self.policy.tier(real.tier or "")
+        canary = dataclasses.replace(
+            real,
+            id=new_id("req", now),
+            agent_id=canaries.agent or real.agent_id,
+            action=template.action,
+            confidence=template.confidence,
+            reasons=("low_confidence",),
+            created_at=now,
+            updated_at=now,
+            thread_id=None,
+            amount=template.amount,
+            currency=template.currency,
+            reversible=True,
+            domain="",
+            sentiment=0.0,
+            requested_by=None,
+            callback_url=None,
+            labels={},
+            context=dict(template.context),
+            deadline_at=now + spec.sla,
+            remind_at=now + spec.remind_after if spec.remind_after else None,
+            history=(TierMove(None, spec.name, now, "start"),),
+            votes=(),
+            version=0,
+            canary=True,
+        )
+        events = (
+            self._event("submitted", canary, now, actor="signoff", kind=template.action.kind),
+            self._event(
+                "routed",
+                canary,
+                now,
+                reason="attention_check",
+                lane=canary.lane.value,
+                tier=canary.tier,
+                approvals_required=canary.approvals_required,
+                review=canary.review.value,
+                canary=True,
+            ),
+        )
+        outbox, cards, posted = self._card_posts(canary, spec.name, now)
+        change = Change(
+            request=canary, outbox=tuple(outbox), audit=events + tuple(posted), cards=tuple(cards)
+        )
+        try:
+            await self.repo.apply(change)
+        except StorageError as exc:
+            log.warning("attention check after %s not queued: %s", real.id, exc)
+            return
+        self._committed(None, bool(outbox))
+
+    async def _replay(self, agent_id: str, key: str, body_sha256: str | None) -> Submitted | None:
+        record = await self.repo.find_idempotency(agent_id, key)
+        if record is None:
+            return None
+        if record.body_sha256 != (body_sha256 or ""):
+            raise Conflict(
+                "idempotency_key_reused",
+                f"Idempotency-Key {key!r} was already used with a different body "
+                f"(request {record.request_id})",
+            )
+        return Submitted(record.response, False)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get_for_agent(self, agent_id: str, request_id: str) -> ApprovalRequest:
+        """Raises NotFound unless the request exists and belongs to `agent_id`."""
+        request = await self.repo.get(request_id)
+        if request is None or request.agent_id != agent_id or request.canary:
+            raise NotFound(f"no request {request_id}")
+        return request
+
+    async def get(self, request_id: str) -> ApprovalRequest:
+        request = await self.repo.get(request_id)
+        if request is None:
+            raise NotFound(f"no request {request_id}")
+        return request
+
+    # -- votes -----------------------------------------------------------------------------
+
+    def may_act(self, reviewer: str, request: ApprovalRequest) -> bool:
+        return request.tier is not None and self.policy.may_act(reviewer, request.tier)
+
+    def check_vote(self, request: ApprovalRequest, reviewer: str, verdict: Verdict) -> None:
+        """Raise NotAllowed if `reviewer` may not cast `verdict` on `request` now.
+
+        Channels call this before opening a rationale modal, so a refusal comes first.
+        """
+        review_verdict = verdict in (Verdict.CONFIRM, Verdict.REVERSE)
+        if review_verdict:
+            if request.review_status is not ReviewStatus.OPEN:
+                raise NotAllowed(
+                    "already_decided",
+                    f"this item's review is already closed ({_decided_by(request)})",
+                )
+        elif request.status is not Status.PENDING:
+            raise NotAllowed(
+                "already_decided",
+                f"this item is already {request.status.value} ({_decided_by(request)})",
+            )
+        if request.requested_by and reviewer == request.requested_by:
+            raise NotAllowed("self_approval", "you requested this action, so you cannot decide it")
+        agent = self.agents.get(request.agent_id)
+        if agent and agent.owner and reviewer == agent.owner:
+            raise NotAllowed(
+                "agent_owner",
+                f"you own agent {request.agent_id}, so you cannot decide its requests",
+            )
+        if not self.may_act(reviewer, request):
+            raise NotAllowed(
+                "not_a_reviewer",
+                f"you are not a reviewer of tier {request.tier} or above",
+            )
+        if any(v.reviewer == reviewer for v in request.votes):
+            raise NotAllowed("second_vote", "you have already voted on this item")
+
+    def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool:
+        return verdict in (Verdict.REJECT, Verdict.MODIFY, Verdict.REVERSE) or (
+            request.risk is Risk.HIGH
+        )
+
+    async def vote(
+        self,
+        request_id: str,
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        modified_payload: Mapping[str, Any] | None = None,
+    ) -> ApprovalRequest:
+        """Record one reviewer's verdict; returns the request as it now stands.
+
+        Raises NotFound, NotAllowed (with a stable code), InvalidInput (missing rationale or
+        modified payload), StorageError.
+        """
+        return await self._vote(
+            request_id,
+            reviewer,
+            verdict,
+            channel=channel,
+            rationale=rationale,
+            name=name,
+            modified_payload=modified_payload,
+        )
+
+    async def _vote(
+        self,
+        request_id: str,
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        modified_payload: Mapping[str, Any] | None = None,
+        batch: _BatchVote | None = None,
+    ) -> ApprovalRequest:
+        rationale = (rationale or "").strip()
+
+        async def attempt() -> ApprovalRequest:
+            request = await self.get(request_id)
+            if batch is not None:
+                # Checked on the very read the vote is decided on, so an item that escalated
+                # or was decided since the card was drawn is refused, never half-recorded.
+                batch.check(request)
+            self.check_vote(request, reviewer, verdict)
+            if self.rationale_required(request, verdict) and not rationale:
+                raise InvalidInput(
+                    "rationale",
+                    f"a rationale is required to {verdict.value} "
+                    + ("a high-risk item" if request.risk is Risk.HIGH else "an item"),
+                )
+            if verdict is Verdict.MODIFY and not isinstance(modified_payload, Mapping):
+                raise InvalidInput(
+                    "modified_payload", "modify needs the edited payload as a JSON object"
+                )
+            now = self.clock.now()
+            return await self._record_vote(
+                request,
+                reviewer,
+                verdict,
+                rationale,
+                name or reviewer,
+                channel,
+                modified_payload,
+                now,
+                batch_id=batch.batch_id if batch is not None else None,
+            )
+
+        result = await self._retrying(attempt)
+        self.metrics.verdicts.labels(verdict=verdict.value, channel=channel).inc()
+        self._observe_decision(result)
+        self._committed(result.id)
+        return result
+
+    async def vote_many(
+        self,
+        request_ids: Sequence[str],
+        reviewer: str,
+        verdict: Verdict,
+        *,
+        channel: str,
+        rationale: str = "",
+        name: str | None = None,
+        batch_id: str | None = None,
+        tier: str | None = None,
+    ) -> list[BatchItemResult]:
+        """Record one ordinary vote per selected item of a batch (approve or reject).
+
+        Each item goes through the same rules and transaction as `vote`, with its own audit
+        `voted` event naming the batch (`batch_id`, or "inbox" for the web inbox's groups).
+        Items that are not batch-eligible (high risk, two-person, not pending, not at the
+        card's tier, else `tier`) or that the vote rules refuse are reported with a reason
+        and left untouched; the others are recorded all the same. A stored batch card is
+        redrawn for everyone afterwards.
+
+        Raises InvalidInput for a verdict other than approve/reject, a reject without a
+        rationale, or more than MAX_BATCH_VOTES ids; StorageError.
+        """
+        if verdict not in (Verdict.APPROVE, Verdict.REJECT):
+            raise InvalidInput("verdict", "a batch can only approve or reject")
+        rationale = (rationale or "").strip()
+        if verdict is Verdict.REJECT and not rationale:
+            raise InvalidInput("rationale", "a rationale is required to reject")
+        unique = list(dict.fromkeys(str(i) for i in request_ids if i))
+        if len(unique) > MAX_BATCH_VOTES:
+            raise InvalidInput(
+                "request_ids", f"at most {MAX_BATCH_VOTES} items can be decided at once"
+            )
+        card = await self.repo.batch(batch_id) if batch_id is not None else None
+        # The card's own tier, never one from the click: a stale card cannot reach an item
+        # that escalated past it. The web inbox has no stored card and names its tier.
+        guard = _BatchVote(card.id if card else INBOX_BATCH, card.tier if card else tier)
+        results: list[BatchItemResult] = []
+        for request_id in unique:
+            try:
+                updated = await self._vote(
+                    request_id,
+                    reviewer,
+                    verdict,
+                    channel=channel,
+                    rationale=rationale,
+                    name=name,
+                    batch=guard,
+                )
+            except NotFound:
+                results.append(
+                    BatchItemResult(request_id, False, "not_found", "this item does not exist")
+                )
+            except NotAllowed as exc:
+                results.append(BatchItemResult(request_id, False, exc.code, exc.message))
+            except InvalidInput as exc:
+                results.append(BatchItemResult(request_id, False, "invalid", exc.problem))
+            else:
+                results.append(BatchItemResult(request_id, True, request=updated))
+        if card is not None and any(r.recorded for r in results):
+            await self.redraw_batch(card.id)
+        return results
+
+    async def redraw_batch(self, batch_id: str) -> None:
+        """Queue a redraw of a batch card (decided items lose their checkboxes)."""
+        now = self.clock.now()
+        message = OutboxMessage(
+            id=new_id("msg", now),
+            kind=OutboxKind.UPDATE_BATCH,
+            request_id=None,
+            payload={"batch_id": batch_id},
+            created_at=now,
+            next_attempt_at=now,
+        )
+        await self.repo.apply(Change(outbox=(message,)))
+        self._committed(None)
+
+    async def _record_vote(
+        self,
+        request: ApprovalRequest,
+        reviewer: str,
+        verdict: Verdict,
+        rationale: str,
+        name: str,
+        channel: str,
+        modified_payload: Mapping[str, Any] | None,
+        now: datetime,
+        *,
+        batch_id: str | None = None,
+    ) -> ApprovalRequest:
+        modified_action = request.modified_action
+        if verdict is Verdict.MODIFY:
+            modified_action = Action(
+                request.current_action.kind,
+                request.current_action.summary,
+                dict(modified_payload or {}),
+            )
+        target = modified_action or request.action
+        vote = Vote(reviewer, name, verdict, rationale, now, channel, target.sha256)
+        updated = dataclasses.replace(
+            request,
+            votes=(*request.votes, vote),
+            modified_action=modified_action,
+            updated_at=now,
+        )
+        if verdict is Verdict.REJECT:
+            updated = _finish(updated, Status.REJECTED, now)
+        elif verdict in (Verdict.APPROVE, Verdict.MODIFY):
+            approvals = {v.reviewer for v in updated.approvals_for_current_action()}
+            if len(approvals) >= updated.approvals_required:
+                final = Status.MODIFIED if updated.modified_action else Status.APPROVED
+                updated = _finish(updated, final, now)
+        elif verdict is Verdict.CONFIRM:
+            updated = dataclasses.replace(updated, review_status=ReviewStatus.CONFIRMED)
+        else:
+            updated = dataclasses.replace(
+                updated, status=Status.REVERSED, review_status=ReviewStatus.REVERSED, decided_at=now
+            )
+        events = [
+            self._event(
+                "voted",
+                updated,
+                now,
+                actor=reviewer,
+                channel=channel,
+                reason=rationale or None,
+                verdict=verdict.value,
+                name=name,
+                action_sha256=vote.action_sha256,
+                approvals=len(updated.approvals_for_current_action()),
+                approvals_required=updated.approvals_required,
+                **({"batch": batch_id} if batch_id is not None else {}),
+            )
+        ]
+        outbox = [self._card_update(request, now)]
+        if verdict is Verdict.REVERSE:
+            outbox += self._webhook(updated, "request.reversed", now)
+            events.append(
+                self._event(
+                    "reversed", updated, now, actor=reviewer, channel=channel, reason=rationale
+                )
+            )
+        elif updated.status is not Status.PENDING and request.status is Status.PENDING:
+            more_outbox, more_events = self._resolution(
+                updated, now, actor=reviewer, channel=channel
+            )
+            outbox = more_outbox
+            events += more_events
+        await self.repo.apply(
+            Change(
+                request=updated,
+                expected_version=request.version,
+                new_votes=(vote,),
+                outbox=tuple(outbox),
+                audit=tuple(events),
+            )
+        )
+        return dataclasses.replace(updated, version=request.version + 1)
+
+    # -- agent-side changes ----------------------------------------------------------------
+
+    async def cancel(self, agent_id: str, request_id: str) -> ApprovalRequest:
+        """Cancel a pending request of this agent. Raises NotFound, Conflict (not pending)."""
+
+        async def attempt() -> ApprovalRequest:
+            request = await self.get_for_agent(agent_id, request_id)
+            if request.status is not Status.PENDING:
+                raise Conflict(
+                    "not_pending", f"request {request_id} is {request.status.value}, not pending"
+                )
+            now = self.clock.now()
+            updated = _finish(request, Status.CANCELLED, now)
+            outbox, events = self._resolution(
+                updated, now, actor=f"agent:{agent_id}", channel="api"
+            )
+            events.insert(0, self._event("cancelled", updated, now, actor=f"agent:{agent_id}"))
+            await self.repo.apply(
+                Change(
+                    request=updated,
+                    expected_version=request.version,
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                )
+            )
+            return dataclasses.replace(updated, version=request.version + 1)
+
+        result = await self._retrying(attempt)
+        self._committed(result.id)
+        return result
+
+    async def record_outcome(
+        self, agent_id: str, request_id: str, correct: bool, note: str | None
+    ) -> ApprovalRequest:
+        """Store the agent's ground truth for this request (used by precision/recall)."""
+
+        async def attempt() -> ApprovalRequest:
+            request = await self.get_for_agent(agent_id, request_id)
+            now = self.clock.now()
+            outcome = {"correct": correct, "note": note, "at": isoformat(now)}
+            updated = dataclasses.replace(request, outcome=outcome, updated_at=now)
+            event = self._event(
+                "outcome", updated, now, actor=f"agent:{agent_id}", reason=note, correct=correct
+            )
+            await self.repo.apply(
+                Change(request=updated, expected_version=request.version, audit=(event,))
+            )
+            return dataclasses.replace(updated, version=request.version + 1)
+
+        return await self._retrying(attempt)
+
+    async def set_stopped(
+        self, agent_id: str, stopped: bool, *, actor: str, reason: str, channel: str
+    ) -> AgentState:
+        """The stop button: while stopped every new request of the agent is rejected."""
+        if agent_id not in self.agents:
+            raise NotFound(f"no agent {agent_id}")
+        now = self.clock.now()
+        state = AgentState(agent_id, stopped, reason, actor, now)
+        event = AuditEvent(
+            event="stopped" if stopped else "started",
+            at=now,
+            actor=actor,
+            channel=channel,
+            reason=reason or None,
+            data={"agent_id": agent_id},
+        )
+        await self.repo.apply(Change(agent_state=state, audit=(event,)))
+        self._agent_generation += 1
+        self._agent_states[agent_id] = (self._monotonic(), state)
+        if self._on_agent_change is not None:
+            self._on_agent_change(agent_id)
+        return state
+
+    async def pending_for(self, reviewer: str, limit: int = 200) -> list[ApprovalRequest]:
+        """Items awaiting a verdict that `reviewer` may act on, oldest deadline first."""
+        awaiting = await self.repo.list_awaiting(limit=max(limit * 4, 500))
+        return [r for r in awaiting if self.may_act(reviewer, r)][:limit]
+
+    def check_stop_authority(self, reviewer: str) -> None:
+        """Only reviewers of the top tier may press the stop button from a chat or the inbox."""
+        if not self.policy.is_top_tier_reviewer(reviewer):
+            raise NotAllowed(
+                "not_top_tier",
+                f"only reviewers of tier {self.policy.top_tier} may stop or start agents",
+            )
+
+    # -- time ------------------------------------------------------------------------------
+
+    async def sweep(self, limit: int = 200) -> int:
+        """Move overdue pending items up a tier, or end them per on_timeout. Returns how many."""
+        now = self.clock.now()
+        done = 0
+        due = list(await self.repo.due_for_sla(now, limit))
+        # Every replica sweeps and finds the same overdue ids. Taken in each replica's own
+        # order they spread over the batch instead of colliding on every row (a collision
+        # is harmless, the version check refuses the second writer, but it is wasted work).
+        random.shuffle(due)
+        for request_id in due:
+            if await self._retrying(functools.partial(self._escalate_one, request_id)):
+                done += 1
+        return done
+
+    async def _escalate_one(self, request_id: str) -> bool:
+        request = await self.repo.get(request_id)
+        now = self.clock.now()
+        if (
+            request is None
+            or request.status is not Status.PENDING
+            or request.deadline_at is None
+            or request.deadline_at > now
+            or request.tier is None
+        ):
+            return False
+        next_tier = self.policy.next_tier(request.tier)
+        if next_tier is not None:
+            spec = self.policy.tier(next_tier)
+            # Catch up from the old deadline, so a service that was down walks the chain at
+            # the pace the policy promised rather than restarting every clock.
+            deadline = request.deadline_at + spec.sla
+            move = TierMove(request.tier, next_tier, now, "sla")
+            updated = dataclasses.replace(
+                request,
+                tier=next_tier,
+                deadline_at=deadline,
+                remind_at=deadline - spec.sla + spec.remind_after if spec.remind_after else None,
+                history=(*request.history, move),
+                updated_at=now,
+            )
+            posts, cards, posted = self._card_posts(updated, next_tier, now)
+            outbox = [self._card_update(request, now), *posts]
+            events = [
+                self._event(
+                    "escalated",
+                    updated,
+                    now,
+                    reason="sla",
+                    from_tier=request.tier,
+                    to_tier=next_tier,
+                ),
+                *posted,
+            ]
+            await self.repo.apply(
+                Change(
+                    request=updated,
+                    expected_version=request.version,
+                    new_moves=(move,),
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                    cards=tuple(cards),
+                )
+            )
+            self.metrics.escalations.labels(tier=next_tier).inc()
+        else:
+            action = self.policy.timeout_action(request.risk)
+            status = {
+                TimeoutAction.REJECT: Status.REJECTED,
+                TimeoutAction.EXPIRE: Status.EXPIRED,
+                TimeoutAction.APPROVE: Status.APPROVED,
+            }[action]
+            updated = request
+            new_votes: tuple[Vote, ...] = ()
+            if status is Status.APPROVED:
+                vote = Vote(
+                    POLICY_ACTOR,
+                    "on_timeout policy",
+                    Verdict.APPROVE,
+                    "approved by on_timeout policy after the last tier's SLA",
+                    now,
+                    POLICY_ACTOR,
+                    request.current_action.sha256,
+                )
+                new_votes = (vote,)
+                updated = dataclasses.replace(updated, votes=(*updated.votes, vote))
+            updated = _finish(updated, status, now)
+            outbox, events = self._resolution(
+                updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR
+            )
+            events.insert(
+                0,
+                self._event(
+                    "expired", updated, now, actor=POLICY_ACTOR, reason=f"on_timeout:{action.value}"
+                ),
+            )
+            await self.repo.apply(
+                Change(
+                    request=updated,
+                    expected_version=request.version,
+                    new_votes=new_votes,
+                    outbox=tuple(outbox),
+                    audit=tuple(events),
+                )
+            )
+            self._observe_decision(updated)
+        self._committed(request_id)
+        return True
+
+    async def remind(self, limit: int = 200) -> int:
+        """Queue a reminder for pending items whose tier's remind_after has passed."""
+        now = self.clock.now()
+        done = 0
+        for request_id in await self.repo.due_for_reminder(now, limit):
+            if await self._retrying(functools.partial(self._remind_one, request_id)):
+                done += 1
+        return done
+
+    async def _remind_one(self, request_id: str) -> bool:
+        request = await self.repo.get(request_id)
+        now = self.clock.now()
+        if (
+            request is None
+            or request.status is not Status.PENDING
+            or request.remind_at is None
+            or request.remind_at > now
+        ):
+            return False
+        updated = dataclasses.replace(request, remind_at=None, updated_at=now)
+        message = OutboxMessage(
+            id=new_id("msg", now),
+            kind=OutboxKind.REMIND,
+            request_id=request.id,
+            payload={"tier": request.tier},
+            created_at=now,
+            next_attempt_at=now,
+        )
+        event = self._event("reminded", updated, now, tier=request.tier)
+        await self.repo.apply(
+            Change(
+                request=updated,
+                expected_version=request.version,
+                outbox=(message,),
+                audit=(event,),
+            )
+        )
+        self._committed(request_id)
+        return True
+
+
+@dataclass(frozen=True)
+class _BatchVote:
+    """The extra rule a vote from a batch obeys: only eligible items at the batch's tier."""
+
+    batch_id: str
+    tier: str | None
+
+    def check(self, request: ApprovalRequest) -> None:
+        """Raise NotAllowed when `request` may not be decided from this batch."""
+        blocker = batch_blocker(request)
+        if blocker is not None:
+            raise NotAllowed(*blocker)
+        if self.tier is not None and request.tier != self.tier:
+            raise NotAllowed(
+                "moved_on", f"this item moved on to tier {request.tier} since the card was drawn"
+            )
+
+
+def _finish(request: ApprovalRequest, status: Status, now: datetime) -> ApprovalRequest:
+    return dataclasses.replace(
+        request,
+        status=status,
+        decided_at=now,
+        deadline_at=None,
+        remind_at=None,
+        updated_at=now,
+        review_status=ReviewStatus.CLOSED
+        if request.review_status is ReviewStatus.OPEN
+        else request.review_status,
+    )
+
+
+def _decided_by(request: ApprovalRequest) -> str:
+    if request.votes:
+        last = request.votes[-1]
+        when = isoformat(last.at)
+        return f"{last.verdict.value} by {last.name} at {when}"
+    return f"{request.status.value} at {isoformat(request.decided_at)}"
+
+
+def body_digest(raw: bytes) -> str:
+    """Idempotency compares bodies by their canonical JSON, so key order does not matter."""
+    import json
+
+    try:
+        return sha256_hex(canonical_json(json.loads(raw)))
+    except ValueError:
+        return sha256_hex(raw.decode("utf-8", errors="replace"))

@@ -1,0 +1,311 @@
+"""The outbox worker: performs the side effects the engine committed (cards, webhooks).
+
+Rows are claimed with a lease, performed, and finished with their audit events in one
+transaction. A crash between commit and delivery leaves the row pending; the next claim
+(here or on another replica, once the lease expires) performs it: at-least-once.
+
+The lease owner fences: a worker that stalled (GC pause, SIGSTOP, slow network) past its
+lease finds `finish_outbox` refused once another worker took the row over, so its result is
+recorded nowhere; and it does not start a claimed message whose lease is nearly over,
+because another replica (whose clock may run a few seconds ahead) may already hold it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+from bot.core.domain import (
+    AgentSpec,
+    Alert,
+    ApprovalRequest,
+    AuditEvent,
+    BatchCard,
+    BatchStatus,
+    CardRef,
+    OutboxKind,
+    OutboxMessage,
+    OutboxResult,
+    OutboxStatus,
+    Status,
+    new_id,
+)
+from bot.core.errors import DeliveryError, StorageError
+from bot.core.ports import (
+    AlertSink,
+    BatchChannel,
+    BatchView,
+    CardView,
+    Channel,
+    Clock,
+    Repository,
+    ResumeTarget,
+    WebhookDelivery,
+)
+from bot.core.retry import next_delay
+from bot.core.views import CardViews
+from bot.engine.metrics import Metrics
+from routing import Policy
+
+log = logging.getLogger("signoff.outbox")
+
+LEASE = timedelta(seconds=60)
+# A claimed message is only started while more than this share of its lease is left: the
+# rest covers one slow attempt (webhooks and Slack calls time out after 10 s) and clock skew
+# between replicas, which judge expiry by their own clocks.
+LEASE_MARGIN = 0.25
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        repo: Repository,
+        policy: Policy,
+        clock: Clock,
+        *,
+        channels: Mapping[str, Channel],
+        resume: ResumeTarget,
+        secrets: Callable[[str], str | None],
+        metrics: Metrics,
+        public_url: str,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+        lease: timedelta = LEASE,
+        monotonic: Callable[[], float] = time.monotonic,
+        agents: Mapping[str, AgentSpec] | None = None,
+        alert_sinks: Mapping[str, AlertSink] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.policy = policy
+        self.clock = clock
+        self.channels = dict(channels)
+        self.resume = resume
+        self.secrets = secrets
+        self.metrics = metrics
+        self.public_url = public_url.rstrip("/")
+        self.views = CardViews(policy, public_url)
+        self.owner = owner or new_id("worker")
+        self.rng = rng or random.Random()
+        self.lease = lease
+        self.monotonic = monotonic
+        self.lost_leases = 0
+        self.agents = dict(agents or {})
+        self.alert_sinks = dict(alert_sinks or {})
+
+    async def drain(self, batch: int = 50, max_rounds: int = 100) -> int:
+        """Perform every due message; returns how many attempts were made."""
+        performed = 0
+        for _ in range(max_rounds):
+            claimed_at = self.monotonic()
+            messages = await self.repo.claim_outbox(self.owner, self.clock.now(), self.lease, batch)
+            if not messages:
+                break
+            usable_until = claimed_at + self.lease.total_seconds() * (1 - LEASE_MARGIN)
+            for index, message in enumerate(messages):
+                if self.monotonic() >= usable_until:
+                    # A slow run (a platform pacing us at one message a second) used up the
+                    # lease: give the rest back so they are claimed afresh, not left until
+                    # their leases run out.
+                    rest = [m.id for m in messages[index:]]
+                    await self.repo.release_outbox(rest, self.owner)
+                    log.warning(
+                        "outbox: lease nearly over before %d messages started; released",
+                        len(rest),
+                    )
+                    break
+                result = await self._perform(message)
+                if not await self.repo.finish_outbox(message.id, self.owner, result):
+                    self.lost_leases += 1
+                    log.warning(
+                        "outbox %s (%s): lease lost to another worker meanwhile; this "
+                        "attempt is not recorded",
+                        message.id,
+                        message.kind.value,
+                    )
+                performed += 1
+        return performed
+
+    async def _perform(self, message: OutboxMessage) -> OutboxResult:
+        try:
+            if message.kind is OutboxKind.WEBHOOK:
+                return await self._webhook(message)
+            if message.kind is OutboxKind.ALERT:
+                return await self._alert(message)
+            if message.kind in (OutboxKind.POST_BATCH, OutboxKind.UPDATE_BATCH):
+                return await self._batch(message)
+            request = await self.repo.get(message.request_id or "")
+            if request is None:
+                return OutboxResult(OutboxStatus.DONE, error="request no longer exists")
+            if message.kind is OutboxKind.POST_CARD:
+                return await self._post_card(message, request)
+            if message.kind is OutboxKind.UPDATE_CARDS:
+                await self._update_cards(request)
+                return OutboxResult(OutboxStatus.DONE)
+            await self._remind(message, request)
+            return OutboxResult(OutboxStatus.DONE)
+        except DeliveryError as exc:
+            return self._failed(message, str(exc), exc.retryable, exc.retry_after)
+        except StorageError:
+            raise
+        except Exception as exc:  # a channel bug must not wedge the queue
+            log.exception("outbox %s (%s) failed", message.id, message.kind.value)
+            return self._failed(message, f"{type(exc).__name__}: {exc}", True, None)
+
+    def _failed(
+        self, message: OutboxMessage, error: str, retryable: bool, retry_after: float | None
+    ) -> OutboxResult:
+        now = self.clock.now()
+        delay = next_delay(message.attempts + 1, retry_after, self.rng) if retryable else None
+        if delay is None:
+            return OutboxResult(OutboxStatus.DEAD, error=error)
+        return OutboxResult(OutboxStatus.PENDING, next_attempt_at=now + delay, error=error)
+
+    def view(self, request: ApprovalRequest, tier: str, target: str) -> CardView:
+        return self.views.view(request, tier, target)
+
+    async def _post_card(self, message: OutboxMessage, request: ApprovalRequest) -> OutboxResult:
+        if not request.awaiting_verdict or request.tier != message.payload["tier"]:
+            # Decided or moved on before the card went out: an outdated card helps nobody.
+            return OutboxResult(OutboxStatus.DONE, error="skipped: request moved on")
+        channel_name = str(message.payload["channel"])
+        channel = self.channels.get(channel_name)
+        if channel is None:
+            return OutboxResult(OutboxStatus.DEAD, error=f"channel {channel_name} is not enabled")
+        tier = str(message.payload["tier"])
+        target = str(message.payload["target"])
+        ref = await channel.post_card(self.view(request, tier, target))
+        now = self.clock.now()
+        if len(request.history) <= 1:
+            self.metrics.time_to_escalate.observe(
+                max((now - request.created_at).total_seconds(), 0.0)
+            )
+        card = CardRef(request.id, channel_name, tier, dict(ref), now)
+        event = AuditEvent(
+            event="posted",
+            at=now,
+            request_id=request.id,
+            channel=channel_name,
+            risk=request.risk.value,
+            data={"tier": tier, "target": target},
+        )
+        return OutboxResult(OutboxStatus.DONE, card=card, audit=(event,))
+
+    async def _alert(self, message: OutboxMessage) -> OutboxResult:
+        name = str(message.payload.get("channel", ""))
+        sink = self.alert_sinks.get(name)
+        if sink is None:
+            return OutboxResult(OutboxStatus.DEAD, error=f"no alerts channel for {name}")
+        await sink.post_alert(Alert.from_json(message.payload["alert"]))
+        return OutboxResult(OutboxStatus.DONE)
+
+    async def batch_view(self, batch: BatchCard) -> BatchView:
+        """A batch card with its members as they stand now (decided ones included)."""
+        items = [await self.repo.get(request_id) for request_id in batch.members]
+        return BatchView(batch, tuple(r for r in items if r is not None), self.public_url)
+
+    async def _batch(self, message: OutboxMessage) -> OutboxResult:
+        batch = await self.repo.batch(str(message.payload.get("batch_id", "")))
+        if batch is None:
+            return OutboxResult(OutboxStatus.DONE, error="batch card no longer exists")
+        channel = self.channels.get(batch.channel)
+        if not isinstance(channel, BatchChannel):
+            return OutboxResult(
+                OutboxStatus.DEAD, error=f"channel {batch.channel} cannot draw batch cards"
+            )
+        if message.kind is OutboxKind.POST_BATCH:
+            if batch.ref is not None or batch.status is BatchStatus.CLOSED:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: posted or closed already")
+            ref = await channel.post_batch(await self.batch_view(batch))
+            return OutboxResult(OutboxStatus.DONE, batch_ref=(batch.id, dict(ref)))
+        if batch.ref is None:
+            if batch.status is BatchStatus.CLOSED:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: never posted")
+            # Its post is queued or in flight elsewhere; redraw once it has a reference.
+            raise DeliveryError(f"batch card {batch.id} is not posted yet", retryable=True)
+        await channel.update_batch(batch.ref, await self.batch_view(batch))
+        return OutboxResult(OutboxStatus.DONE)
+
+    async def _update_cards(self, request: ApprovalRequest) -> None:
+        """Rewrite every copy of the card. One channel's failure does not keep the others
+        stale: all are tried, then the failures are raised together (a retry rewrites
+        every copy again, which is harmless: an edit to the same state changes nothing)."""
+        failures: list[DeliveryError] = []
+        for card in await self.repo.cards(request.id):
+            channel = self.channels.get(card.channel)
+            if channel is None:
+                continue
+            target = str(card.ref.get("target", card.tier))
+            try:
+                await channel.update_card(card.ref, self.view(request, card.tier, target))
+            except DeliveryError as exc:
+                failures.append(exc)
+        if failures:
+            retryable = [f for f in failures if f.retryable]
+            waits = [f.retry_after for f in retryable if f.retry_after is not None]
+            raise DeliveryError(
+                "; ".join(str(f) for f in failures),
+                retryable=bool(retryable),
+                retry_after=max(waits) if waits else None,
+            )
+
+    async def _remind(self, message: OutboxMessage, request: ApprovalRequest) -> None:
+        if request.status is not Status.PENDING:
+            return
+        for card in await self.repo.cards(request.id):
+            channel = self.channels.get(card.channel)
+            if channel is not None and card.tier == message.payload.get("tier"):
+                target = str(card.ref.get("target", card.tier))
+                await channel.remind(card.ref, self.view(request, card.tier, target))
+
+    async def _webhook(self, message: OutboxMessage) -> OutboxResult:
+        agent_id = str(message.payload.get("agent_id", ""))
+        agent = self.agents.get(agent_id)
+        resume = agent.resume if agent is not None else None
+        labels: Mapping[str, object] = {}
+        if resume is not None and message.request_id:
+            # Targets other than the webhook find their handle (awakeable id, task token)
+            # in the request's labels; read at send time like the secret.
+            request = await self.repo.get(message.request_id)
+            labels = request.labels if request is not None else {}
+        delivery = WebhookDelivery(
+            id=message.id,
+            url=str(message.payload["url"]),
+            body=message.payload["body"],
+            secret=self.secrets(agent_id),
+            attempt=message.attempts + 1,
+            agent_id=agent_id,
+            resume=resume,
+            labels=labels,
+        )
+        attempt = await self.resume.deliver(delivery)
+        now = self.clock.now()
+
+        def event(name: str, **data: object) -> AuditEvent:
+            return AuditEvent(
+                event=name,
+                at=now,
+                request_id=message.request_id,
+                channel="webhook",
+                data={"delivery": message.id, "attempt": delivery.attempt, **data},
+            )
+
+        if attempt.ok:
+            self.metrics.deliveries.labels(result="success").inc()
+            note = {"note": attempt.note} if attempt.note else {}
+            delivered = event("delivered", status_code=attempt.status_code, **note)
+            return OutboxResult(OutboxStatus.DONE, audit=(delivered,))
+        error = attempt.error or f"HTTP {attempt.status_code}"
+        delay = (
+            None if attempt.gone else next_delay(delivery.attempt, attempt.retry_after, self.rng)
+        )
+        failed = event("delivery_failed", status_code=attempt.status_code, error=error)
+        if delay is None:
+            self.metrics.deliveries.labels(result="dead").inc()
+            return OutboxResult(OutboxStatus.DEAD, error=error, audit=(failed,))
+        self.metrics.deliveries.labels(result="retry").inc()
+        return OutboxResult(
+            OutboxStatus.PENDING, next_attempt_at=now + delay, error=error, audit=(failed,)
+        )

@@ -1,0 +1,1 @@
+"""How well oversight works: figures, warning signs, report, training export, calibration."""

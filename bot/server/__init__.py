@@ -1,0 +1,1 @@
+"""The composition root: config, services, the FastAPI app, HTTP routes, CLI, channel mounts."""

@@ -1,0 +1,287 @@
+"""Wiring: build the services for a config and serve them as one FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from adapters.resume import PerAgentResumeTarget
+from adapters.slack import SlackChannel
+from adapters.teams import TeamsChannel
+from adapters.web.channel import WebInboxChannel
+from bot.core.clock import SystemClock
+from bot.core.errors import ConfigError
+from bot.core.ports import AlertSink, Channel, Clock, Notifier, Repository, ResumeTarget
+from bot.engine.batches import BatchPlanner
+from bot.engine.machine import Engine
+from bot.engine.metrics import Metrics
+from bot.engine.outbox import LEASE, OutboxWorker
+from bot.engine.scheduler import PeriodicJob, Scheduler
+from bot.engine.waiters import Waiters
+from bot.oversight.watch import Watch
+from bot.server import http
+from bot.server.config import LoadedConfig
+from bot.server.services import Services, secret_lookup
+from bot.server.slack import mount_slack, slack_channel, slack_socket_mode
+from bot.server.teams import mount_teams, teams_channel
+from bot.server.web import mount_web
+from storage import InMemoryNotifier, notifier_for, open_repository
+
+log = logging.getLogger("signoff")
+
+
+TIMING_ENV = {
+    "outbox_interval": "SIGNOFF_OUTBOX_INTERVAL",
+    "sweep_interval": "SIGNOFF_SWEEP_INTERVAL",
+    "outbox_lease": "SIGNOFF_OUTBOX_LEASE",
+    "wait_poll_interval": "SIGNOFF_WAIT_POLL_INTERVAL",
+    "batch_interval": "SIGNOFF_BATCH_INTERVAL",
+}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often the periodic jobs run and how long an outbox claim lasts, in seconds.
+
+    Read from the environment (docs/replicas.md); the defaults suit production, and tests
+    shorten them so that SLAs, takeovers and retries happen within seconds.
+    """
+
+    outbox_interval: float = 1.0
+    sweep_interval: float = 5.0
+    outbox_lease: float = LEASE.total_seconds()
+    wait_poll_interval: float = 1.0
+    batch_interval: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Timing:
+        """Raises ConfigError naming the variable when a value is not a positive number."""
+        values: dict[str, float] = {}
+        for name, var in TIMING_ENV.items():
+            raw = env.get(var)
+            if not raw:
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value < 86_400:
+                raise ConfigError(var, f"must be a number of seconds above 0, got {raw!r}")
+            values[name] = value
+        return cls(**values)
+
+
+def worker_id() -> str:
+    """Names this process as a lease owner, so an operator can tell which replica holds what."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+async def build_services(
+    config: LoadedConfig,
+    *,
+    repo: Repository | None = None,
+    clock: Clock | None = None,
+    resume: ResumeTarget | None = None,
+    channels: Mapping[str, Channel] | None = None,
+    env: Mapping[str, str] | None = None,
+    start_scheduler: bool = True,
+    notifier: Notifier | None = None,
+) -> Services:
+    """Open storage, build engine, worker and scheduler; `Services.stack` closes them in order.
+
+    Without `notifier`, a repository opened here brings its database's notifier (LISTEN/
+    NOTIFY on PostgreSQL), and a repository passed in gets one that reaches nobody.
+    """
+    settings = config.settings
+    timing = Timing.from_env(os.environ if env is None else env)
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    waiters = Waiters()
+    owned_repo = repo is None
+    if repo is None:
+        repo = await open_repository(settings.database_url, migrate=True)
+        if notifier is None:
+            notifier = notifier_for(repo)
+    notifier = notifier if notifier is not None else InMemoryNotifier()
+    resume_target: ResumeTarget
+    owned_resume = resume is None
+    resume_target = resume if resume is not None else PerAgentResumeTarget(env=env)
+    all_channels: dict[str, Channel] = {"web": WebInboxChannel()}
+    slack = slack_channel(config, os.environ if env is None else env)
+    if slack is not None:
+        all_channels["slack"] = slack
+    teams = teams_channel(config, os.environ if env is None else env)
+    if teams is not None:
+        all_channels["teams"] = teams
+    all_channels.update(channels or {})
+    scheduler_ref: list[Scheduler] = []
+
+    def committed(request_id: str | None, outbox: bool) -> None:
+        waiters.notify(request_id)
+        # Other replicas: their long-polls on this request wake, their outboxes look too.
+        if request_id is not None:
+            notifier.publish("request", request_id)
+        if outbox:
+            # A change without outbox rows (a web-only card is posted in its transaction)
+            # gives no worker anything to claim, so no claim is spent looking.
+            if scheduler_ref:
+                scheduler_ref[0].kick(request_id)
+            notifier.publish("outbox", "")
+
+    def request_changed(request_id: str) -> None:
+        if request_id:
+            waiters.notify(request_id)
+        else:
+            waiters.notify_all()
+
+    def outbox_changed(_: str) -> None:
+        if scheduler_ref:
+            scheduler_ref[0].kick()
+
+    def agent_changed(agent_id: str) -> None:
+        notifier.publish("agent", agent_id)
+
+    # The web inbox's cards are rows of this database: posted inside the change's own
+    # transaction. A replacement "web" channel (tests) goes through the outbox as before.
+    inline = {
+        name: channel
+        for name, channel in all_channels.items()
+        if isinstance(channel, WebInboxChannel)
+    }
+    engine = Engine(
+        repo,
+        config.policy,
+        settings.agent_specs(),
+        clock,
+        channels=frozenset(all_channels),
+        metrics=metrics,
+        on_commit=committed,
+        inline_channels=inline,
+        public_url=settings.public_url,
+        on_agent_change=agent_changed,
+        canaries=settings.oversight.canaries.policy(),
+    )
+    sinks: dict[str, AlertSink] = {
+        name: channel
+        for name, channel in all_channels.items()
+        if isinstance(channel, SlackChannel | TeamsChannel) and channel.alerts_channel
+    }
+    oversight = settings.oversight
+    watch = Watch(
+        repo,
+        clock,
+        tiers=[t.name for t in config.policy.tiers],
+        thresholds=oversight.thresholds(),
+        window=oversight.window,
+        destinations=sorted(sinks),
+    )
+    worker = OutboxWorker(
+        repo,
+        config.policy,
+        clock,
+        channels=all_channels,
+        resume=resume_target,
+        secrets=secret_lookup(config, env),
+        metrics=metrics,
+        public_url=settings.public_url,
+        owner=worker_id(),
+        lease=timedelta(seconds=timing.outbox_lease),
+        agents=engine.agents,
+        alert_sinks=sinks,
+    )
+    planner = BatchPlanner(
+        engine, min_items=settings.batch.min_items, max_items=settings.batch.max_items
+    )
+
+    async def plan_batches() -> None:
+        if await planner.plan() and scheduler_ref:
+            scheduler_ref[0].kick()
+
+    jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
+    if planner.enabled:
+        jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
+    scheduler = Scheduler(
+        engine,
+        worker,
+        outbox_interval=timing.outbox_interval,
+        sweep_interval=timing.sweep_interval,
+        jobs=jobs,
+    )
+    scheduler_ref.append(scheduler)
+    services = Services(
+        config=config,
+        repo=repo,
+        clock=clock,
+        engine=engine,
+        worker=worker,
+        scheduler=scheduler,
+        waiters=waiters,
+        metrics=metrics,
+        channels=all_channels,
+        resume=resume_target,
+        wait_poll_interval=timing.wait_poll_interval,
+    )
+    services.extras["notifier"] = notifier
+    services.extras["watch"] = watch
+    services.extras["planner"] = planner
+    if owned_repo:
+        services.stack.push_async_callback(repo.close)
+    if owned_resume and isinstance(resume_target, PerAgentResumeTarget):
+        services.stack.push_async_callback(resume_target.aclose)
+    notifier.subscribe("request", request_changed)
+    notifier.subscribe("outbox", outbox_changed)
+    notifier.subscribe("agent", engine.forget_agent_state)
+    await notifier.start()
+    services.stack.push_async_callback(notifier.close)
+    if start_scheduler:
+        scheduler.start()
+        services.stack.push_async_callback(scheduler.stop)
+    return services
+
+
+def create_app(
+    config: LoadedConfig,
+    *,
+    services: Services | None = None,
+    **build: Any,
+) -> FastAPI:
+    """The ASGI app. With `services` given, the caller owns their lifecycle (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            current = services
+            if current is None:
+                current = await build_services(config, **build)
+                await stack.enter_async_context(current.stack)
+            app.state.services = current
+            # Entered after the services, so it closes first: no envelope arrives while the
+            # engine and the outbox shut down.
+            await stack.enter_async_context(slack_socket_mode(app, current))
+            yield
+
+    app = FastAPI(
+        title="Signoff",
+        version="0.1.0",
+        description="Human approval for AI agents: routing by risk and confidence, tiered "
+        "review in Slack, Teams and the web inbox, signed resume webhooks.",
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    app.include_router(http.router)
+    mount_slack(app, services, None, build.get("env"))
+    mount_teams(app, services, None, build.get("env"))
+    http.install_error_handlers(app)
+    app.add_middleware(http.BodyLimit)
+    mount_web(app, services)
+    return app

@@ -1,0 +1,427 @@
+"""Configuration: the YAML file of CONTRACT section 3, validated, with environment overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from adapters.resume.spec import RESUME_KINDS, ResumeSpec, WebhookResume
+from bot.core.domain import AgentSpec
+from bot.core.errors import ConfigError
+from bot.engine.canaries import CanaryPolicy
+from bot.oversight.figures import Thresholds
+from routing import (
+    DEFAULT_TIERS,
+    Duration,
+    Policy,
+    PolicyError,
+    RoutingPolicy,
+    TierSpec,
+    compile_policy,
+)
+
+DEMO_AGENT = "demo"
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentConfig(_Section):
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    key_sha256: str | list[str] | None = None
+    callback_url: str | None = None
+    callback_prefixes: list[str] | None = None
+    webhook_secret_env: str | None = None
+    owner: str | None = None
+    resume: ResumeSpec | None = None
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex_digests(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for digest in [value] if isinstance(value, str) else value or []:
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError("must be the 64-character lowercase sha256 hex of the API key")
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_http_url(value)
+        return value
+
+    @field_validator("callback_prefixes")
+    @classmethod
+    def _http_prefixes(cls, value: list[str] | None) -> list[str] | None:
+        for prefix in value or []:
+            check_http_url(prefix)
+        return value
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError("must be the name of an environment variable")
+        return value
+
+    def spec(self) -> AgentSpec:
+        keys = [self.key_sha256] if isinstance(self.key_sha256, str) else self.key_sha256 or []
+        if self.resume is not None and not isinstance(self.resume, WebhookResume):
+            # Another runtime resumes this agent: the engine queues its deliveries to that
+            # target's address (shown in GET /v1/deliveries), and per-request callback URLs
+            # are refused (no prefixes).
+            return AgentSpec(
+                id=self.id,
+                key_sha256=tuple(keys),
+                callback_url=self.resume.address(),
+                owner=self.owner,
+                resume=self.resume.model_dump(),
+            )
+        prefixes = self.callback_prefixes
+        if prefixes is None and self.callback_url:
+            parts = urlsplit(self.callback_url)
+            prefixes = [f"{parts.scheme}://{parts.netloc}/"]
+        return AgentSpec(
+            id=self.id,
+            key_sha256=tuple(keys),
+            callback_url=self.callback_url,
+            callback_prefixes=tuple(prefixes or ()),
+            webhook_secret_env=self.webhook_secret_env,
+            owner=self.owner,
+        )
+
+
+def check_http_url(value: str) -> str:
+    """Raise ValueError unless `value` is an absolute http(s) URL with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+@dataclass(frozen=True)
+class SlackCredentials:
+    """Slack's secrets, read from the environment; kept out of every repr so none is logged.
+
+    `signing_secret` verifies requests at `POST /slack/events`; without it that endpoint
+    refuses everything. `app_token` (``xapp-...``) connects over Socket Mode, whose
+    envelopes Slack does not sign: the WebSocket itself, opened with the app token, is the
+    proof of origin.
+    """
+
+    bot_token: str = field(repr=False)
+    signing_secret: str | None = field(default=None, repr=False)
+    app_token: str | None = field(default=None, repr=False)
+
+
+class SlackConfig(_Section):
+    bot_token_env: str = "SLACK_BOT_TOKEN"
+    signing_secret_env: str = "SLACK_SIGNING_SECRET"
+    app_token_env: str = "SLACK_APP_TOKEN"
+    api_url: str = "https://slack.com/api/"
+    alerts_channel: str | None = None
+
+    def credentials(self, env: Mapping[str, str]) -> SlackCredentials | None:
+        """Slack is on with the bot token and a way to hear from Slack: the signing secret
+        (HTTP), the app token (Socket Mode), or both. None means Slack is off."""
+        token = env.get(self.bot_token_env)
+        secret = env.get(self.signing_secret_env) or None
+        app_token = env.get(self.app_token_env) or None
+        if not token or not (secret or app_token):
+            return None
+        return SlackCredentials(token, secret, app_token)
+
+
+class TeamsConfig(_Section):
+    enabled: bool = False
+    auth: Literal["botframework", "none"] = "botframework"
+    app_id_env: str = "TEAMS_APP_ID"
+    app_password_env: str = "TEAMS_APP_PASSWORD"
+    tenant_id_env: str = "TEAMS_TENANT_ID"
+    service_url: str = "https://smba.trafficmanager.net/teams/"
+    alerts_channel: str | None = None
+
+    def is_on(self, env: Mapping[str, str]) -> bool:
+        return self.enabled or bool(env.get(self.app_id_env))
+
+
+class WebReviewer(_Section):
+    password_hash: str
+    name: str | None = None
+
+
+class WebConfig(_Section):
+    reviewers: dict[str, WebReviewer] = Field(default_factory=dict)
+
+
+class EscalationBand(_Section):
+    low: float = Field(default=0.05, ge=0, le=1)
+    high: float = Field(default=0.40, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EscalationBand:
+        if self.low > self.high:
+            raise ValueError("low must not be above high")
+        return self
+
+
+class RubberStampConfig(_Section):
+    """A reviewer approving at least `approval_rate` of at least `min_decisions` decisions
+    with a median time to decide under `median_under` is flagged (the seed's month-6 slide)."""
+
+    approval_rate: float = Field(default=0.98, gt=0, le=1)
+    median_under: Duration = Field(default=timedelta(seconds=5))
+    min_decisions: int = Field(default=20, ge=1)
+
+
+class CanaryConfig(_Section):
+    """Attention checks: synthetic items whose right answer is known, mixed into a queue."""
+
+    enabled: bool = False
+    rate: float = Field(default=0.02, gt=0, le=0.5)
+    tiers: list[str] | None = None
+    agent: str | None = None
+
+    def policy(self) -> CanaryPolicy | None:
+        """The engine's canary policy, or None while attention checks are off."""
+        if not self.enabled:
+            return None
+        return CanaryPolicy(rate=self.rate, tiers=frozenset(self.tiers or ()), agent=self.agent)
+
+
+class OversightConfig(_Section):
+    evaluate_every: Duration = Field(default=timedelta(minutes=1))
+    window: Duration = Field(default=timedelta(hours=24))
+    min_sample: int = Field(default=10, ge=1)
+    escalation_rate: EscalationBand = Field(default_factory=EscalationBand)
+    time_to_escalate: Duration = Field(default=timedelta(seconds=60))
+    override_rise: float = Field(default=0.10, gt=0, le=1)
+    queue_growth: float = Field(default=0.5, gt=0)
+    rubber_stamp: RubberStampConfig = Field(default_factory=RubberStampConfig)
+    canaries: CanaryConfig = Field(default_factory=CanaryConfig)
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            escalation_low=self.escalation_rate.low,
+            escalation_high=self.escalation_rate.high,
+            time_to_escalate=self.time_to_escalate.total_seconds(),
+            override_rise=self.override_rise,
+            queue_growth=self.queue_growth,
+            rubber_stamp_rate=self.rubber_stamp.approval_rate,
+            rubber_stamp_seconds=self.rubber_stamp.median_under.total_seconds(),
+            rubber_stamp_min_votes=self.rubber_stamp.min_decisions,
+            min_sample=self.min_sample,
+        )
+
+
+class BatchConfig(_Section):
+    """Batch review: same-kind items waiting at one tier share one card once `min_items` of
+    them wait. 0 (the default) keeps one card per item."""
+
+    min_items: int = Field(default=0, ge=0)
+    max_items: int = Field(default=20, ge=2, le=50)
+
+    @field_validator("min_items")
+    @classmethod
+    def _off_or_a_group(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("must be 0 (off) or at least 2: one item is not a batch")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.min_items >= 2
+
+
+class Settings(_Section):
+    database_url: str = "sqlite:///./signoff.db"
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    agents: list[AgentConfig] | None = None
+    routing: RoutingPolicy = Field(default_factory=RoutingPolicy)
+    tiers: list[TierSpec] = Field(default_factory=lambda: list(DEFAULT_TIERS))
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    teams: TeamsConfig = Field(default_factory=TeamsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    oversight: OversightConfig = Field(default_factory=OversightConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_agents(cls, value: list[AgentConfig] | None) -> list[AgentConfig] | None:
+        seen: set[str] = set()
+        for agent in value or []:
+            if agent.id in seen:
+                raise ValueError(f"agent id {agent.id!r} appears twice")
+            seen.add(agent.id)
+        return value
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        # Links on cards must reach this server: without a public_url, use where it listens.
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            object.__setattr__(self, "public_url", f"http://{host}:{self.port}")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No agents configured: run the demo agent whose key is printed at start-up."""
+        return self.agents is None
+
+    def agent_specs(self) -> dict[str, AgentSpec]:
+        agents = self.agents if self.agents is not None else [AgentConfig(id=DEMO_AGENT)]
+        return {a.id: a.spec() for a in agents}
+
+
+class LoadedConfig:
+    """Validated settings together with the compiled policy."""
+
+    def __init__(self, settings: Settings, policy: Policy, source: str | None) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.source = source
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """Turn pydantic's ('tiers', 1, 'sla') into the contract's `tiers[1].sla`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _validation_error(exc: ValidationError) -> ConfigError:
+    problems = []
+    for error in exc.errors():
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and "[" in p)]
+        # A tagged union puts its tag in the path (agents[0].resume.restate.ingress).
+        loc = [p for i, p in enumerate(loc) if not (p in RESUME_KINDS and loc[i - 1] == "resume")]
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append((format_loc(loc), message))
+    first_path, first_problem = problems[0]
+    if len(problems) > 1:
+        rest = "; ".join(f"{p}: {m}" for p, m in problems[1:])
+        first_problem = f"{first_problem} (also {rest})"
+    return ConfigError(first_path, first_problem)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    overrides = {
+        "SIGNOFF_DATABASE_URL": "database_url",
+        "SIGNOFF_HOST": "host",
+        "SIGNOFF_PORT": "port",
+        "SIGNOFF_PUBLIC_URL": "public_url",
+    }
+    merged = dict(data)
+    for var, key in overrides.items():
+        if env.get(var):
+            merged[key] = env[var]
+    return merged
+
+
+def parse_config(
+    data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None, source: str | None = None
+) -> LoadedConfig:
+    """Validate a config mapping (from YAML) with environment overrides.
+
+    Raises ConfigError naming the key path and the problem.
+    """
+    env = os.environ if env is None else env
+    raw = dict(data or {})
+    try:
+        settings = Settings.model_validate(_apply_env(raw, env))
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
+    try:
+        policy = compile_policy(settings.routing, settings.tiers)
+    except PolicyError as exc:
+        raise ConfigError(exc.path, exc.problem) from exc
+    _check_cross_references(settings, policy)
+    return LoadedConfig(settings, policy, source)
+
+
+def _check_cross_references(settings: Settings, policy: Policy) -> None:
+    for index, agent in enumerate(settings.agents or []):
+        if agent.callback_url and not agent.webhook_secret_env:
+            raise ConfigError(
+                f"agents[{index}].webhook_secret_env",
+                "required when callback_url is set: webhooks are always signed",
+            )
+        if agent.key_sha256 is None:
+            raise ConfigError(
+                f"agents[{index}].key_sha256", "required: `signoff keys new` prints one"
+            )
+        if agent.resume is not None and not isinstance(agent.resume, WebhookResume):
+            for key in ("callback_url", "callback_prefixes", "webhook_secret_env"):
+                if getattr(agent, key) is not None:
+                    raise ConfigError(
+                        f"agents[{index}].{key}",
+                        f"only used by resume kind webhook, not {agent.resume.kind}",
+                    )
+            if agent.resume.kind == "step_functions" and find_spec("boto3") is None:
+                raise ConfigError(
+                    f"agents[{index}].resume.kind",
+                    "step_functions needs boto3: pip install 'signoff[aws]'",
+                )
+    tier_names = {tier.name for tier in settings.tiers}
+    canaries = settings.oversight.canaries
+    for index, name in enumerate(canaries.tiers or []):
+        if name not in tier_names:
+            raise ConfigError(f"oversight.canaries.tiers[{index}]", f"no tier named {name!r}")
+    agent_ids = set(settings.agent_specs())
+    if canaries.agent is not None and canaries.agent not in agent_ids:
+        raise ConfigError("oversight.canaries.agent", f"no agent named {canaries.agent!r}")
+    del policy
+
+
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Load from `path`, else $SIGNOFF_CONFIG, else the embedded default.
+
+    Raises ConfigError for unreadable files, YAML syntax and every validation problem.
+    """
+    env = os.environ if env is None else env
+    path = path or env.get("SIGNOFF_CONFIG") or None
+    if path is None:
+        return parse_config({}, env)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError("", f"{path} is not valid YAML{where}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError("", f"{path} must hold a mapping of sections, not {type(data).__name__}")
+    return parse_config(data, env, source=str(path))

@@ -1,0 +1,581 @@
+"""The agent HTTP API of CONTRACT section 5 (FastAPI)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.core.domain import Action, OutboxKind, OutboxStatus, Status, isoformat
+from bot.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    SignoffError,
+    StorageError,
+)
+from bot.engine.machine import NewRequest, body_digest
+from bot.server.services import Services
+
+MAX_BODY = 256 * 1024
+
+# -- request and response models (they are the OpenAPI schema) ------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ActionIn(_Body):
+    kind: str = Field(min_length=1, max_length=200)
+    summary: str = Field(min_length=1, max_length=2000)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContextIn(BaseModel):
+    """The context bundle reviewers read; documented keys, others are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+    summary: str | None = None
+    goal: str | None = None
+    recommendation: str | None = None
+    alternatives: list[Any] = Field(default_factory=list)
+    conversation: list[Any] = Field(default_factory=list)
+    actions_attempted: list[Any] = Field(default_factory=list)
+    failure_reason: str | None = None
+    customer: dict[str, Any] = Field(default_factory=dict)
+    transaction: dict[str, Any] = Field(default_factory=dict)
+    policies: list[Any] = Field(default_factory=list)
+
+
+# One regex scan per string: a generator over every character cost more than routing.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _first_unstorable(value: Any, path: str) -> str | None:
+    """The path of the first string a database or a hash cannot take (NUL, lone surrogate)."""
+    if isinstance(value, str):
+        return path if _UNSTORABLE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _first_unstorable(key, path) or _first_unstorable(item, f"{path}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_unstorable(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+class SubmitIn(_Body):
+    action: ActionIn
+    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    thread_id: str | None = Field(default=None, max_length=500)
+    amount: float = Field(default=0.0, allow_inf_nan=False)
+    currency: str = Field(default="", max_length=10)
+    reversible: bool = True
+    domain: str = Field(default="", max_length=100)
+    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False)
+    requested_by: str | None = Field(default=None, max_length=200)
+    callback_url: str | None = Field(default=None, max_length=2000)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    context: ContextIn = Field(default_factory=ContextIn)
+
+    @model_validator(mode="after")
+    def _storable_text(self) -> SubmitIn:
+        found = _first_unstorable(self.model_dump(), "body")
+        if found:
+            raise ValueError(f"{found} holds a NUL character or an unpaired surrogate")
+        return self
+
+
+class SubmitOut(BaseModel):
+    id: str
+    status: Literal["approved", "pending", "rejected"]
+    lane: Literal["autonomous", "review", "escalate"]
+    risk: Literal["low", "medium", "high"]
+    reasons: list[str]
+    tier: str | None
+    approvals_required: int
+    created_at: str
+    review: Literal["queued", "sampled_out", "none"]
+
+
+class VoteOut(BaseModel):
+    reviewer: str
+    name: str
+    verdict: Literal["approve", "reject", "modify", "confirm", "reverse"]
+    rationale: str
+    at: str
+    channel: str
+    action_sha256: str
+
+
+class ActionOut(BaseModel):
+    kind: str
+    summary: str
+    payload: dict[str, Any]
+
+
+class MoveOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    from_: str | None = Field(alias="from")
+    to: str
+    at: str
+    reason: str
+
+
+class RequestOut(BaseModel):
+    id: str
+    agent_id: str
+    thread_id: str | None
+    status: Literal[
+        "pending", "approved", "modified", "rejected", "expired", "cancelled", "reversed"
+    ]
+    lane: Literal["autonomous", "review", "escalate"]
+    risk: Literal["low", "medium", "high"]
+    reasons: list[str]
+    tier: str | None
+    approvals_required: int
+    approvals: int
+    review: Literal["queued", "sampled_out", "none"]
+    review_status: str | None
+    action: ActionOut
+    action_sha256: str
+    modified_action: ActionOut | None
+    confidence: float
+    amount: float
+    currency: str
+    reversible: bool
+    domain: str
+    sentiment: float
+    requested_by: str | None
+    callback_url: str | None
+    labels: dict[str, Any]
+    context: dict[str, Any]
+    votes: list[VoteOut]
+    history: list[MoveOut]
+    created_at: str
+    updated_at: str
+    decided_at: str | None
+    deadline_at: str | None
+    outcome: dict[str, Any] | None
+
+
+class RequestList(BaseModel):
+    items: list[RequestOut]
+    next_cursor: str | None
+
+
+class OutcomeIn(_Body):
+    correct: bool
+    note: str | None = Field(default=None, max_length=5000)
+
+
+class StopIn(_Body):
+    reason: str = Field(default="", max_length=2000)
+
+
+class AgentStateOut(BaseModel):
+    agent_id: str
+    stopped: bool
+    reason: str
+    by: str
+    at: str
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    kind: str
+    request_id: str | None
+    status: Literal["pending", "done", "dead"]
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    created_at: str | None
+    url: str | None
+    type: str | None
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: Any = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing or unknown API key"},
+    404: {"model": ErrorOut, "description": "Not found for this agent"},
+    413: {"model": ErrorOut, "description": "Body over 256 KiB"},
+    503: {"model": ErrorOut, "description": "Database unavailable; retry"},
+}
+
+
+def error(
+    status: int, code: str, detail: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+# -- auth -----------------------------------------------------------------------------------
+
+
+class Unauthorized(SignoffError):
+    pass
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def current_agent(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    """The agent whose API key is in `Authorization: Bearer ...`; 401 otherwise."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("missing bearer API key")
+    key = authorization[7:].strip()
+    if not key:
+        raise Unauthorized("missing bearer API key")
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    agent = await services(request).agent_for_key(digest)
+    if agent is None:
+        raise Unauthorized("unknown or revoked API key")
+    return agent
+
+
+Agent = Annotated[str, Depends(current_agent)]
+Svc = Annotated[Services, Depends(services)]
+
+
+# -- body size ------------------------------------------------------------------------------
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimit:
+    """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error(
+            413, "payload_too_large", f"request bodies are limited to {self.limit} bytes"
+        )
+        await response(scope, receive, send)
+
+
+# -- routes ---------------------------------------------------------------------------------
+
+router = APIRouter(responses=_ERRORS)
+
+
+@router.post(
+    "/v1/requests",
+    status_code=201,
+    response_model=SubmitOut,
+    responses={
+        200: {
+            "model": SubmitOut,
+            "description": "Replay of an earlier submit (same Idempotency-Key)",
+        },
+        409: {"model": ErrorOut, "description": "Idempotency-Key reused with another body"},
+    },
+    tags=["requests"],
+)
+async def submit(
+    body: SubmitIn,
+    request: Request,
+    agent: Agent,
+    svc: Svc,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    """Ask whether the agent may act; routes by risk, then confidence."""
+    new = NewRequest(
+        action=Action(body.action.kind, body.action.summary, body.action.payload),
+        confidence=body.confidence,
+        thread_id=body.thread_id,
+        amount=body.amount,
+        currency=body.currency,
+        reversible=body.reversible,
+        domain=body.domain,
+        sentiment=body.sentiment,
+        requested_by=body.requested_by,
+        callback_url=body.callback_url,
+        labels=body.labels,
+        context=body.context.model_dump(),
+    )
+    digest = body_digest(await request.body()) if idempotency_key is not None else None
+    result = await svc.engine.submit(
+        agent, new, idempotency_key=idempotency_key, body_sha256=digest
+    )
+    return JSONResponse(dict(result.response), status_code=201 if result.created else 200)
+
+
+@router.get("/v1/requests", response_model=RequestList, tags=["requests"])
+async def list_requests(
+    agent: Agent,
+    svc: Svc,
+    status: Annotated[
+        Literal["pending", "approved", "modified", "rejected", "expired", "cancelled", "reversed"]
+        | None,
+        Query(),
+    ] = None,
+    agent_id: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> Any:
+    """This agent's requests, oldest first, keyset-paginated with `cursor`."""
+    if agent_id is not None and agent_id != agent:
+        return {"items": [], "next_cursor": None}
+    page = await svc.repo.list_requests(agent_id=agent, status=status, limit=limit, cursor=cursor)
+    # Attention checks carry a real agent's name but are never the agent's business.
+    items = [r.to_json() for r in page.items if not r.canary]
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+@router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
+async def get_request(request_id: str, agent: Agent, svc: Svc) -> Any:
+    return (await svc.engine.get_for_agent(agent, request_id)).to_json()
+
+
+@router.get("/v1/requests/{request_id}/wait", response_model=RequestOut, tags=["requests"])
+async def wait_request(
+    request_id: str,
+    agent: Agent,
+    svc: Svc,
+    timeout: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 30.0,  # noqa: ASYNC109
+) -> Any:
+    """Long-poll until the request is no longer pending (at most 60 s); always 200."""
+    timeout = min(timeout, 60.0) if math.isfinite(timeout) else 60.0
+    loop_time = svc.monotonic
+    deadline = loop_time() + timeout
+    request = await svc.engine.get_for_agent(agent, request_id)
+    while request.status is Status.PENDING:
+        left = deadline - loop_time()
+        if left <= 0:
+            break
+        await svc.waiters.wait(request_id, min(left, svc.wait_poll_interval))
+        request = await svc.engine.get_for_agent(agent, request_id)
+    return request.to_json()
+
+
+@router.post(
+    "/v1/requests/{request_id}/cancel",
+    response_model=RequestOut,
+    responses={409: {"model": ErrorOut, "description": "Not pending"}},
+    tags=["requests"],
+)
+async def cancel_request(request_id: str, agent: Agent, svc: Svc) -> Any:
+    return (await svc.engine.cancel(agent, request_id)).to_json()
+
+
+@router.post("/v1/requests/{request_id}/outcome", response_model=RequestOut, tags=["requests"])
+async def report_outcome(request_id: str, body: OutcomeIn, agent: Agent, svc: Svc) -> Any:
+    """Ground truth: was the final action correct? Feeds precision, recall and task success."""
+    return (await svc.engine.record_outcome(agent, request_id, body.correct, body.note)).to_json()
+
+
+async def _set_stopped(agent_id: str, agent: str, svc: Services, stopped: bool, reason: str) -> Any:
+    if agent_id != agent:
+        raise NotFound(f"no agent {agent_id}")
+    state = await svc.engine.set_stopped(
+        agent_id, stopped, actor=f"agent:{agent}", reason=reason, channel="api"
+    )
+    return {
+        "agent_id": state.agent_id,
+        "stopped": state.stopped,
+        "reason": state.reason,
+        "by": state.by,
+        "at": isoformat(state.at),
+    }
+
+
+@router.post("/v1/agents/{agent_id}/stop", response_model=AgentStateOut, tags=["agents"])
+async def stop_agent(agent_id: str, agent: Agent, svc: Svc, body: StopIn | None = None) -> Any:
+    """The stop button: every new request of this agent is rejected until it is started."""
+    return await _set_stopped(agent_id, agent, svc, True, body.reason if body else "")
+
+
+@router.post("/v1/agents/{agent_id}/start", response_model=AgentStateOut, tags=["agents"])
+async def start_agent(agent_id: str, agent: Agent, svc: Svc, body: StopIn | None = None) -> Any:
+    return await _set_stopped(agent_id, agent, svc, False, body.reason if body else "")
+
+
+@router.get("/v1/deliveries", response_model=DeliveryList, tags=["deliveries"])
+async def list_deliveries(
+    agent: Agent,
+    svc: Svc,
+    status: Annotated[Literal["pending", "done", "dead"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    """This agent's webhook deliveries (e.g. `?status=dead`)."""
+    rows = await svc.repo.list_outbox(
+        kind=OutboxKind.WEBHOOK,
+        status=OutboxStatus(status) if status else None,
+        agent_id=agent,
+        limit=limit,
+    )
+    return {"items": [m.to_json() for m in rows]}
+
+
+@router.post(
+    "/v1/deliveries/{delivery_id}/retry",
+    response_model=DeliveryOut,
+    responses={409: {"model": ErrorOut, "description": "Delivery is not dead"}},
+    tags=["deliveries"],
+)
+async def retry_delivery(delivery_id: str, agent: Agent, svc: Svc) -> Any:
+    """Send a dead delivery again, with its retries reset and the same webhook-id."""
+    message = await svc.repo.get_outbox(delivery_id)
+    if (
+        message is None
+        or message.kind is not OutboxKind.WEBHOOK
+        or message.payload.get("agent_id") != agent
+    ):
+        raise NotFound(f"no delivery {delivery_id}")
+    again = await svc.requeue_delivery(message, actor=f"agent:{agent}")
+    if again is None:
+        raise Conflict("not_dead", f"delivery {delivery_id} is {message.status.value}, not dead")
+    return again.to_json()
+
+
+@router.get("/healthz", tags=["ops"])
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["ops"], responses={503: {"model": ErrorOut}})
+async def readyz(svc: Svc) -> Any:
+    """The database answers."""
+    await svc.repo.ping()
+    return {"status": "ready"}
+
+
+@router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+async def metrics(svc: Svc) -> Response:
+    """Prometheus text exposition."""
+    body = await svc.render_metrics()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# -- error registry -------------------------------------------------------------------------
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map Signoff's exceptions to the contract's JSON errors in one place."""
+
+    async def unauthorized(_: Request, exc: Exception) -> Response:
+        return error(401, "unauthorized", str(exc), {"WWW-Authenticate": "Bearer"})
+
+    async def not_found(_: Request, exc: Exception) -> Response:
+        return error(404, "not_found", str(exc))
+
+    async def conflict(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Conflict)
+        return error(409, exc.code, exc.message)
+
+    async def not_allowed(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, NotAllowed)
+        return error(403, exc.code, exc.message)
+
+    async def invalid(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InvalidInput)
+        return error(
+            422,
+            f"invalid_{exc.field}",
+            [{"loc": ["body", exc.field], "msg": exc.problem, "type": "value_error"}],
+        )
+
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        return error(
+            503,
+            "unavailable",
+            "the database is unavailable; retry (with the same Idempotency-Key)",
+            {"Retry-After": "1"},
+        )
+
+    async def bad_body(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI answers 400 for an unparsable optional body; the contract says 422.
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]},
+                status_code=422,
+            )
+        return await http_exception_handler(request, exc)
+
+    async def invalid_body(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        # ASCII-escaped, so an input holding an unpaired surrogate can be echoed back.
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
+
+    app.add_exception_handler(RequestValidationError, invalid_body)
+    app.add_exception_handler(StarletteHTTPException, bad_body)
+    app.add_exception_handler(Unauthorized, unauthorized)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(NotAllowed, not_allowed)
+    app.add_exception_handler(InvalidInput, invalid)
+    app.add_exception_handler(StorageError, unavailable)

@@ -1,0 +1,91 @@
+"""Wiring for the web inbox: build it from the services and mount it on the FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from adapters.web.inbox import STATIC_DIR, WebInbox, WebLogin, WebSettings, web_router
+from bot.core.domain import OutboxMessage
+from bot.server.services import Services
+
+log = logging.getLogger("signoff.web")
+
+SESSION_SECRET_ENV = "SIGNOFF_SESSION_SECRET"
+_EXTRAS_KEY = "web_inbox"
+
+
+def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebInbox:
+    """The process's one WebInbox, made on first use and kept in `services.extras`.
+
+    `issue_login_link` runs before the app exists and `mount_web` after, so both must see
+    the same one-time tokens and session secret.
+    """
+    existing = services.extras.get(_EXTRAS_KEY)
+    if isinstance(existing, WebInbox):
+        return existing
+    source = os.environ if env is None else env
+    settings = services.config.settings
+    configured = source.get(SESSION_SECRET_ENV, "")
+    if configured and len(configured) < 16:
+        log.warning("%s is shorter than 16 characters; using a random secret", SESSION_SECRET_ENV)
+        configured = ""
+    # Without a configured secret, sessions last as long as this process.
+    secret = configured.encode("utf-8") if configured else secrets.token_bytes(32)
+
+    async def requeue(message: OutboxMessage, actor: str) -> OutboxMessage | None:
+        return await services.requeue_delivery(message, actor=actor)
+
+    inbox = WebInbox(
+        review=services.engine,
+        repo=services.repo,
+        clock=services.clock,
+        policy=services.config.policy,
+        settings=WebSettings(
+            reviewers={
+                name: WebLogin(entry.password_hash, entry.name or name)
+                for name, entry in settings.web.reviewers.items()
+            },
+            session_secret=secret,
+            public_url=settings.public_url,
+            agents=tuple(services.engine.agents),
+            thresholds=settings.oversight.thresholds(),
+            batch_min_items=settings.batch.min_items,
+            batch_max_items=settings.batch.max_items,
+        ),
+        requeue=requeue,
+    )
+    services.extras[_EXTRAS_KEY] = inbox
+    return inbox
+
+
+def mount_web(
+    app: FastAPI, services: Services | None = None, env: Mapping[str, str] | None = None
+) -> None:
+    """Serve the inbox pages and their static files from `app`.
+
+    Without `services`, each request finds them in `app.state.services` (set by the app's
+    lifespan), so `create_app` can mount the inbox before the services exist.
+    """
+    if services is not None:
+        web_inbox(services, env)
+
+    def resolve(request: Request) -> WebInbox:
+        current: Services = services if services is not None else request.app.state.services
+        return web_inbox(current, env)
+
+    app.include_router(web_router(resolve))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def issue_login_link(services: Services) -> str:
+    """A one-time sign-in link for the built-in `admin` (when `web.reviewers` is empty).
+
+    Raises RuntimeError when `web.reviewers` is configured.
+    """
+    return web_inbox(services).issue_login_link()

@@ -144,9 +144,11 @@ class SlackApp:
         self._idle.set()
         self.bolt = AsyncApp(
             client=client,
-            # Never None: bolt would fall back to SLACK_SIGNING_SECRET in os.environ. Bolt's
-            # own check is not the gate anyway (`handle` verifies first; sockets skip it).
+            # Never None: bolt would fall back to SLACK_SIGNING_SECRET in os.environ. Its
+            # own check is off: `handle` verifies once, before de-duplicating retries, and
+            # Socket Mode envelopes carry no signature to check.
             signing_secret=signing_secret or "",
+            request_verification_enabled=False,
             process_before_response=False,
             logger=logging.getLogger("signoff.slack.bolt"),
         )

@@ -30,7 +30,7 @@ from adapters.slack.cards import (
     section,
 )
 from bot.core.domain import ApprovalRequest, BatchItemResult, Status, Verdict
-from bot.core.ports import BatchView
+from bot.core.views import BatchView
 
 BATCH_APPROVE = "signoff_batch_approve"
 BATCH_REJECT = "signoff_batch_reject"

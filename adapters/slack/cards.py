@@ -24,7 +24,7 @@ from adapters.slack._mrkdwn import (
     pretty_json,
 )
 from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
-from bot.core.ports import CardView
+from bot.core.views import CardView
 
 Block = dict[str, Any]
 

@@ -15,7 +15,7 @@ from adapters.slack import batch_cards, cards
 from adapters.slack.pacer import ChannelPacer
 from bot.core.domain import Alert
 from bot.core.errors import DeliveryError
-from bot.core.ports import BatchView, CardView
+from bot.core.views import BatchView, CardView
 
 log = logging.getLogger("signoff.slack")
 

@@ -30,7 +30,7 @@ from adapters.teams.cards import (
     when,
 )
 from bot.core.domain import ApprovalRequest, BatchItemResult, Status, Verdict
-from bot.core.ports import BatchView
+from bot.core.views import BatchView
 
 BATCH_VERBS: Mapping[str, Verdict] = {
     "batch_approve": Verdict.APPROVE,

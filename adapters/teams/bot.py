@@ -37,7 +37,8 @@ from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
 from bot.core.domain import ApprovalRequest, Status, Verdict
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
-from bot.core.ports import BatchView, CardView, ReviewService
+from bot.core.ports import ReviewService
+from bot.core.views import BatchView, CardView
 
 log = logging.getLogger("signoff.teams")
 

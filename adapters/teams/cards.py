@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
-from bot.core.ports import CardKind, CardView
+from bot.core.views import CardKind, CardView
 from routing import Risk
 
 Element = dict[str, Any]

@@ -28,7 +28,7 @@ from adapters.teams._turns import closing_connector
 from adapters.teams.auth import TeamsAuth, TeamsCredentials
 from bot.core.domain import Alert
 from bot.core.errors import DeliveryError
-from bot.core.ports import BatchView, CardView
+from bot.core.views import BatchView, CardView
 
 log = logging.getLogger("signoff.teams")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.core.ports import CardView
+from bot.core.views import CardView
 
 
 class WebInboxChannel:

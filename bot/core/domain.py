@@ -31,6 +31,9 @@ class Status(StrEnum):
 
 FINAL_STATUSES = frozenset(s for s in Status if s is not Status.PENDING)
 
+POLICY_ACTOR = "policy"
+"""Who decides when no person did: `on_timeout` verdicts are recorded under this name."""
+
 
 class Verdict(StrEnum):
     APPROVE = "approve"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.core.domain import (
     AgentState,
@@ -15,7 +15,6 @@ from bot.core.domain import (
     AuditRecord,
     BatchCard,
     BatchItemResult,
-    BatchStatus,
     CardRef,
     Change,
     IdempotencyRecord,
@@ -25,11 +24,9 @@ from bot.core.domain import (
     OutboxResult,
     OutboxStatus,
     Page,
-    ReviewStatus,
-    Status,
     Verdict,
-    batch_blocker,
 )
+from bot.core.views import BatchView, CardView
 
 
 class Clock(Protocol):
@@ -228,69 +225,6 @@ class Notifier(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-CardKind = Literal["approval", "review", "escalated", "final"]
-
-
-@dataclass(frozen=True)
-class CardView:
-    """What a channel needs to draw one copy of a request's card."""
-
-    request: ApprovalRequest
-    tier: str
-    target: str
-    mentions: tuple[str, ...] = ()
-    note: str | None = None
-    inbox_url: str | None = None
-    tier_chain: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def kind(self) -> CardKind:
-        """Which card this copy shows now; every channel draws the same four states."""
-        request = self.request
-        if request.status is Status.PENDING:
-            return "escalated" if self.note or request.tier != self.tier else "approval"
-        if request.review_status is ReviewStatus.OPEN:
-            return "review"
-        return "final"
-
-
-@dataclass(frozen=True)
-class BatchView:
-    """What a chat channel needs to draw a batch card: the card and its members as they are.
-
-    `items` follow `batch.members` (oldest first); `inbox_url` is the web inbox's base URL.
-    """
-
-    batch: BatchCard
-    items: tuple[ApprovalRequest, ...]
-    inbox_url: str = ""
-
-    def link(self, request_id: str) -> str | None:
-        return f"{self.inbox_url}/requests/{request_id}" if self.inbox_url else None
-
-    def selectable(self, request: ApprovalRequest) -> bool:
-        """Still decidable from this card: pending at its tier and batch-eligible."""
-        return (
-            self.batch.status is BatchStatus.OPEN
-            and request.tier == self.batch.tier
-            and batch_blocker(request) is None
-        )
-
-    @property
-    def waiting(self) -> tuple[ApprovalRequest, ...]:
-        return tuple(r for r in self.items if self.selectable(r))
-
-    @property
-    def more(self) -> int:
-        """Eligible items of the group not drawn on the card (over `batch.max_items`)."""
-        return max(self.batch.total - len(self.batch.members), 0)
-
-    @property
-    def closed(self) -> bool:
-        """Nothing left to select: drawn without checkboxes or buttons."""
-        return not self.waiting
 
 
 class Channel(Protocol):

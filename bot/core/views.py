@@ -1,10 +1,87 @@
-"""How a request's card looks at one tier: the view every channel draws from."""
+"""What channels draw: one request's card at one tier, a batch card, and the inbox link."""
 
 from __future__ import annotations
 
-from bot.core.domain import ApprovalRequest, Status
-from bot.core.ports import CardView
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.core.domain import (
+    ApprovalRequest,
+    BatchCard,
+    BatchStatus,
+    ReviewStatus,
+    Status,
+    batch_blocker,
+)
 from routing import Policy
+
+
+def inbox_link(public_url: str, request_id: str) -> str:
+    """The web inbox page of one request: the one place its URL is built."""
+    return f"{public_url.rstrip('/')}/requests/{request_id}"
+
+
+CardKind = Literal["approval", "review", "escalated", "final"]
+
+
+@dataclass(frozen=True)
+class CardView:
+    """What a channel needs to draw one copy of a request's card."""
+
+    request: ApprovalRequest
+    tier: str
+    target: str
+    mentions: tuple[str, ...] = ()
+    note: str | None = None
+    inbox_url: str | None = None
+    tier_chain: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def kind(self) -> CardKind:
+        """Which card this copy shows now; every channel draws the same four states."""
+        request = self.request
+        if request.status is Status.PENDING:
+            return "escalated" if self.note or request.tier != self.tier else "approval"
+        if request.review_status is ReviewStatus.OPEN:
+            return "review"
+        return "final"
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """What a chat channel needs to draw a batch card: the card and its members as they are.
+
+    `items` follow `batch.members` (oldest first); `inbox_url` is the web inbox's base URL.
+    """
+
+    batch: BatchCard
+    items: tuple[ApprovalRequest, ...]
+    inbox_url: str = ""
+
+    def link(self, request_id: str) -> str | None:
+        return inbox_link(self.inbox_url, request_id) if self.inbox_url else None
+
+    def selectable(self, request: ApprovalRequest) -> bool:
+        """Still decidable from this card: pending at its tier and batch-eligible."""
+        return (
+            self.batch.status is BatchStatus.OPEN
+            and request.tier == self.batch.tier
+            and batch_blocker(request) is None
+        )
+
+    @property
+    def waiting(self) -> tuple[ApprovalRequest, ...]:
+        return tuple(r for r in self.items if self.selectable(r))
+
+    @property
+    def more(self) -> int:
+        """Eligible items of the group not drawn on the card (over `batch.max_items`)."""
+        return max(self.batch.total - len(self.batch.members), 0)
+
+    @property
+    def closed(self) -> bool:
+        """Nothing left to select: drawn without checkboxes or buttons."""
+        return not self.waiting
 
 
 class CardViews:
@@ -25,6 +102,6 @@ class CardViews:
             target=target,
             mentions=spec.reviewers,
             note=note,
-            inbox_url=f"{self.public_url}/requests/{request.id}",
+            inbox_url=inbox_link(self.public_url, request.id),
             tier_chain=tuple(t.name for t in self.policy.tiers),
         )

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.core.domain import (
+    POLICY_ACTOR,
     Action,
     AgentSpec,
     AgentState,
@@ -74,7 +75,6 @@ _MAX_RETRIES = 8
 MAX_BATCH_VOTES = 50
 # What a vote's audit event names as its batch when it came from a web inbox group.
 INBOX_BATCH = "inbox"
-POLICY_ACTOR = "policy"
 # Seconds a replica trusts its cached copy of an agent's stop state. Another replica's stop
 # reaches it sooner through the `agent` notification; this bounds how long a lost
 # notification can leave it accepting that agent's requests.

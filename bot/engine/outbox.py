@@ -37,8 +37,6 @@ from bot.core.errors import DeliveryError, StorageError
 from bot.core.ports import (
     AlertSink,
     BatchChannel,
-    BatchView,
-    CardView,
     Channel,
     Clock,
     Repository,
@@ -46,7 +44,7 @@ from bot.core.ports import (
     WebhookDelivery,
 )
 from bot.core.retry import next_delay
-from bot.core.views import CardViews
+from bot.core.views import BatchView, CardView, CardViews
 from bot.engine.metrics import Metrics
 from routing import Policy
 

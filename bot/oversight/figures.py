@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.core.domain import (
+    POLICY_ACTOR,
     ApprovalRequest,
     AuditRecord,
     ReviewStatus,
@@ -24,8 +25,6 @@ from bot.core.domain import (
 from routing import Lane
 
 LANES = (Lane.AUTONOMOUS.value, Lane.REVIEW.value, Lane.ESCALATE.value)
-
-POLICY_ACTOR = "policy"
 
 
 @dataclass(frozen=True)

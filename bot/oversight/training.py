@@ -15,8 +15,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.core.domain import ApprovalRequest, isoformat
-from bot.oversight.figures import POLICY_ACTOR, deciding_vote, needed_a_human, overridden
+from bot.core.domain import POLICY_ACTOR, ApprovalRequest, isoformat
+from bot.oversight.figures import deciding_vote, needed_a_human, overridden
 
 FORMATS = ("jsonl", "csv")
 

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from adapters.slack import ChannelPacer, SlackApp, SlackChannel, SlackSocketMode, slack_client
+from bot.core.views import inbox_link
 from bot.server.config import LoadedConfig, SlackCredentials
 from bot.server.services import Services
 
@@ -88,7 +89,7 @@ class _SlackMount:
             client=client,
             signing_secret=credentials.signing_secret,
             review=lambda: services.engine,
-            inbox_url=lambda request_id: f"{public_url}/requests/{request_id}",
+            inbox_url=lambda request_id: inbox_link(public_url, request_id),
         )
         services.stack.push_async_callback(slack.aclose)
         return slack

@@ -16,7 +16,8 @@ from adapters.teams import PATH, TeamsBot, TeamsChannel, TeamsCredentials, messa
 from adapters.teams.endpoint import Endpoint
 from bot.core.domain import ApprovalRequest
 from bot.core.errors import ConfigError
-from bot.core.ports import BatchView, CardView, Channel
+from bot.core.ports import Channel
+from bot.core.views import BatchView, CardView
 from bot.server.config import LoadedConfig
 from bot.server.services import Services
 

@@ -14,7 +14,8 @@ import pytest
 
 from bot.core.clock import ManualClock
 from bot.core.domain import OutboxKind
-from bot.core.ports import BatchView, CardView, Repository
+from bot.core.ports import Repository
+from bot.core.views import BatchView, CardView
 from bot.engine.batches import BatchPlanner
 from storage import InMemoryRepository, SqlRepository, upgrade, upgrade_async
 from tests.contract._databases import NO_POSTGRES, POSTGRES_URL, postgres_schema

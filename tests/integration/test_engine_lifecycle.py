@@ -12,7 +12,7 @@ import pytest
 from bot.core.clock import ManualClock
 from bot.core.domain import OutboxKind, OutboxStatus, ReviewStatus, Status, Verdict, verify_chain
 from bot.core.errors import Conflict, DeliveryError, InvalidInput, NotAllowed
-from bot.core.ports import CardView
+from bot.core.views import CardView
 from routing import ReviewState
 from tests.conftest import RepoFactory
 from tests.support.world import TIERS, World, make_config, new_request

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.clock import ManualClock
 from bot.core.domain import AgentState, OutboxKind, Status, verify_chain
-from bot.core.ports import CardView
+from bot.core.views import CardView
 from bot.engine.machine import NewRequest
 from tests.conftest import RepoFactory
 from tests.support.world import TIERS, World, make_config, new_request

@@ -22,7 +22,8 @@ import pytest
 from bot.core.clock import ManualClock
 from bot.core.domain import OutboxKind, OutboxStatus, Status, Verdict
 from bot.core.errors import ConfigError
-from bot.core.ports import CardView, DeliveryAttempt, Repository, WebhookDelivery
+from bot.core.ports import DeliveryAttempt, Repository, WebhookDelivery
+from bot.core.views import CardView
 from bot.engine.outbox import LEASE
 from bot.engine.waiters import Waiters
 from bot.server.app import Timing, build_services, create_app

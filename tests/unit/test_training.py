@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.domain import Action, ApprovalRequest, Status, Verdict, Vote
-from bot.oversight.figures import POLICY_ACTOR
+from bot.core.domain import POLICY_ACTOR, Action, ApprovalRequest, Status, Verdict, Vote
 from bot.oversight.training import CSV_FIELDS, examples, render
 from routing import Lane, Risk
 from tests.unit.history import (

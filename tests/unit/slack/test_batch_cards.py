@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.slack import batch_cards
 from bot.core.domain import BatchCard, BatchItemResult, BatchStatus, Status, Verdict
-from bot.core.ports import BatchView
+from bot.core.views import BatchView
 from routing import Risk
 from tests.unit.slack.test_cards import NOW, request, valid_blocks, valid_view
 

@@ -22,7 +22,7 @@ from bot.core.domain import (
     Verdict,
     Vote,
 )
-from bot.core.ports import CardView
+from bot.core.views import CardView
 from routing import Lane, ReviewState, Risk
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

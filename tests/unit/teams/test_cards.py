@@ -13,7 +13,7 @@ import pytest
 
 from adapters.teams import cards
 from bot.core.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
-from bot.core.ports import CardView
+from bot.core.views import CardView
 from routing import Lane, ReviewState, Risk
 from tests.unit.teams import schema
 

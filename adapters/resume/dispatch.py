@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from adapters.resume.azure_durable import AzureDurableResumeTarget
 from adapters.resume.langgraph_server import LangGraphServerResumeTarget
 from adapters.resume.restate import RestateResumeTarget
 from adapters.resume.spec import RESUME_KINDS
 from adapters.resume.step_functions import StepFunctionsResumeTarget
+from adapters.resume.temporal import TemporalResumeTarget
 from adapters.resume.webhook import WebhookResumeTarget
 from bot.core.ports import DeliveryAttempt, ResumeTarget, WebhookDelivery
 
@@ -16,8 +18,9 @@ class PerAgentResumeTarget:
     """A `ResumeTarget` that hands each delivery to the target its agent is configured for.
 
     Deliveries without `resume` (the default) go to the signed webhook; others to the
-    LangGraph Server, Restate or Step Functions target, each made on first use. `targets`
-    replaces any of them (tests); `env` is where the targets read the variables the config
+    LangGraph Server, Restate, Step Functions, Temporal or Azure Durable Functions target,
+    each made on first use. `targets` replaces any of them (tests); `env` is where the
+    targets read the variables the config
     names. The outbox keeps calling one `deliver`, so every kind gets the same retries.
     """
 
@@ -32,6 +35,8 @@ class PerAgentResumeTarget:
             "langgraph_server": lambda: LangGraphServerResumeTarget(env=env),
             "restate": lambda: RestateResumeTarget(env=env),
             "step_functions": StepFunctionsResumeTarget,
+            "temporal": lambda: TemporalResumeTarget(env=env),
+            "azure_durable": lambda: AzureDurableResumeTarget(env=env),
         }
         self._targets: dict[str, ResumeTarget] = dict(targets or {})
         self._made: list[ResumeTarget] = []

@@ -64,7 +64,7 @@ class LangGraphServerResume(_Spec):
     _check_url = field_validator("url")(_http_url)
     _check_env = field_validator("api_key_env")(_env_name)
 
-    def address(self) -> str:
+    def destination(self) -> str:
         return f"{self.url}/threads"
 
 
@@ -86,7 +86,7 @@ class RestateResume(_Spec):
     _check_label = field_validator("awakeable_label")(_label)
     _check_env = field_validator("auth_token_env")(_env_name)
 
-    def address(self) -> str:
+    def destination(self) -> str:
         return f"{self.ingress}/restate/awakeables"
 
 
@@ -112,17 +112,94 @@ class StepFunctionsResume(_Spec):
     def _endpoint(cls, value: str | None) -> str | None:
         return _http_url(value) if value is not None else None
 
-    def address(self) -> str:
+    def destination(self) -> str:
         if self.endpoint_url:
             return self.endpoint_url
         return f"https://states.{self.region}.amazonaws.com" if self.region else "aws:states"
 
 
+_ID_SOURCE = re.compile(r"^(thread_id|labels\.[A-Za-z0-9_.-]{1,100})$")
+
+
+def _id_source(value: str) -> str:
+    if not _ID_SOURCE.match(value):
+        raise ValueError("must be `thread_id` or `labels.<key>`")
+    return value
+
+
+def id_from(source: str, thread_id: str | None, labels: Mapping[str, Any]) -> str | None:
+    """The id a `*_from` setting names: the request's thread id or one of its labels."""
+    if source == "thread_id":
+        return thread_id or None
+    value = labels.get(source.removeprefix("labels."))
+    return value if isinstance(value, str) and value else None
+
+
+class TemporalResume(_Spec):
+    """Signal a waiting Temporal workflow through the temporalio client.
+
+    The workflow id is the request's `thread_id` or one of its labels (`workflow_id_from`);
+    the signal carries the verdict (JSON). `tls` and `api_key_env` are for Temporal Cloud
+    (an API key implies TLS).
+    """
+
+    kind: Literal["temporal"]
+    address: str = Field(pattern=r"^[A-Za-z0-9.\-\[\]:]{1,255}:[0-9]{1,5}$")
+    namespace: str = Field(default="default", min_length=1, max_length=255)
+    workflow_id_from: str = "labels.temporal_workflow_id"
+    signal: str = Field(default="signoff_verdict", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,199}$")
+    tls: bool = False
+    api_key_env: str | None = None
+
+    _check_source = field_validator("workflow_id_from")(_id_source)
+    _check_env = field_validator("api_key_env")(_env_name)
+
+    def destination(self) -> str:
+        return f"temporal://{self.address}/{self.namespace}"
+
+
+class AzureDurableResume(_Spec):
+    """Raise an event in a waiting Azure Durable Functions orchestration.
+
+    `POST {base_url}/runtime/webhooks/durabletask/instances/{instance}/raiseEvent/{event}`
+    with the verdict as the JSON body, authorised by the extension's system key
+    (`system_key_env`, sent as `code`). The instance id is the request's `thread_id` or a
+    label (`instance_id_from`).
+    """
+
+    kind: Literal["azure_durable"]
+    base_url: str
+    event_name: str = Field(default="SignoffVerdict", pattern=r"^[A-Za-z0-9_.-]{1,200}$")
+    instance_id_from: str = "labels.durable_instance_id"
+    task_hub: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{3,45}$")
+    connection: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,200}$")
+    system_key_env: str
+
+    _check_url = field_validator("base_url")(_http_url)
+    _check_source = field_validator("instance_id_from")(_id_source)
+    _check_env = field_validator("system_key_env")(_env_name)
+
+    def destination(self) -> str:
+        return f"{self.base_url}/runtime/webhooks/durabletask/instances"
+
+
 ResumeSpec = Annotated[
-    WebhookResume | LangGraphServerResume | RestateResume | StepFunctionsResume,
+    WebhookResume
+    | LangGraphServerResume
+    | RestateResume
+    | StepFunctionsResume
+    | TemporalResume
+    | AzureDurableResume,
     Field(discriminator="kind"),
 ]
-RESUME_KINDS = ("webhook", "langgraph_server", "restate", "step_functions")
+RESUME_KINDS = (
+    "webhook",
+    "langgraph_server",
+    "restate",
+    "step_functions",
+    "temporal",
+    "azure_durable",
+)
 
 _ADAPTER: TypeAdapter[ResumeSpec] = TypeAdapter(ResumeSpec)
 

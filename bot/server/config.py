@@ -93,7 +93,7 @@ class AgentConfig(_Section):
             return AgentSpec(
                 id=self.id,
                 key_sha256=tuple(keys),
-                callback_url=self.resume.address(),
+                callback_url=self.resume.destination(),
                 owner=self.owner,
                 resume=self.resume.model_dump(),
             )
@@ -389,6 +389,11 @@ def _check_cross_references(settings: Settings, policy: Policy) -> None:
                 raise ConfigError(
                     f"agents[{index}].resume.kind",
                     "step_functions needs boto3: pip install 'signoff[aws]'",
+                )
+            if agent.resume.kind == "temporal" and find_spec("temporalio") is None:
+                raise ConfigError(
+                    f"agents[{index}].resume.kind",
+                    "temporal needs temporalio: pip install 'signoff[temporal]'",
                 )
     tier_names = {tier.name for tier in settings.tiers}
     canaries = settings.oversight.canaries

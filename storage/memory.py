@@ -367,9 +367,7 @@ class InMemoryRepository:
             session = self._sessions.get(session_id)
             if session is None or not session.active(now):
                 return False
-            self._sessions[session_id] = dataclasses.replace(
-                session, revoked_at=now, revoked_by=by
-            )
+            self._sessions[session_id] = dataclasses.replace(session, revoked_at=now, revoked_by=by)
             return True
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:

@@ -359,9 +359,7 @@ class WebInbox:
         fingerprint = self._fingerprint(method, login)
         assert fingerprint is not None
         now = self.clock.now()
-        session = visitor.session.signed_in(
-            login, fingerprint, now, self.settings.session_max_age
-        )
+        session = visitor.session.signed_in(login, fingerprint, now, self.settings.session_max_age)
         await self.repo.create_web_session(
             WebSession(
                 id=new_id("ws"),

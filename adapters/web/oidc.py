@@ -287,9 +287,7 @@ class OidcClient:
         }
         headers = {"Accept": "application/json"}
         secret = self.settings.client_secret
-        methods = metadata.get("token_endpoint_auth_methods_supported") or [
-            "client_secret_basic"
-        ]
+        methods = metadata.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         if secret is None:
             form["client_id"] = self.settings.client_id
         elif "client_secret_basic" in methods:

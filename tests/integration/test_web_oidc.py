@@ -156,9 +156,7 @@ async def test_a_reviewer_signs_in_through_the_provider_and_acts(world: World) -
 
     item = await world.services.engine.get(rid)
     assert item.status is Status.APPROVED
-    assert [(v.reviewer, v.name, v.channel) for v in item.votes] == [
-        (OLGA, "Olga <Ops>", "web")
-    ]
+    assert [(v.reviewer, v.name, v.channel) for v in item.votes] == [(OLGA, "Olga <Ops>", "web")]
     [session] = await world.services.repo.web_sessions(world.services.clock.now())
     assert (session.login, session.method) == ("olga@example.com", "oidc")
 

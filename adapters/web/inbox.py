@@ -276,7 +276,8 @@ class WebInbox:
     def issue_login_link(self) -> str:
         """A one-time sign-in link for the built-in `admin` (embedded default only).
 
-        Raises RuntimeError when `web.reviewers` is configured (they sign in with passwords).
+        Raises RuntimeError when `web.reviewers` or `web.oidc` is configured (people sign in
+        with passwords or through the identity provider).
         """
         if self.settings.reviewers:
             raise RuntimeError("web.reviewers is configured: reviewers sign in with passwords")

@@ -26,9 +26,10 @@ from bot.core.domain import (
     OutboxStatus,
     Page,
     Status,
+    WebSession,
     audit_hash,
 )
-from bot.core.errors import IdempotencyRace, VersionConflict
+from bot.core.errors import IdempotencyRace, StorageError, VersionConflict
 
 
 class InMemoryRepository:
@@ -44,7 +45,8 @@ class InMemoryRepository:
         self._keys: dict[str, str] = {}
         self._audit: list[AuditRecord] = []
         self._alerts: dict[tuple[str, str], Alert] = {}
-        self._logins: dict[str, LoginFailures] = {}
+        self._logins: dict[tuple[str, str], LoginFailures] = {}
+        self._sessions: dict[str, WebSession] = {}
         self._batches: dict[str, BatchCard] = {}
 
     async def apply(self, change: Change) -> None:
@@ -315,25 +317,58 @@ class InMemoryRepository:
                 counts[r.tier] = counts.get(r.tier, 0) + 1
         return counts
 
-    async def login_failures(self, login: str) -> LoginFailures:
-        return self._logins.get(login, LoginFailures())
+    async def login_failures(self, login: str, address: str) -> LoginFailures:
+        return self._logins.get((login, address), LoginFailures())
 
     async def record_login_failure(
-        self, login: str, now: datetime, *, max_failures: int, window: timedelta
+        self, login: str, address: str, now: datetime, *, max_failures: int, window: timedelta
     ) -> LoginFailures:
         async with self._lock:
-            state = self._logins.get(login, LoginFailures())
-            self._logins[login] = state.after_failure(now, max_failures, window)
+            key = (login, address)
+            state = self._logins.get(key, LoginFailures())
+            self._logins[key] = state.after_failure(now, max_failures, window)
             # Names nobody tried for a day (typos, guesses) are forgotten, as in SQL.
             stale = now - max(window, timedelta(days=1))
             for name, seen in list(self._logins.items()):
                 last = max([*seen.recent, *([seen.locked_until] if seen.locked_until else [])])
                 if last < stale:
                     del self._logins[name]
-            return self._logins[login]
+            return self._logins[key]
 
-    async def forget_login_failures(self, login: str) -> None:
-        self._logins.pop(login, None)
+    async def forget_login_failures(self, login: str, address: str) -> None:
+        self._logins.pop((login, address), None)
+
+    async def create_web_session(self, session: WebSession) -> None:
+        async with self._lock:
+            stale = session.created_at - timedelta(days=1)
+            self._sessions = {
+                key: s
+                for key, s in self._sessions.items()
+                if s.expires_at >= stale and (s.revoked_at is None or s.revoked_at >= stale)
+            }
+            if session.id in self._sessions or any(
+                s.token_sha256 == session.token_sha256 for s in self._sessions.values()
+            ):
+                raise StorageError(f"web session {session.id} exists")
+            self._sessions[session.id] = session
+
+    async def web_session(self, token_sha256: str) -> WebSession | None:
+        for session in self._sessions.values():
+            if session.token_sha256 == token_sha256:
+                return session
+        return None
+
+    async def web_sessions(self, now: datetime) -> Sequence[WebSession]:
+        active = [s for s in self._sessions.values() if s.active(now)]
+        return sorted(active, key=lambda s: (s.created_at, s.id), reverse=True)
+
+    async def revoke_web_session(self, session_id: str, now: datetime, by: str) -> bool:
+        async with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or not session.active(now):
+                return False
+            self._sessions[session_id] = dataclasses.replace(session, revoked_at=now, revoked_by=by)
+            return True
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         async with self._lock:

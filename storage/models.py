@@ -312,12 +312,32 @@ class BatchCardRow(Base):
 
 
 class LoginFailureRow(Base):
-    """Recent failed web sign-ins per login name, shared by every replica (bot.core.domain
-    LoginFailures); `recent` holds ISO timestamps."""
+    """Recent failed web sign-ins per login name and client address, shared by every replica
+    (bot.core.domain LoginFailures); `recent` holds ISO timestamps."""
 
     __tablename__ = "login_failures"
 
     login: Mapped[str] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(primary_key=True)
     recent: Mapped[list[Any]]
     locked_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WebSessionRow(Base):
+    """A signed-in web inbox session (bot.domain WebSession): the browser holds the secret
+    whose SHA-256 is `token_sha256`."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(Hash, unique=True)
+    login: Mapped[str]
+    name: Mapped[str]
+    method: Mapped[str] = mapped_column(Word)
+    fingerprint: Mapped[str]
+    address: Mapped[str]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None]

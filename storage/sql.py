@@ -29,6 +29,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    insert,
     literal_column,
     or_,
     select,
@@ -64,12 +65,14 @@ from bot.core.domain import (
     TierMove,
     Verdict,
     Vote,
+    WebSession,
     as_utc,
     audit_hash,
     isoformat,
 )
 from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
 from routing import Lane, ReviewState, Risk
+from storage import _web_sessions
 from storage._batch import ApplyBatcher, BatchRefused
 from storage._statements import (
     APPEND_AUDIT_POSTGRES,
@@ -101,6 +104,7 @@ from storage.models import (
     RequestRow,
     TierMoveRow,
     VoteRow,
+    WebSessionRow,
 )
 
 __all__ = ["SqlRepository", "async_url", "create_engine"]
@@ -833,19 +837,20 @@ class SqlRepository:
             )
             return {str(tier): int(count) for tier, count in found}
 
-    async def login_failures(self, login: str) -> LoginFailures:
+    async def login_failures(self, login: str, address: str) -> LoginFailures:
         async with self._read() as conn:
             found = await conn.execute(
                 select(LoginFailureRow.recent, LoginFailureRow.locked_until).where(
-                    LoginFailureRow.login == login
+                    LoginFailureRow.login == login, LoginFailureRow.address == address
                 )
             )
             row = found.one_or_none()
         return _login_failures(row.recent, row.locked_until) if row else LoginFailures()
 
     async def record_login_failure(
-        self, login: str, now: datetime, *, max_failures: int, window: timedelta
+        self, login: str, address: str, now: datetime, *, max_failures: int, window: timedelta
     ) -> LoginFailures:
+        key = (LoginFailureRow.login == login, LoginFailureRow.address == address)
         async with self._write() as conn:
             # Create the row if need be, then lock it: concurrent failures on several
             # replicas count one after the other instead of overwriting each other.
@@ -853,12 +858,18 @@ class SqlRepository:
                 _insert_ignoring_duplicates(
                     conn,
                     LoginFailureRow,
-                    {"login": login, "recent": [], "locked_until": None, "updated_at": now},
+                    {
+                        "login": login,
+                        "address": address,
+                        "recent": [],
+                        "locked_until": None,
+                        "updated_at": now,
+                    },
                 )
             )
             found = await conn.execute(
                 select(LoginFailureRow.recent, LoginFailureRow.locked_until)
-                .where(LoginFailureRow.login == login)
+                .where(*key)
                 .with_for_update()
             )
             row = found.one()
@@ -867,7 +878,7 @@ class SqlRepository:
             )
             await conn.execute(
                 update(LoginFailureRow)
-                .where(LoginFailureRow.login == login)
+                .where(*key)
                 .values(
                     recent=[isoformat(t) for t in state.recent],
                     locked_until=state.locked_until,
@@ -882,9 +893,33 @@ class SqlRepository:
             )
         return state
 
-    async def forget_login_failures(self, login: str) -> None:
+    async def forget_login_failures(self, login: str, address: str) -> None:
         async with self._write() as conn:
-            await conn.execute(delete(LoginFailureRow).where(LoginFailureRow.login == login))
+            await conn.execute(
+                delete(LoginFailureRow).where(
+                    LoginFailureRow.login == login, LoginFailureRow.address == address
+                )
+            )
+
+    async def create_web_session(self, session: WebSession) -> None:
+        async with self._write() as conn:
+            await conn.execute(_web_sessions.forget_ended(session.created_at))
+            await conn.execute(insert(WebSessionRow).values(**_web_sessions.values(session)))
+
+    async def web_session(self, token_sha256: str) -> WebSession | None:
+        async with self._read() as conn:
+            row = (await conn.execute(_web_sessions.by_token(token_sha256))).mappings().first()
+        return None if row is None else _web_sessions.from_row(row)
+
+    async def web_sessions(self, now: datetime) -> Sequence[WebSession]:
+        async with self._read() as conn:
+            rows = (await conn.execute(_web_sessions.active(now))).mappings().all()
+        return [_web_sessions.from_row(row) for row in rows]
+
+    async def revoke_web_session(self, session_id: str, now: datetime, by: str) -> bool:
+        async with self._write() as conn:
+            found = await conn.execute(_web_sessions.revoke(session_id, now, by))
+            return found.first() is not None
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         key = (AlertRow.code == alert.code, AlertRow.subject == alert.subject)

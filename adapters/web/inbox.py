@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -25,13 +26,23 @@ from markupsafe import Markup
 from adapters.web import _svg
 from adapters.web._present import environment, short_time
 from adapters.web.export import MEDIA_TYPES, audit_export
+from adapters.web.oidc import (
+    CALLBACK_PATH,
+    PENDING_COOKIE,
+    START_PATH,
+    OidcClient,
+    OidcError,
+    OidcSettings,
+    PendingCodec,
+    PendingLogin,
+)
 from adapters.web.passwords import hash_password, verify_password
 from adapters.web.sessions import (
     LoginGuard,
     LoginTokens,
-    RevokedSessions,
     Session,
     SessionCodec,
+    token_digest,
 )
 from bot.core.domain import (
     ApprovalRequest,
@@ -43,8 +54,10 @@ from bot.core.domain import (
     ReviewStatus,
     Status,
     Verdict,
+    WebSession,
     as_utc,
     batch_blocker,
+    new_id,
     verify_chain,
 )
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
@@ -82,6 +95,8 @@ FLASH = {
     "stopped": "The agent is stopped: its new requests are rejected until it is started.",
     "started": "The agent is started again.",
     "no_agent": "There is no such agent.",
+    "revoked": "The session is signed out, on every replica.",
+    "no_session": "That session had already ended.",
 }
 
 Requeue = Callable[[OutboxMessage, str], Awaitable[OutboxMessage | None]]
@@ -99,6 +114,7 @@ class WebLogin:
 class WebSettings:
     reviewers: Mapping[str, WebLogin]
     session_secret: bytes
+    oidc: OidcSettings | None = None
     public_url: str = "http://127.0.0.1:8000"
     agents: Sequence[str] = ()
     session_max_age: timedelta = timedelta(hours=12)
@@ -113,8 +129,9 @@ class WebSettings:
 
     @property
     def builtin_admin(self) -> bool:
-        """With no `web.reviewers`, the built-in `admin` signs in through one-time links."""
-        return not self.reviewers
+        """With neither `web.reviewers` nor `web.oidc`, the built-in `admin` signs in through
+        one-time links."""
+        return not self.reviewers and self.oidc is None
 
     @property
     def secure_cookies(self) -> bool:
@@ -127,6 +144,8 @@ class _Visitor:
     fresh: bool
     login: str | None = None
     display: str = ""
+    # The server-side session (bot.domain.WebSession) of a signed-in visitor.
+    session_id: str = ""
 
     @property
     def reviewer(self) -> str:
@@ -165,6 +184,11 @@ class _VoteForm:
     error: str | None = None
     refusal: str | None = None
     field_errors: dict[str, str] = field(default_factory=dict)
+
+
+def _address(request: Request) -> str:
+    """The client's address (behind a proxy, the one uvicorn's --forwarded-allow-ips trusts)."""
+    return request.client.host if request.client is not None else ""
 
 
 def _local_path(target: str | None) -> str:
@@ -242,7 +266,8 @@ class WebInbox:
         self.codec = SessionCodec(settings.session_secret)
         self.guard = LoginGuard(repo, settings.max_failures, settings.lockout)
         self.tokens = LoginTokens(settings.login_link_ttl)
-        self.revoked = RevokedSessions()
+        self.oidc = OidcClient(settings.oidc) if settings.oidc is not None else None
+        self.pending = PendingCodec(settings.session_secret)
         self.env = environment()
         self._dummy_hash: str | None = None
 
@@ -251,38 +276,64 @@ class WebInbox:
     def issue_login_link(self) -> str:
         """A one-time sign-in link for the built-in `admin` (embedded default only).
 
-        Raises RuntimeError when `web.reviewers` is configured (they sign in with passwords).
+        Raises RuntimeError when `web.reviewers` or `web.oidc` is configured (people sign in
+        with passwords or through the identity provider).
         """
-        if not self.settings.builtin_admin:
+        if self.settings.reviewers:
             raise RuntimeError("web.reviewers is configured: reviewers sign in with passwords")
+        if not self.settings.builtin_admin:
+            raise RuntimeError(
+                "web.oidc is configured: reviewers sign in with the identity provider"
+            )
         token = self.tokens.issue(BUILTIN_LOGIN, self.clock.now())
         return f"{self.settings.public_url.rstrip('/')}/login/token/{token}"
 
-    def _fingerprint(self, login: str) -> str | None:
-        """Binds a session to the credentials it was opened with; None for unknown logins."""
-        entry = self.settings.reviewers.get(login)
-        if entry is not None:
+    def _fingerprint(self, method: str, login: str) -> str | None:
+        """Binds a session to the credentials it was opened with; None when they are gone
+        (a removed reviewer, a provider no longer configured)."""
+        if method == "password":
+            entry = self.settings.reviewers.get(login)
+            if entry is None:
+                return None
             return hashlib.sha256(b"pw:" + entry.password_hash.encode()).hexdigest()[:32]
-        if self.settings.builtin_admin and login == BUILTIN_LOGIN:
+        if method == "link" and self.settings.builtin_admin and login == BUILTIN_LOGIN:
             return "builtin"
+        if method == "oidc" and self.settings.oidc is not None:
+            return self.settings.oidc.fingerprint
         return None
 
     def _display(self, login: str) -> str:
         entry = self.settings.reviewers.get(login)
         return entry.name if entry else login
 
-    def _visitor(self, request: Request) -> _Visitor:
+    def _anonymous(self) -> _Visitor:
+        return _Visitor(
+            Session.anonymous(self.clock.now(), self.settings.session_max_age), fresh=True
+        )
+
+    async def _visitor(self, request: Request) -> _Visitor:
         now = self.clock.now()
         session = self.codec.decode(request.cookies.get(SESSION_COOKIE), now)
-        if session is None or session.sid in self.revoked:
-            return _Visitor(Session.anonymous(now, self.settings.session_max_age), fresh=True)
+        if session is None:
+            return self._anonymous()
         if session.login is None:
             return _Visitor(session, fresh=False)
-        if self._fingerprint(session.login) != session.fingerprint:
-            # The reviewer was removed or their password changed since this cookie was made.
-            return _Visitor(Session.anonymous(now, self.settings.session_max_age), fresh=True)
+        # The cookie only names the session; the row decides, so a sign-out or a revocation
+        # holds on every replica and after a restart.
+        stored = await self.repo.web_session(token_digest(session.sid))
+        if (
+            stored is None
+            or not stored.active(now)
+            or stored.login != session.login
+            or self._fingerprint(stored.method, stored.login) != stored.fingerprint
+        ):
+            return self._anonymous()
         return _Visitor(
-            session, fresh=False, login=session.login, display=self._display(session.login)
+            session,
+            fresh=False,
+            login=stored.login,
+            display=stored.name,
+            session_id=stored.id,
         )
 
     def _set_cookie(self, response: Response, session: Session) -> None:
@@ -296,15 +347,36 @@ class WebInbox:
             secure=self.settings.secure_cookies,
         )
 
-    def _sign_in(self, visitor: _Visitor, login: str, target: str) -> Response:
-        fingerprint = self._fingerprint(login)
+    async def _sign_in(
+        self,
+        request: Request,
+        visitor: _Visitor,
+        login: str,
+        target: str,
+        *,
+        method: str,
+        name: str | None = None,
+    ) -> Response:
+        fingerprint = self._fingerprint(method, login)
         assert fingerprint is not None
-        session = visitor.session.signed_in(
-            login, fingerprint, self.clock.now(), self.settings.session_max_age
+        now = self.clock.now()
+        session = visitor.session.signed_in(login, fingerprint, now, self.settings.session_max_age)
+        await self.repo.create_web_session(
+            WebSession(
+                id=new_id("ws"),
+                token_sha256=token_digest(session.sid),
+                login=login,
+                name=(name or self._display(login))[:200],
+                method=method,
+                fingerprint=fingerprint,
+                address=_address(request),
+                created_at=now,
+                expires_at=now + self.settings.session_max_age,
+            )
         )
         response = RedirectResponse(_local_path(target), status_code=303, headers=SECURITY_HEADERS)
         self._set_cookie(response, session)
-        log.info("web reviewer %s signed in", login)
+        log.info("web reviewer %s signed in (%s)", login, method)
         return response
 
     async def _password_ok(self, login: str, password: str) -> bool:
@@ -327,6 +399,8 @@ class WebInbox:
             me=visitor,
             now=self.clock.now(),
             builtin_admin=self.settings.builtin_admin,
+            password_login=bool(self.settings.reviewers),
+            oidc_label=self.oidc.settings.label if self.oidc is not None else None,
             **context,
         )
         response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
@@ -353,7 +427,7 @@ class WebInbox:
 
     async def _posted(self, request: Request) -> tuple[_Visitor, dict[str, str]] | Response:
         """A signed-in visitor and a form whose CSRF token matches, or the refusal to send."""
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         form = await _form(request)
         if visitor.fresh or not visitor.session.check_csrf(form.get("csrf")):
             return self._csrf_refusal(visitor)
@@ -375,7 +449,7 @@ class WebInbox:
     # login, logout
 
     async def login_page(self, request: Request) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         target = _local_path(request.query_params.get("next"))
         if visitor.login is not None:
             return self._redirect(target)
@@ -389,7 +463,7 @@ class WebInbox:
         )
 
     async def login_submit(self, request: Request) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         form = await _form(request)
         if visitor.fresh or not visitor.session.check_csrf(form.get("csrf")):
             return self._csrf_refusal(visitor)
@@ -409,27 +483,30 @@ class WebInbox:
                 signed_out=False,
             )
 
-        until = await self.guard.locked_until(login, now)
+        address = _address(request)
+        until = await self.guard.locked_until(login, address, now)
         if until is not None:
             return again(
-                f"Too many failed sign-ins for this name. Try again after {short_time(until)}.",
+                "Too many failed sign-ins for this name from your address. "
+                f"Try again after {short_time(until)}.",
                 429,
             )
         if not login or not password or not await self._password_ok(login, password):
-            locked = await self.guard.failed(login, now)
-            log.warning("failed web sign-in for %r", login)
+            locked = await self.guard.failed(login, address, now)
+            log.warning("failed web sign-in for %r from %s", login, address)
             if locked is not None:
                 return again(
                     "Wrong name or password. This name is now locked for "
-                    f"{int(self.settings.lockout.total_seconds() // 60)} minutes.",
+                    f"{int(self.settings.lockout.total_seconds() // 60)} minutes "
+                    "from your address.",
                     429,
                 )
             return again("Wrong name or password.", 401)
-        await self.guard.succeeded(login)
-        return self._sign_in(visitor, login, target)
+        await self.guard.succeeded(login, address)
+        return await self._sign_in(request, visitor, login, target, method="password")
 
     async def token_page(self, request: Request, token: str) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         login = self.tokens.peek(token, self.clock.now())
         if login is None:
             return self._message(
@@ -443,12 +520,12 @@ class WebInbox:
         return self._html(visitor, "login_token.html", token=token, login=login)
 
     async def token_submit(self, request: Request, token: str) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         form = await _form(request)
         if visitor.fresh or not visitor.session.check_csrf(form.get("csrf")):
             return self._csrf_refusal(visitor)
         login = self.tokens.redeem(token, self.clock.now())
-        if login is None or self._fingerprint(login) is None:
+        if login is None or self._fingerprint("link", login) is None:
             return self._message(
                 visitor,
                 "Sign-in link used up",
@@ -457,14 +534,92 @@ class WebInbox:
                 status=410,
                 link="/login",
             )
-        return self._sign_in(visitor, login, "/")
+        return await self._sign_in(request, visitor, login, "/", method="link")
+
+    async def oidc_start(self, request: Request) -> Response:
+        """Send the browser to the identity provider (a plain link, not a form: the CSP's
+        form-action 'self' would stop a form's redirect to another origin)."""
+        visitor = await self._visitor(request)
+        target = _local_path(request.query_params.get("next"))
+        if self.oidc is None:
+            return self._message(
+                visitor, "Not found", "Sign-in with an identity provider is off.", status=404
+            )
+        if visitor.login is not None:
+            return self._redirect(target)
+        pending = PendingLogin.new(target, self.clock.now(), self.oidc.settings.pending_ttl)
+        try:
+            url = await self.oidc.authorization_url(pending)
+        except OidcError as exc:
+            return self._oidc_refusal(visitor, str(exc), status=502)
+        response = RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
+        response.set_cookie(
+            PENDING_COOKIE,
+            self.pending.encode(pending),
+            max_age=int(self.oidc.settings.pending_ttl.total_seconds()),
+            path=CALLBACK_PATH,
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.secure_cookies,
+        )
+        if visitor.fresh:
+            self._set_cookie(response, visitor.session)
+        return response
+
+    def _oidc_refusal(self, visitor: _Visitor, reason: str, *, status: int) -> HTMLResponse:
+        response = self._message(
+            visitor,
+            "Sign-in failed",
+            f"Signing in through the identity provider failed: {reason}. Nothing was "
+            "changed; go back to the sign-in page and try again.",
+            status=status,
+            link="/login",
+        )
+        response.delete_cookie(PENDING_COOKIE, path=CALLBACK_PATH)
+        return response
+
+    async def oidc_callback(self, request: Request) -> Response:
+        """The provider's redirect back: check the state, redeem the code, sign in."""
+        visitor = await self._visitor(request)
+        if self.oidc is None:
+            return self._message(
+                visitor, "Not found", "Sign-in with an identity provider is off.", status=404
+            )
+        now = self.clock.now()
+        params = request.query_params
+        pending = self.pending.decode(request.cookies.get(PENDING_COOKIE), now)
+        if pending is None:
+            return self._oidc_refusal(
+                visitor, "this sign-in was not started here or took too long", status=400
+            )
+        state = params.get("state", "")
+        if not hmac.compare_digest(pending.state.encode(), state.encode("utf-8", "replace")):
+            log.warning("OIDC callback with a state that does not match its cookie")
+            return self._oidc_refusal(visitor, "the sign-in state does not match", status=400)
+        if params.get("error"):
+            reason = f"the identity provider answered {params['error'][:100]!r}"
+            return self._oidc_refusal(visitor, reason, status=401)
+        code = params.get("code", "")
+        if not code:
+            return self._oidc_refusal(visitor, "the identity provider sent no code", status=400)
+        try:
+            identity = await self.oidc.redeem(code, pending, now)
+        except OidcError as exc:
+            log.warning("OIDC sign-in refused: %s", exc)
+            return self._oidc_refusal(visitor, str(exc), status=401)
+        response = await self._sign_in(
+            request, visitor, identity.value, pending.target, method="oidc", name=identity.name
+        )
+        response.delete_cookie(PENDING_COOKIE, path=CALLBACK_PATH)
+        return response
 
     async def logout(self, request: Request) -> Response:
         posted = await self._posted(request)
         if isinstance(posted, Response):
             return posted
         visitor, _ = posted
-        self.revoked.revoke(visitor.session, self.clock.now())
+        await self.repo.revoke_web_session(visitor.session_id, self.clock.now(), visitor.reviewer)
+        log.info("web reviewer %s signed out", visitor.login)
         response = self._redirect("/login?out=1")
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -507,7 +662,7 @@ class WebInbox:
         return groups
 
     async def inbox_page(self, request: Request) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         if visitor.login is None:
             return self._to_login(request, visitor)
         voted = await self._voted_flash(visitor, request.query_params.get("voted"))
@@ -597,7 +752,7 @@ class WebInbox:
 
     async def inbox_rows(self, request: Request) -> Response:
         """The live part of the inbox, polled by htmx every few seconds."""
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         if visitor.login is None:
             return Response(status_code=401, headers={"HX-Redirect": "/login", **SECURITY_HEADERS})
         filters = _Filters.read(request.query_params)
@@ -659,7 +814,7 @@ class WebInbox:
         )
 
     async def request_page(self, request: Request, request_id: str) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         if visitor.login is None:
             return self._to_login(request, visitor)
         return await self._request_page(visitor, request_id)
@@ -749,6 +904,7 @@ class WebInbox:
         return self._html(
             visitor,
             "dashboard.html",
+            sessions=await self.repo.web_sessions(now) if may_stop else [],
             status=status,
             fig=data,
             charts=charts(data),
@@ -765,7 +921,7 @@ class WebInbox:
         )
 
     async def dashboard_page(self, request: Request) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         if visitor.login is None:
             return self._to_login(request, visitor)
         return await self._dashboard(visitor, flash=request.query_params.get("flash"))
@@ -801,6 +957,23 @@ class WebInbox:
         except NotFound:
             return self._redirect("/dashboard?flash=no_agent#agents")
         return self._redirect(f"/dashboard?flash={'stopped' if stopped else 'started'}#agents")
+
+    async def revoke_session(self, request: Request, session_id: str) -> Response:
+        """Sign a session out on every replica: top-tier reviewers only, like the stop."""
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        visitor, _ = posted
+        if not self.policy.is_top_tier_reviewer(visitor.reviewer):
+            top = self.policy.top_tier
+            error = f"Only reviewers of the top tier ({top}) may sign sessions out."
+            return await self._dashboard(visitor, error=error, status=403)
+        ended = await self.repo.revoke_web_session(
+            session_id[:100], self.clock.now(), visitor.reviewer
+        )
+        if ended:
+            log.info("web session %s revoked by %s", session_id, visitor.reviewer)
+        return self._redirect(f"/dashboard?flash={'revoked' if ended else 'no_session'}#sessions")
 
     async def stop_agent(self, request: Request, agent_id: str) -> Response:
         return await self._set_stopped(request, agent_id, True)
@@ -842,7 +1015,7 @@ class WebInbox:
         return params, list(records), error
 
     async def audit_page(self, request: Request) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         if visitor.login is None:
             return self._to_login(request, visitor)
         params, records, error = await self._audit_query(request.query_params)
@@ -862,7 +1035,7 @@ class WebInbox:
         )
 
     async def audit_download(self, request: Request) -> Response:
-        visitor = self._visitor(request)
+        visitor = await self._visitor(request)
         if visitor.login is None:
             return self._to_login(request, visitor)
         fmt = request.query_params.get("format", "jsonl")
@@ -887,6 +1060,8 @@ class WebInbox:
 _ROUTES: tuple[tuple[str, str, str], ...] = (
     ("/login", "GET", "login_page"),
     ("/login", "POST", "login_submit"),
+    (START_PATH, "GET", "oidc_start"),
+    (CALLBACK_PATH, "GET", "oidc_callback"),
     ("/login/token/{token}", "GET", "token_page"),
     ("/login/token/{token}", "POST", "token_submit"),
     ("/logout", "POST", "logout"),
@@ -899,6 +1074,7 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
     ("/deliveries/{delivery_id}/retry", "POST", "retry_delivery"),
     ("/agents/{agent_id}/stop", "POST", "stop_agent"),
     ("/agents/{agent_id}/start", "POST", "start_agent"),
+    ("/sessions/{session_id}/revoke", "POST", "revoke_session"),
     ("/audit", "GET", "audit_page"),
     ("/audit/export", "GET", "audit_download"),
 )

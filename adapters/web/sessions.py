@@ -1,9 +1,10 @@
 """Web inbox sessions: signed cookies, login lock-out and one-time login links.
 
-Sessions are stateless signed cookies (HMAC-SHA256 over a small JSON payload), so a
-restart with the same `SIGNOFF_SESSION_SECRET` keeps everyone signed in. Lock-out counters,
-one-time tokens and logged-out session ids live in this process only: the embedded
-default is one process, and a multi-replica deployment still gets a per-replica lock-out.
+The cookie is HMAC-SHA256 signed and carries the CSRF token and, once signed in, the
+session's secret id; the session itself is a database row (bot.domain.WebSession) looked up
+by that secret's SHA-256, so a sign-out or a revocation holds on every replica and after a
+restart. Lock-out counters live in the database too. One-time login tokens live in this
+process only: they are for the embedded default, which is one process.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from datetime import datetime, timedelta
 from bot.core.ports import Repository
 
 _COOKIE_CONTEXT = b"signoff.web.session.v1"
+
+
+def token_digest(secret: str) -> str:
+    """How a session's secret id is stored: its SHA-256, so stored rows open no session."""
+    return hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
 
 
 def _b64encode(raw: bytes) -> str:
@@ -105,11 +111,14 @@ class SessionCodec:
 
 
 class LoginGuard:
-    """Locks a login name for `lockout` after `max_failures` failures within `lockout`.
+    """Locks a login name from one client address for `lockout` after `max_failures`
+    failures from that address within `lockout`.
 
-    The counts live in the database, so a lock holds on every replica and across restarts.
-    Unknown names are counted like known ones, so the answers do not reveal which names
-    exist.
+    Counting per (name, address) keeps a stranger from locking a reviewer out: their
+    failures lock only their own address, and the right password from anywhere else still
+    works. The counts live in the database, so a lock holds on every replica and across
+    restarts. Unknown names are counted like known ones, so the answers do not reveal which
+    names exist.
     """
 
     def __init__(
@@ -126,18 +135,18 @@ class LoginGuard:
     def _key(login: str) -> str:
         return login.strip().casefold()
 
-    async def locked_until(self, login: str, now: datetime) -> datetime | None:
-        return (await self.repo.login_failures(self._key(login))).lock_at(now)
+    async def locked_until(self, login: str, address: str, now: datetime) -> datetime | None:
+        return (await self.repo.login_failures(self._key(login), address)).lock_at(now)
 
-    async def failed(self, login: str, now: datetime) -> datetime | None:
-        """Count a failure; returns the lock's end if this failure locks the name."""
+    async def failed(self, login: str, address: str, now: datetime) -> datetime | None:
+        """Count a failure; returns the lock's end if this failure locks the name there."""
         state = await self.repo.record_login_failure(
-            self._key(login), now, max_failures=self.max_failures, window=self.lockout
+            self._key(login), address, now, max_failures=self.max_failures, window=self.lockout
         )
         return state.lock_at(now)
 
-    async def succeeded(self, login: str) -> None:
-        await self.repo.forget_login_failures(self._key(login))
+    async def succeeded(self, login: str, address: str) -> None:
+        await self.repo.forget_login_failures(self._key(login), address)
 
 
 class LoginTokens:
@@ -170,18 +179,3 @@ class LoginTokens:
         if found is None or found[1] <= now:
             return None
         return found[0]
-
-
-class RevokedSessions:
-    """Session ids signed out before their cookie expired (kept until that expiry)."""
-
-    def __init__(self) -> None:
-        self._until: dict[str, int] = {}
-
-    def revoke(self, session: Session, now: datetime) -> None:
-        stamp = now.timestamp()
-        self._until = {sid: exp for sid, exp in self._until.items() if exp > stamp}
-        self._until[session.sid] = session.expires
-
-    def __contains__(self, sid: object) -> bool:
-        return sid in self._until

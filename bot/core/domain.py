@@ -630,3 +630,30 @@ class LoginFailures:
         if len(recent) >= max_failures:
             return LoginFailures((), now + window)
         return LoginFailures(recent, None)
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in web inbox session, kept in the database so that a sign-out or a revocation
+    holds on every replica and after a restart.
+
+    `id` is the public handle shown on the dashboard; the browser holds a different secret
+    whose SHA-256 is `token_sha256`, so the stored rows alone open no session. `method` is
+    how the reviewer signed in (password, link or oidc) and `fingerprint` binds the session
+    to the credentials of that method, so a changed password ends it.
+    """
+
+    id: str
+    token_sha256: str
+    login: str
+    name: str
+    method: str
+    fingerprint: str
+    address: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.revoked_at is None and as_utc(self.expires_at) > now

@@ -25,6 +25,7 @@ from bot.core.domain import (
     OutboxStatus,
     Page,
     Verdict,
+    WebSession,
 )
 from bot.core.views import BatchView, CardView
 
@@ -165,19 +166,39 @@ class Repository(Protocol):
 
     async def pending_by_tier(self) -> Mapping[str, int]: ...
 
-    async def login_failures(self, login: str) -> LoginFailures:
-        """The recent failed web sign-ins of a (normalised) login name."""
+    async def login_failures(self, login: str, address: str) -> LoginFailures:
+        """The recent failed web sign-ins of a (normalised) login name from one client
+        address. Counting per address keeps a stranger elsewhere from locking the name."""
         ...
 
     async def record_login_failure(
-        self, login: str, now: datetime, *, max_failures: int, window: timedelta
+        self, login: str, address: str, now: datetime, *, max_failures: int, window: timedelta
     ) -> LoginFailures:
-        """Count a failed sign-in atomically (every replica sees the same count); returns the
-        new state, locked once `max_failures` fall within `window`."""
+        """Count a failed sign-in of `login` from `address` atomically (every replica sees
+        the same count); returns the new state, locked once `max_failures` fall within
+        `window`."""
         ...
 
-    async def forget_login_failures(self, login: str) -> None:
-        """A successful sign-in clears the name's failures."""
+    async def forget_login_failures(self, login: str, address: str) -> None:
+        """A successful sign-in clears the failures of the name from that address."""
+        ...
+
+    async def create_web_session(self, session: WebSession) -> None:
+        """Store a new web session; sessions that ended more than a day before
+        `session.created_at` are forgotten on the way."""
+        ...
+
+    async def web_session(self, token_sha256: str) -> WebSession | None:
+        """The session whose secret has this digest, revoked or expired ones included."""
+        ...
+
+    async def web_sessions(self, now: datetime) -> Sequence[WebSession]:
+        """Sessions neither revoked nor expired at `now`, newest first."""
+        ...
+
+    async def revoke_web_session(self, session_id: str, now: datetime, by: str) -> bool:
+        """End a session for good; True if it was active (False: unknown, already revoked
+        or expired)."""
         ...
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:

@@ -87,7 +87,7 @@ async def _serve(config: LoadedConfig) -> int:
             print(
                 "  (a new demo key is issued at every start; earlier ones stop working)", flush=True
             )
-        if not settings.web.reviewers:
+        if not settings.web.reviewers and settings.web.oidc is None:
             print(f"  login: {issue_login_link(services)}", flush=True)
         app = create_app(config, services=services)
         server = uvicorn.Server(

@@ -170,8 +170,57 @@ class WebReviewer(_Section):
     name: str | None = None
 
 
+class OidcConfig(_Section):
+    """`web.oidc`: sign-in through the organization's identity provider (OpenID Connect,
+    authorization code with PKCE). The reviewer is `web:<value of identity_claim>`."""
+
+    issuer: str
+    client_id: str = Field(min_length=1)
+    client_secret_env: str | None = None
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    identity_claim: str = Field(default="email", min_length=1)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        # OpenID Connect Discovery: the issuer is an https URL without query or fragment;
+        # plain http only on this machine, for trying it out.
+        if not parts.hostname or not (
+            parts.scheme == "https" or (parts.scheme == "http" and loopback)
+        ):
+            raise ValueError(f"{value!r} is not an https URL (http only for 127.0.0.1)")
+        if parts.query or parts.fragment:
+            raise ValueError("the issuer URL has no query or fragment")
+        return value
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: list[str]) -> list[str]:
+        if "openid" not in value:
+            raise ValueError("must include openid")
+        return value
+
+
 class WebConfig(_Section):
     reviewers: dict[str, WebReviewer] = Field(default_factory=dict)
+    oidc: OidcConfig | None = None
+    session_ttl: Duration = Field(default=timedelta(hours=12))
+
+    @field_validator("session_ttl")
+    @classmethod
+    def _sensible_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=30):
+            raise ValueError("must be between 1m and 30d")
+        return value
 
 
 class EscalationBand(_Section):
@@ -364,7 +413,17 @@ def parse_config(
     except PolicyError as exc:
         raise ConfigError(exc.path, exc.problem) from exc
     _check_cross_references(settings, policy)
+    _check_web_secrets(settings, env)
     return LoadedConfig(settings, policy, source)
+
+
+def _check_web_secrets(settings: Settings, env: Mapping[str, str]) -> None:
+    oidc = settings.web.oidc
+    if oidc is not None and oidc.client_secret_env and not env.get(oidc.client_secret_env):
+        raise ConfigError(
+            "web.oidc.client_secret_env",
+            f"the environment variable {oidc.client_secret_env} is not set",
+        )
 
 
 def _check_cross_references(settings: Settings, policy: Policy) -> None:

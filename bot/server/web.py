@@ -11,7 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from adapters.web.inbox import STATIC_DIR, WebInbox, WebLogin, WebSettings, web_router
+from adapters.web.oidc import CALLBACK_PATH, OidcSettings
 from bot.core.domain import OutboxMessage
+from bot.server.config import Settings
 from bot.server.services import Services
 
 log = logging.getLogger("signoff.web")
@@ -52,6 +54,8 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
                 for name, entry in settings.web.reviewers.items()
             },
             session_secret=secret,
+            oidc=oidc_settings(settings, source),
+            session_max_age=settings.web.session_ttl,
             public_url=settings.public_url,
             agents=tuple(services.engine.agents),
             thresholds=settings.oversight.thresholds(),
@@ -62,6 +66,22 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
     )
     services.extras[_EXTRAS_KEY] = inbox
     return inbox
+
+
+def oidc_settings(settings: Settings, env: Mapping[str, str]) -> OidcSettings | None:
+    """`web.oidc` with its client secret from the environment (config loading has checked
+    that the variable is set); the provider sends browsers back to `public_url`."""
+    oidc = settings.web.oidc
+    if oidc is None:
+        return None
+    return OidcSettings(
+        issuer=oidc.issuer,
+        client_id=oidc.client_id,
+        client_secret=env.get(oidc.client_secret_env) if oidc.client_secret_env else None,
+        scopes=tuple(oidc.scopes),
+        identity_claim=oidc.identity_claim,
+        redirect_uri=settings.public_url.rstrip("/") + CALLBACK_PATH,
+    )
 
 
 def mount_web(
@@ -84,8 +104,9 @@ def mount_web(
 
 
 def issue_login_link(services: Services) -> str:
-    """A one-time sign-in link for the built-in `admin` (when `web.reviewers` is empty).
+    """A one-time sign-in link for the built-in `admin` (when neither `web.reviewers` nor
+    `web.oidc` is configured).
 
-    Raises RuntimeError when `web.reviewers` is configured.
+    Raises RuntimeError when `web.reviewers` or `web.oidc` is configured.
     """
     return web_inbox(services).issue_login_link()

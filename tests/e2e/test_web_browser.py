@@ -288,7 +288,11 @@ def test_two_reviewers_reject_modify_refusal_csrf_and_dashboard(
         alice.goto(server.url + "/dashboard")
         expect(alice.locator("svg.chart")).to_have_count(6)
         expect(alice.get_by_role("img", name="Escalation rate")).to_be_visible()
-        expect(alice.get_by_role("cell", name=re.compile("Alice"))).to_be_visible()
+        expect(alice.get_by_role("cell", name=re.compile("^Alice web:alice"))).to_be_visible()
+        # The top tier sees the signed-in sessions, this one marked.
+        expect(
+            alice.get_by_role("cell", name=re.compile(r"^Alice \(web:alice\) this session"))
+        ).to_be_visible()
         shot(alice, tmp_path / "dashboard-1280.png")
         alice.goto(server.url + "/audit")
         expect(alice.get_by_text("Hash chain intact")).to_be_visible()

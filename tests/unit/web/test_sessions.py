@@ -1,4 +1,5 @@
-"""Signed session cookies and one-time sign-in links (the lock-out: tests/contract)."""
+"""Signed session cookies and one-time sign-in links (the lock-out and the stored sessions:
+tests/contract)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 
 from adapters.web.sessions import (
     LoginTokens,
-    RevokedSessions,
     Session,
     SessionCodec,
+    token_digest,
 )
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -91,11 +92,8 @@ def test_login_tokens_work_once_and_expire() -> None:
     assert tokens.redeem("never-issued", NOW) is None
 
 
-def test_revoked_sessions_are_remembered_until_they_expire() -> None:
-    revoked = RevokedSessions()
+def test_only_the_digest_of_a_session_secret_is_stored() -> None:
     session = signed_in()
-    revoked.revoke(session, NOW)
-    assert session.sid in revoked
-    other = Session.anonymous(NOW + 2 * HOUR, HOUR)
-    revoked.revoke(other, NOW + 2 * HOUR)
-    assert session.sid not in revoked and other.sid in revoked
+    digest = token_digest(session.sid)
+    assert len(digest) == 64 and session.sid not in digest
+    assert digest == token_digest(session.sid) != token_digest(signed_in().sid)

@@ -311,13 +311,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             assert not errors, errors
 
 
+PROBE = "signoff-tests-probe"
+"""User-Agent of calls a test makes to the connector itself (not Signoff's)."""
+
+
 @pytest.fixture(autouse=True)
 def every_call_answered_2xx(world: World) -> Iterator[None]:
     yield
     refused = [
         (e.name, e.method, e.url, e.status, e.response)
         for e in world.emulator.bot_calls()
-        if not 200 <= e.status < 300
+        if not 200 <= e.status < 300 and e.user_agent != PROBE
     ]
     assert not refused, f"the connector refused Signoff's calls: {refused}"
 
@@ -348,6 +352,33 @@ def test_card_in_a_channel_refusals_and_an_approval_through_the_invoke_endpoint(
     final = assert_stands_alone(edit)
     assert "The lamp photo checks out" in text_of(final) and "Adele Vance" in text_of(final)
     world.wait_status(rid, "approved")
+
+
+def test_the_emulator_refuses_an_edit_with_text_beside_the_card(world: World) -> None:
+    """What Signoff used to send: the connector's 400, as the real Bot Connector answers."""
+    rid = world.submit("Refund order 5150 (a dented kettle)")
+    created = world.posted(rid, PAYMENTS)
+    thread, message_id = thread_of(created)
+    old_style = {**created.activity, "text": "<at>Reviewer 1</at> Approval needed"}
+    answer = httpx.put(
+        f"{world.emulator.connector}v3/conversations/{thread}/activities/{message_id}",
+        json=old_style,
+        headers={"User-Agent": PROBE},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == {
+        "code": "BadSyntax",
+        "message": "Activity resulted into multiple skype activities",
+    }
+    without_text = {k: v for k, v in old_style.items() if k != "text"}
+    answer = httpx.put(
+        f"{world.emulator.connector}v3/conversations/{thread}/activities/{message_id}",
+        json=without_text,
+        headers={"User-Agent": PROBE},
+        timeout=10,
+    )
+    assert answer.status_code == 200
 
 
 def test_escalation_edits_the_old_card_and_posts_to_the_next_tier(world: World) -> None:

@@ -73,6 +73,7 @@ class Event:
     url: str
     body: Any
     response: Any
+    user_agent: str = ""
 
     @property
     def from_bot(self) -> bool:
@@ -129,6 +130,7 @@ class Playground:
                     url=str(request.get("url", "")),
                     body=request.get("body"),
                     response=response.get("body"),
+                    user_agent=str((request.get("headers") or {}).get("user-agent", "")),
                 )
             )
         return found

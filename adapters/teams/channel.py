@@ -109,9 +109,9 @@ class TeamsChannel:
     """Implements `bot.ports.Channel` for Microsoft Teams through botbuilder's CloudAdapter.
 
     A card is posted proactively into the tier's Teams channel as a new thread
-    (`create_conversation` with the channel id and tenant), @-mentioning the tier's `teams:`
-    reviewers; edits use `update_activity` on the stored activity id; reminders are replies
-    in the card's thread. The returned ref holds everything needed to reach the card again
+    (`create_conversation` with the channel id and tenant) whose root message holds the card
+    and nothing else, the tier's `teams:` reviewers @-mentioned inside the card; edits use
+    `update_activity` on that message's id; reminders are text replies in the card's thread. The returned ref holds everything needed to reach the card again
     after a restart: service URL, conversation id, activity id, tenant id, channel id.
 
     Every method raises DeliveryError: retryable for throttling (429, with the Retry-After

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -339,3 +340,10 @@ def test_the_generic_schema_alone_refuses_msteams(validator: jsonschema.Draft6Va
     card = cards.card(view(request()), mentions=cards.mentions(view(request())))
     assert list(validator.iter_errors(card)), "the 1.5 schema does not know msteams"
     schema.assert_adaptive_card(card)  # set aside, then checked apart: valid
+
+
+def test_the_schema_is_the_shared_reference() -> None:
+    shared = Path("/work/shared/reference/adaptive-card-1.5.schema.json")
+    if not shared.exists():
+        pytest.skip(f"{shared} is not on this machine (the copy in tests/ is used)")
+    assert schema.SCHEMA_PATH.read_bytes() == shared.read_bytes()

@@ -32,10 +32,11 @@ typecheck: $(TEST_STAMP)
 
 test: $(TEST_STAMP)
 	@scripts/ensure-chromium
+	@scripts/ensure-playground
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=80
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov signoff.db*
+	rm -rf $(VENV) .node .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov signoff.db*

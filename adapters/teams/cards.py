@@ -167,23 +167,39 @@ def show_card(title: str, body: list[Element], actions: list[Element] | None = N
 # -- the card ----------------------------------------------------------------------------
 
 
-def card(view: CardView, *, message: str | None = None, tone: Tone = "attention") -> Element:
+def card(
+    view: CardView,
+    *,
+    message: str | None = None,
+    tone: Tone = "attention",
+    mentions: Sequence[Mention] = (),
+) -> Element:
     """The Adaptive Card for one copy of a request as it should look now.
 
     `message` adds a banner at the top: the outcome of the clicker's own action (a refusal,
     a missing rationale, "your approval is recorded"), shown only in the invoke response.
+    `mentions` @-mention reviewers inside the card (see `mention_card`): Teams cannot show
+    a message that holds both text and a card, so the ping travels in the card itself.
     """
     for budget in DETAILS_BUDGETS:
-        built = _card(view, message, tone, budget)
+        built = _card(view, message, tone, budget, mentions)
         if len(json.dumps(built, ensure_ascii=False).encode("utf-8")) <= MAX_CARD_BYTES:
             return built
     return built
 
 
-def _card(view: CardView, message: str | None, tone: Tone, details_budget: int) -> Element:
+def _card(
+    view: CardView,
+    message: str | None,
+    tone: Tone,
+    details_budget: int,
+    mentions: Sequence[Mention] = (),
+) -> Element:
     request = view.request
     kind = view.kind
     body: list[Element] = [_headline(view, kind)]
+    if mentions:
+        body.append(mention_block(mentions, "your verdict is needed."))
     if message:
         body.append(banner(message, tone))
     if kind == "escalated":
@@ -218,6 +234,8 @@ def _card(view: CardView, message: str | None, tone: Tone, details_budget: int) 
     }
     if actions:
         card_json["actions"] = actions
+    if mentions:
+        card_json["msteams"] = {"entities": mention_entities(mentions)}
     return card_json
 
 
@@ -443,12 +461,21 @@ def mentions(view: CardView) -> list[Mention]:
     return [Mention(f"<at>Reviewer {n}</at>", aad, f"Reviewer {n}") for n, aad in enumerate(ids, 1)]
 
 
-def post_text(view: CardView, found: Sequence[Mention]) -> str:
-    """The message text above a newly posted card: who should look, and what it is."""
-    text = fallback_text(view)
-    if found:
-        return f"{' '.join(m.text for m in found)} {text}"
-    return text
+def mention_block(found: Sequence[Mention], then: str) -> Element:
+    """A TextBlock carrying the `<at>` text of each mention, followed by `then`.
+
+    Teams draws an @-mention inside an Adaptive Card only from a TextBlock whose text holds
+    the entity's `<at>…</at>` text exactly, with the entity listed in `msteams.entities`.
+    """
+    return text_block(f"{' '.join(m.text for m in found)} {then}", weight="Bolder")
+
+
+def mention_entities(found: Sequence[Mention]) -> list[dict[str, Any]]:
+    """The card's `msteams.entities` for `found` (Teams' documented mention shape)."""
+    return [
+        {"type": "mention", "text": m.text, "mentioned": {"id": m.id, "name": m.name}}
+        for m in found
+    ]
 
 
 def reminder_text(view: CardView, found: Sequence[Mention]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -61,18 +61,36 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 def delivery_error(
-    what: str, status: int, headers: Mapping[str, str], rng: random.Random
+    what: str,
+    status: int,
+    headers: Mapping[str, str],
+    rng: random.Random,
+    reason: str | None = None,
 ) -> DeliveryError:
-    """The outbox's view of a refused connector call: retry (when, how soon) or give up."""
+    """The outbox's view of a refused connector call: retry (when, how soon) or give up.
+
+    `reason` is the connector's own explanation (`error.code` and `error.message`), kept in
+    the error so that the dead row on the dashboard says why Teams refused.
+    """
     retryable = status in _RETRYABLE or status >= 500
     wait = retry_after_seconds(_header(headers, "retry-after"))
     if status == 429 and wait is None:
         wait = DEFAULT_RETRY_AFTER
     if wait is not None:
         wait *= 1 + rng.uniform(0, RETRY_JITTER)
+    detail = f": {reason}" if reason else ""
     return DeliveryError(
-        f"Teams {what} failed with HTTP {status}", retryable=retryable, retry_after=wait
+        f"Teams {what} failed with HTTP {status}{detail}", retryable=retryable, retry_after=wait
     )
+
+
+def connector_reason(exc: HttpOperationError) -> str | None:
+    """`(code) message` from the connector's error body, when it sent one."""
+    inner = getattr(getattr(exc, "error", None), "error", None)
+    code, message = getattr(inner, "code", None), getattr(inner, "message", None)
+    if message:
+        return f"({code}) {message}" if code else str(message)
+    return None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -91,10 +109,11 @@ class TeamsChannel:
     """Implements `bot.core.ports.Channel` for Microsoft Teams through botbuilder's CloudAdapter.
 
     A card is posted proactively into the tier's Teams channel as a new thread
-    (`create_conversation` with the channel id and tenant), @-mentioning the tier's `teams:`
-    reviewers; edits use `update_activity` on the stored activity id; reminders are replies
-    in the card's thread. The returned ref holds everything needed to reach the card again
-    after a restart: service URL, conversation id, activity id, tenant id, channel id.
+    (`create_conversation` with the channel id and tenant) whose root message holds the card
+    and nothing else, the tier's `teams:` reviewers @-mentioned inside the card; edits use
+    `update_activity` on that message's id; reminders are text replies in the card's thread.
+    The returned ref holds everything needed to reach the card again after a restart:
+    service URL, conversation id, activity id, tenant id, channel id.
 
     Every method raises DeliveryError: retryable for throttling (429, with the Retry-After
     the service asked for, stretched by a little jitter), outages, network errors and
@@ -152,8 +171,9 @@ class TeamsChannel:
     # -- Channel -------------------------------------------------------------------------
 
     async def post_card(self, view: CardView) -> Mapping[str, Any]:
-        found = cards.mentions(view)
-        activity = self._card_activity(view, cards.post_text(view, found), found)
+        # The mentions live in the card: a message holding text and a card is split in two
+        # by Teams, and the card half could then never be edited.
+        activity = self._card_activity(view, cards.mentions(view))
         return await self._create(view.target, activity)
 
     async def post_batch(self, view: BatchView) -> Mapping[str, Any]:
@@ -207,7 +227,7 @@ class TeamsChannel:
         }
 
     async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
-        activity = self._card_activity(view, cards.fallback_text(view), ())
+        activity = self._card_activity(view, ())
         activity.id = str(ref["activity_id"])
 
         async def edit(turn: TurnContext) -> None:
@@ -264,25 +284,24 @@ class TeamsChannel:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _card_activity(
-        self, view: CardView, text: str, found: tuple[cards.Mention, ...] | list[cards.Mention]
-    ) -> Activity:
-        activity = MessageFactory.attachment(CardFactory.adaptive_card(cards.card(view)))
-        activity.text = text
+    @staticmethod
+    def _card_activity(view: CardView, found: Sequence[cards.Mention]) -> Activity:
+        """A message holding the card alone: no `text` beside it (Teams refuses to edit a
+        message with both), the `summary` being what a notification shows."""
+        card = cards.card(view, mentions=found)
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         activity.summary = cards.fallback_text(view)
-        if found:
-            activity.entities = self._mention_entities(found)
         return activity
 
     @staticmethod
     def _batch_activity(view: BatchView) -> Activity:
         card = batch_cards.batch_card(view)
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-        activity.text = activity.summary = str(card["fallbackText"])
+        activity.summary = str(card["fallbackText"])
         return activity
 
     @staticmethod
-    def _mention_entities(found: list[cards.Mention] | tuple[cards.Mention, ...]) -> list[Any]:
+    def _mention_entities(found: Sequence[cards.Mention]) -> list[Any]:
         return [
             MentionEntity(
                 mentioned=ChannelAccount(id=m.id, name=m.name), text=m.text, type="mention"
@@ -329,6 +348,11 @@ class TeamsChannel:
             if gone_ok and status == 404:
                 log.warning("Teams %s: the card is gone (404); nothing to edit", what)
                 return
-            raise delivery_error(what, status, headers, self.rng) from exc
+            error = delivery_error(what, status, headers, self.rng, connector_reason(exc))
+            if gone_ok and not error.retryable:
+                # An edit the connector refuses for good leaves a live card with buttons that
+                # no longer mean anything: that is a bug to see, not a quiet dead row.
+                log.error("Teams refused to edit a card for good: %s", error)
+            raise error from exc
         except ClientRequestError as exc:
             raise DeliveryError(f"Teams {what} failed: {exc}", retryable=True) from exc

@@ -74,6 +74,13 @@ class Metrics:
             "Webhook deliveries that exhausted their retries and wait for a manual retry.",
             registry=self.registry,
         )
+        self.card_update_failures = Counter(
+            "signoff_card_update_failures",
+            "Card edits the chat platform refused for good (not retried), by channel: copies "
+            "left showing a stale card.",
+            ["channel"],
+            registry=self.registry,
+        )
 
         self.warning_signs = Gauge(
             "signoff_warning_signs",

@@ -223,7 +223,12 @@ class OutboxWorker:
                 return OutboxResult(OutboxStatus.DONE, error="skipped: never posted")
             # Its post is queued or in flight elsewhere; redraw once it has a reference.
             raise DeliveryError(f"batch card {batch.id} is not posted yet", retryable=True)
-        await channel.update_batch(batch.ref, await self.batch_view(batch))
+        try:
+            await channel.update_batch(batch.ref, await self.batch_view(batch))
+        except DeliveryError as exc:
+            if not exc.retryable:
+                self.metrics.card_update_failures.labels(channel=batch.channel).inc()
+            raise
         return OutboxResult(OutboxStatus.DONE)
 
     async def _update_cards(self, request: ApprovalRequest) -> None:
@@ -239,6 +244,8 @@ class OutboxWorker:
             try:
                 await channel.update_card(card.ref, self.view(request, card.tier, target))
             except DeliveryError as exc:
+                if not exc.retryable:
+                    self.metrics.card_update_failures.labels(channel=card.channel).inc()
                 failures.append(exc)
         if failures:
             retryable = [f for f in failures if f.retryable]

@@ -224,3 +224,9 @@ async def test_batch_card_votes_per_item_and_closes_when_all_are_decided(teams: 
     assert_adaptive_card(closed)
     assert "actions" not in closed and toggles(closed) == []
     assert "All refund items at junior decided" in str(closed["body"][0])
+    # The batch card stands alone in its message: no text for Teams to split off, so every
+    # edit of it was accepted.
+    [created] = [c for c in teams.connector.created if c.conversation_id == thread]
+    assert "text" not in created.activity
+    assert teams.connector.refused == []
+    assert all("text" not in u.activity for u in teams.connector.updates)

@@ -292,6 +292,7 @@ async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
         "signoff_time_to_escalate_seconds_bucket",
         "signoff_time_to_decision_seconds_bucket",
         'signoff_warning_signs{sign="rubber_stamp"} 0.0',
+        "# TYPE signoff_card_update_failures_total counter",
     ]:
         assert name in text, name
 

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -47,7 +48,7 @@ from tests.conftest import RepoFactory
 from tests.support.fake_connector import FakeConnector
 from tests.support.http_receiver import HttpReceiver, Reply
 from tests.support.world import SECRET
-from tests.unit.teams.schema import assert_adaptive_card
+from tests.unit.teams.schema import assert_adaptive_card, card_nodes
 
 KEY = "sk_test_teams_invoice_bot"
 TENANT = "tenant-0000-1111"
@@ -446,10 +447,15 @@ async def test_card_is_a_new_thread_in_the_tier_channel(teams_db: Teams) -> None
     card = attachment["content"]
     assert_adaptive_card(card)
     assert {d["request_id"] for d in _execute_data(card)} == {rid}
-    assert {m["mentioned"]["id"] for m in activity["entities"]} == {"aad-alice", "aad-bob"}
-    for mention in activity["entities"]:
-        assert mention["type"] == "mention" and mention["text"] in activity["text"]
-    assert "Refund order 991" in activity["text"]
+    # The card stands alone (Teams splits text + card into two messages and then refuses
+    # to edit them): the mentions live in the card, drawn from one of its TextBlocks.
+    assert "text" not in activity and "entities" not in activity
+    entities = card["msteams"]["entities"]
+    assert {m["mentioned"]["id"] for m in entities} == {"aad-alice", "aad-bob"}
+    blocks = [n["text"] for n in card_nodes(card["body"]) if n.get("type") == "TextBlock"]
+    for mention in entities:
+        assert mention["type"] == "mention" and any(mention["text"] in t for t in blocks)
+    assert "Refund order 991" in activity["summary"]
     [ref] = await teams.svc.repo.cards(rid)
     assert ref.channel == "teams" and ref.tier == "junior"
     assert ref.ref == {
@@ -703,7 +709,10 @@ async def test_escalation_marks_the_old_card_and_posts_in_the_next_tier(teams: T
     assert "Escalated to senior" in json.dumps(old, ensure_ascii=False)
     senior = teams.thread(rid, SENIOR)
     [created] = [c for c in teams.connector.created if c.conversation_id == senior]
-    assert {m["mentioned"]["id"] for m in created.activity["entities"]} == {"aad-sam", "aad-sue"}
+    assert created.card is not None and "text" not in created.activity
+    mentioned = {m["mentioned"]["id"] for m in created.card["msteams"]["entities"]}
+    assert mentioned == {"aad-sam", "aad-sue"}
+    assert teams.connector.refused == []  # the junior copy's edit held no text
     _, card = await teams.click(rid, "approve", ALICE, conversation=junior)
     assert "not a reviewer of tier senior" in banner(card)
     _, card = await teams.click(rid, "approve", SAM, conversation=senior)
@@ -759,6 +768,28 @@ async def test_a_429_storm_loses_no_card(teams_db: Teams) -> None:
     [update] = teams.connector.updates
     assert update.card is not None and "actions" not in update.card
     assert await teams.svc.repo.list_outbox(status=OutboxStatus.DEAD) == []
+
+
+async def test_an_edit_the_connector_refuses_is_logged_counted_and_left_dead(
+    teams: Teams, caplog: pytest.LogCaptureFixture
+) -> None:
+    rid = await teams.submit()
+    await teams.drain()
+    teams.connector.throttle(
+        "update", 1, None, 400, ("BadSyntax", "Activity resulted into multiple skype activities")
+    )
+    with caplog.at_level(logging.ERROR, logger="signoff.teams"):
+        await teams.click(rid, "approve", ALICE)
+        await teams.drain()
+    [row] = await teams.svc.repo.list_outbox(kind=OutboxKind.UPDATE_CARDS)
+    assert row.status is OutboxStatus.DEAD and row.attempts == 1  # a 400 is not retried
+    message = "(BadSyntax) Activity resulted into multiple skype activities"
+    assert row.last_error is not None and message in row.last_error
+    assert "HTTP 400" in row.last_error
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(message in e for e in errors), errors
+    metrics = (await teams.http.get("/metrics")).text
+    assert 'signoff_card_update_failures_total{channel="teams"} 1.0' in metrics
 
 
 async def test_restart_between_post_and_update(

@@ -620,10 +620,29 @@ async def test_dead_card_posts_show_on_the_dashboard_and_can_be_retried(
     [claimed] = await svc.repo.claim_outbox("test", now, timedelta(minutes=1), 50)
     refused = OutboxResult(OutboxStatus.DEAD, error="Slack chat.postMessage: channel_not_found")
     await svc.repo.finish_outbox(claimed.id, "test", refused)
+    edit = OutboxMessage(
+        id=new_id("msg", now),
+        kind=OutboxKind.UPDATE_CARDS,
+        request_id=rid,
+        payload={"version": 2},
+        created_at=now,
+        next_attempt_at=now,
+    )
+    await svc.repo.apply(Change(outbox=(edit,)))
+    [claimed] = await svc.repo.claim_outbox("test", now, timedelta(minutes=1), 50)
+    teams_error = (
+        "Teams update_activity failed with HTTP 400: (BadSyntax) Activity resulted into "
+        "multiple skype activities"
+    )
+    await svc.repo.finish_outbox(
+        claimed.id, "test", OutboxResult(OutboxStatus.DEAD, error=teams_error)
+    )
     async with as_reviewer(app, "alice") as alice:
         page = await alice.get("/dashboard")
-        assert "Cards and alerts that could not be posted" in page.text
+        assert "Cards and alerts that could not be posted or edited" in page.text
         assert post.id in page.text and "channel_not_found" in page.text
+        assert edit.id in page.text and "update_cards" in page.text
+        assert "Activity resulted into multiple skype activities" in page.text
         retried = await alice.post(f"/deliveries/{post.id}/retry", data={"csrf": csrf(page.text)})
         assert "flash=retried" in retried.headers["location"]
     again = await svc.repo.get_outbox(post.id)

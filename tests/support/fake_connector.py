@@ -13,7 +13,9 @@ read the card that is on screen now::
 - ``POST /v3/conversations``: create a thread in a channel; answers
   ``{"id": "<channel>;messageid=<n>", "activityId": "<n>"}``.
 - ``POST /v3/conversations/{id}/activities[/{replyToId}]``: send or reply; answers ``{"id"}``.
-- ``PUT /v3/conversations/{id}/activities/{activityId}``: edit; 404 for an unknown message.
+- ``PUT /v3/conversations/{id}/activities/{activityId}``: edit; 404 for an unknown message,
+  and the real connector's 400 ``BadSyntax`` for an edit holding both ``text`` and an
+  attachment (Teams would have to split it into two messages, which an edit cannot do).
 
 A queued throttle answers 429 (or another status) with Retry-After instead, and records
 nothing but the attempt (`throttled`).
@@ -67,12 +69,14 @@ class FakeConnector(HttpReceiver):
         self._state = threading.Lock()
         self._calls: list[Call] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
-        self._throttles: dict[Kind, deque[tuple[int, str | None]]] = {
+        self._throttles: dict[Kind, deque[tuple[int, str | None, tuple[str, str]]]] = {
             "create": deque(),
             "send": deque(),
             "update": deque(),
         }
         self.throttled: list[Recorded] = []
+        self.refused: list[Recorded] = []
+        """Edits refused with 400 because they held text beside a card."""
 
     @property
     def service_url(self) -> str:
@@ -123,14 +127,20 @@ class FakeConnector(HttpReceiver):
             for queue in self._throttles.values():
                 queue.clear()
             self.throttled.clear()
+            self.refused.clear()
 
     def throttle(
-        self, kind: Kind, times: int, retry_after: str | None = "1", status: int = 429
+        self,
+        kind: Kind,
+        times: int,
+        retry_after: str | None = "1",
+        status: int = 429,
+        error: tuple[str, str] = ("TooManyRequests", "slow down"),
     ) -> None:
-        """Answer the next `times` calls of `kind` with `status` (429: throttled) and this
-        Retry-After (None: no header)."""
+        """Answer the next `times` calls of `kind` with `status` (429: throttled), this
+        Retry-After (None: no header) and this `(code, message)` error body."""
         with self._state:
-            self._throttles[kind].extend([(status, retry_after)] * times)
+            self._throttles[kind].extend([(status, retry_after, error)] * times)
 
     # -- the service ---------------------------------------------------------------------
 
@@ -147,10 +157,10 @@ class FakeConnector(HttpReceiver):
     def _answer(self, kind: Kind, recorded: Recorded, match: re.Match[str] | None) -> Reply:
         with self._state:
             if self._throttles[kind]:
-                status, wait = self._throttles[kind].popleft()
+                status, wait, (code, text) = self._throttles[kind].popleft()
                 self.throttled.append(recorded)
                 return Reply.json(
-                    {"error": {"code": "TooManyRequests", "message": "slow down"}},
+                    {"error": {"code": code, "message": text}},
                     status,
                     {"Retry-After": wait} if wait is not None else {},
                 )
@@ -176,6 +186,17 @@ class FakeConnector(HttpReceiver):
                 return Reply.json(
                     {"error": {"code": "ActivityNotFoundInConversation", "message": "gone"}},
                     404,
+                )
+            if body.get("text") and body.get("attachments"):
+                self.refused.append(recorded)
+                return Reply.json(
+                    {
+                        "error": {
+                            "code": "BadSyntax",
+                            "message": "Activity resulted into multiple skype activities",
+                        }
+                    },
+                    400,
                 )
             self._messages[(conversation, activity_id)] = body
             self._calls.append(Call(kind, conversation, activity_id, body, body, auth))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -75,11 +77,21 @@ async def test_post_update_remind(channel: TeamsChannel, connector: FakeConnecto
     assert created.body["tenantID"] == "tenant-1"
     assert created.body["channelData"]["tenant"] == {"id": "tenant-1"}
     assert ref["tenant_id"] == "tenant-1" and ref["activity_id"] == created.activity_id
+    # The card stands alone: Teams would split text + card into two messages.
+    assert "text" not in created.activity and "entities" not in created.activity
+    assert [e["mentioned"]["id"] for e in created.card["msteams"]["entities"]] == [
+        "aad-1",
+        "aad-2",
+    ]
     await channel.update_card(ref, view(request(tier="senior"), note="Escalated to senior"))
     [update] = connector.updates
     assert update.activity["conversation"]["tenantID"] == "tenant-1"
-    assert "Escalated to senior" in update.activity["text"]
+    assert "text" not in update.activity
+    assert "Escalated to senior" in update.activity["summary"]
+    assert "Escalated to senior" in json.dumps(update.card, ensure_ascii=False)
     assert "entities" not in update.activity or not update.activity["entities"]
+    assert update.card is not None and "msteams" not in update.card
+    assert connector.refused == []
     await channel.remind(ref, view(request()))
     [reply] = connector.replies
     assert reply.activity["replyToId"] == ref["activity_id"]
@@ -149,3 +161,38 @@ async def test_network_errors_are_retryable() -> None:
 def test_verification_needs_an_app_id() -> None:
     with pytest.raises(ValueError, match="app id"):
         TeamsChannel.create(TeamsCredentials(), service_url="http://127.0.0.1:9/")
+
+
+async def test_an_edit_refused_for_good_is_logged_with_the_connectors_message(
+    channel: TeamsChannel, connector: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    ref = await channel.post_card(view(request()))
+    connector.throttle("update", 1, None, 400, ("BadSyntax", "Activity is malformed"))
+    with (
+        caplog.at_level(logging.ERROR, logger="signoff.teams"),
+        pytest.raises(DeliveryError) as caught,
+    ):
+        await channel.update_card(ref, view(request()))
+    assert not caught.value.retryable
+    assert "HTTP 400: (BadSyntax) Activity is malformed" in str(caught.value)
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "(BadSyntax) Activity is malformed" in record.getMessage()
+
+
+def test_the_fake_connector_refuses_text_beside_a_card(connector: FakeConnector) -> None:
+    import httpx
+
+    created = httpx.post(
+        f"{connector.url}/v3/conversations",
+        json={
+            "isGroup": True,
+            "channelData": {"channel": {"id": "19:c@thread.tacv2"}},
+            "activity": {"type": "message", "attachments": [{"contentType": "x"}]},
+        },
+    ).json()
+    answer = httpx.put(
+        f"{connector.url}/v3/conversations/{created['id']}/activities/{created['activityId']}",
+        json={"type": "message", "text": "hi", "attachments": [{"contentType": "x"}]},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"] == "Activity resulted into multiple skype activities"

@@ -33,6 +33,7 @@ typecheck: $(TEST_STAMP)
 test: $(TEST_STAMP)
 	@scripts/ensure-chromium
 	@scripts/ensure-playground
+	@scripts/ensure-engines
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy

@@ -1,4 +1,4 @@
-"""Real workflow engines started from the tests: the Temporal dev server.
+"""Real workflow engines started from the tests: the Temporal dev server and Restate.
 
 Each starts as a subprocess on free loopback ports and is stopped when the context exits. A
 test that needs an engine whose binary is not installed skips, saying how to get it.
@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,55 @@ def temporal_dev_server(tmp_path: Path) -> Iterator[str]:
     try:
         wait_for_port(port, process)
         yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _node_binary(name: str) -> str | None:
+    local = Path(__file__).resolve().parents[2] / ".node" / "node_modules" / ".bin" / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+@dataclass(frozen=True)
+class Restate:
+    ingress: str
+    admin: str
+
+
+@contextmanager
+def restate_server(tmp_path: Path) -> Iterator[Restate]:
+    """The Restate server from npm (`@restatedev/restate-server`, installed into .node/ by
+    `scripts/ensure-engines`) on free loopback ports, its data under `tmp_path`."""
+    binary = _node_binary("restate-server")
+    if binary is None:
+        pytest.skip("restate-server is not installed (scripts/ensure-engines needs Node.js)")
+    node, ingress, admin = free_port(), free_port(), free_port()
+    config = tmp_path / "restate.toml"
+    config.write_text(
+        f'base-dir = "{tmp_path / "restate-data"}"\n'
+        f'bind-address = "127.0.0.1:{node}"\n'
+        f'advertised-address = "http://127.0.0.1:{node}/"\n'
+        "disable-telemetry = true\n"
+        'log-filter = "warn"\n'
+        f'[ingress]\nbind-address = "127.0.0.1:{ingress}"\n'
+        f'[admin]\nbind-address = "127.0.0.1:{admin}"\n'
+    )
+    log = (tmp_path / "restate.log").open("wb")
+    process = subprocess.Popen(
+        [binary, "--config-file", str(config), "--no-logo", "--listen-mode", "tcp"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(admin, process)
+        wait_for_port(ingress, process)
+        yield Restate(f"http://127.0.0.1:{ingress}", f"http://127.0.0.1:{admin}")
     finally:
         process.terminate()
         try:

@@ -1,4 +1,5 @@
-"""Real workflow engines started from the tests: the Temporal dev server and Restate.
+"""Real workflow engines started from the tests: the Temporal dev server, Restate and
+moto's Step Functions.
 
 Each starts as a subprocess on free loopback ports and is stopped when the context exits. A
 test that needs an engine whose binary is not installed skips, saying how to get it.
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.http_receiver import free_port
@@ -123,6 +125,36 @@ def restate_server(tmp_path: Path) -> Iterator[Restate]:
         wait_for_port(admin, process)
         wait_for_port(ingress, process)
         yield Restate(f"http://127.0.0.1:{ingress}", f"http://127.0.0.1:{admin}")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@contextmanager
+def moto_server(tmp_path: Path) -> Iterator[str]:
+    """moto's server (the `moto[server]` package) with Step Functions executing state
+    machines for real (its `execute_state_machine` mode), on a free loopback port."""
+    binary = _binary("moto_server")
+    if binary is None:
+        pytest.skip("moto's server is not installed (pip install 'moto[server,stepfunctions]')")
+    port = free_port()
+    log = (tmp_path / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, process)
+        configured = httpx.post(
+            f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}
+        )
+        assert configured.status_code in (200, 201), configured.text
+        yield url
     finally:
         process.terminate()
         try:

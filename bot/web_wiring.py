@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from adapters.web.inbox import STATIC_DIR, WebInbox, WebLogin, WebSettings, web_router
+from adapters.web.inbox import (
+    BUILTIN_LOGIN,
+    STATIC_DIR,
+    WebInbox,
+    WebLogin,
+    WebSettings,
+    web_router,
+)
 from bot.domain import OutboxMessage
 from bot.services import Services
 
@@ -83,9 +90,11 @@ def mount_web(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def issue_login_link(services: Services) -> str:
-    """A one-time sign-in link for the built-in `admin` (when `web.reviewers` is empty).
+async def issue_login_link(services: Services, login: str | None = None) -> str:
+    """A one-time sign-in link for `login` (default: the built-in `admin`), stored in the
+    database so whichever replica the browser reaches redeems it.
 
-    Raises RuntimeError when `web.reviewers` is configured.
+    Raises ValueError when `login` is not a web reviewer of this config.
     """
-    return web_inbox(services).issue_login_link()
+    inbox = web_inbox(services)
+    return await inbox.issue_login_link(login or BUILTIN_LOGIN)

@@ -45,6 +45,7 @@ class InMemoryRepository:
         self._audit: list[AuditRecord] = []
         self._alerts: dict[tuple[str, str], Alert] = {}
         self._logins: dict[str, LoginFailures] = {}
+        self._login_tokens: dict[str, tuple[str, datetime]] = {}
         self._batches: dict[str, BatchCard] = {}
 
     async def apply(self, change: Change) -> None:
@@ -334,6 +335,20 @@ class InMemoryRepository:
 
     async def forget_login_failures(self, login: str) -> None:
         self._logins.pop(login, None)
+
+    async def add_login_token(
+        self, digest: str, login: str, expires_at: datetime, now: datetime
+    ) -> None:
+        self._login_tokens = {d: t for d, t in self._login_tokens.items() if t[1] > now}
+        self._login_tokens[digest] = (login, expires_at)
+
+    async def peek_login_token(self, digest: str, now: datetime) -> str | None:
+        found = self._login_tokens.get(digest)
+        return found[0] if found is not None and found[1] > now else None
+
+    async def redeem_login_token(self, digest: str, now: datetime) -> str | None:
+        found = self._login_tokens.pop(digest, None)
+        return found[0] if found is not None and found[1] > now else None
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         async with self._lock:

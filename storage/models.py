@@ -321,3 +321,14 @@ class LoginFailureRow(Base):
     recent: Mapped[list[Any]]
     locked_until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginTokenRow(Base):
+    """One-time web sign-in tokens (`signoff web login-link`), kept by SHA-256 so any
+    replica can redeem one that another process issued."""
+
+    __tablename__ = "login_tokens"
+
+    digest: Mapped[str] = mapped_column(primary_key=True)
+    login: Mapped[str]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

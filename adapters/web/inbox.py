@@ -27,6 +27,7 @@ from adapters.web._present import environment, short_time
 from adapters.web.export import MEDIA_TYPES, audit_export
 from adapters.web.passwords import hash_password, verify_password
 from adapters.web.sessions import (
+    LOGIN_LINK_TTL,
     LoginGuard,
     LoginTokens,
     RevokedSessions,
@@ -105,7 +106,7 @@ class WebSettings:
     poll_seconds: float = 3.0
     max_failures: int = 5
     lockout: timedelta = timedelta(minutes=15)
-    login_link_ttl: timedelta = timedelta(hours=24)
+    login_link_ttl: timedelta = LOGIN_LINK_TTL
     thresholds: figures.Thresholds = figures.DEFAULTS
     # batch.min_items (0: off) and batch.max_items of the config.
     batch_min_items: int = 0
@@ -241,21 +242,23 @@ class WebInbox:
         self.requeue = requeue
         self.codec = SessionCodec(settings.session_secret)
         self.guard = LoginGuard(repo, settings.max_failures, settings.lockout)
-        self.tokens = LoginTokens(settings.login_link_ttl)
+        self.tokens = LoginTokens(repo, settings.login_link_ttl)
         self.revoked = RevokedSessions()
         self.env = environment()
         self._dummy_hash: str | None = None
 
     # -- sign-in -------------------------------------------------------------------------
 
-    def issue_login_link(self) -> str:
-        """A one-time sign-in link for the built-in `admin` (embedded default only).
+    async def issue_login_link(self, login: str = BUILTIN_LOGIN) -> str:
+        """A one-time sign-in link for `login`: the built-in `admin` when `web.reviewers` is
+        empty, else one of the configured reviewers.
 
-        Raises RuntimeError when `web.reviewers` is configured (they sign in with passwords).
+        Raises ValueError naming the logins that may sign in when `login` is not one of them.
         """
-        if not self.settings.builtin_admin:
-            raise RuntimeError("web.reviewers is configured: reviewers sign in with passwords")
-        token = self.tokens.issue(BUILTIN_LOGIN, self.clock.now())
+        if self._fingerprint(login) is None:
+            allowed = sorted(self.settings.reviewers) or [BUILTIN_LOGIN]
+            raise ValueError(f"no web reviewer {login!r} (one of: {', '.join(allowed)})")
+        token = await self.tokens.issue(login, self.clock.now())
         return f"{self.settings.public_url.rstrip('/')}/login/token/{token}"
 
     def _fingerprint(self, login: str) -> str | None:
@@ -430,13 +433,13 @@ class WebInbox:
 
     async def token_page(self, request: Request, token: str) -> Response:
         visitor = self._visitor(request)
-        login = self.tokens.peek(token, self.clock.now())
+        login = await self.tokens.peek(token, self.clock.now())
         if login is None:
             return self._message(
                 visitor,
                 "Sign-in link used up",
-                "This sign-in link was already used or has expired. Restart `signoff serve` "
-                "for a new one.",
+                "This sign-in link was already used or has expired. Run `signoff web "
+                "login-link` for a new one.",
                 status=410,
                 link="/login",
             )
@@ -447,13 +450,13 @@ class WebInbox:
         form = await _form(request)
         if visitor.fresh or not visitor.session.check_csrf(form.get("csrf")):
             return self._csrf_refusal(visitor)
-        login = self.tokens.redeem(token, self.clock.now())
+        login = await self.tokens.redeem(token, self.clock.now())
         if login is None or self._fingerprint(login) is None:
             return self._message(
                 visitor,
                 "Sign-in link used up",
-                "This sign-in link was already used or has expired. Restart `signoff serve` "
-                "for a new one.",
+                "This sign-in link was already used or has expired. Run `signoff web "
+                "login-link` for a new one.",
                 status=410,
                 link="/login",
             )

@@ -24,6 +24,7 @@ from bot.clock import SystemClock
 from bot.config import LoadedConfig
 from bot.engine import Engine
 from bot.errors import ConfigError
+from bot.logs import RequestIdFromPath
 from bot.metrics import Metrics
 from bot.outbox import LEASE, OutboxWorker
 from bot.ports import AlertSink, Channel, Clock, Notifier, Repository, ResumeTarget
@@ -283,5 +284,6 @@ def create_app(
     mount_teams(app, services, None, build.get("env"))
     http.install_error_handlers(app)
     app.add_middleware(http.BodyLimit)
+    app.add_middleware(RequestIdFromPath)
     mount_web(app, services)
     return app

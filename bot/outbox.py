@@ -35,6 +35,7 @@ from bot.domain import (
     new_id,
 )
 from bot.errors import DeliveryError, StorageError
+from bot.logs import request_context
 from bot.metrics import Metrics
 from bot.ports import (
     AlertSink,
@@ -116,7 +117,8 @@ class OutboxWorker:
                         len(rest),
                     )
                     break
-                result = await self._perform(message)
+                with request_context(message.request_id):
+                    result = await self._perform(message)
                 if not await self.repo.finish_outbox(message.id, self.owner, result):
                     self.lost_leases += 1
                     log.warning(

@@ -776,7 +776,8 @@ async def test_login_links_name_a_configured_reviewer(svc: Services) -> None:
     async with browser(app) as client:
         page = await client.get(link.removeprefix("http://127.0.0.1:8000"))
         assert page.status_code == 200 and "Sign in as alice" in page.text
-        signed = await client.post(link.removeprefix("http://127.0.0.1:8000"), data={"csrf": csrf(page.text)})
+        path = link.removeprefix("http://127.0.0.1:8000")
+        signed = await client.post(path, data={"csrf": csrf(page.text)})
         assert signed.status_code == 303
         assert "(web:alice)" in (await client.get("/")).text
 

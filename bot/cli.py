@@ -676,6 +676,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Written out here, not at exit, so a reader that went away is noticed here
+            # (also after --help, whose SystemExit passes through).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", None) or os.environ.get(logs.LOG_LEVEL_ENV) or "INFO"
@@ -686,9 +698,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{logs.LOG_LEVEL_ENV}/{logs.LOG_FORMAT_ENV}: {exc}")
     try:
         code: int = args.func(args)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return _reader_gone()
     except ConfigError as exc:
         return _fail(f"config error: {exc}")
     except StorageError as exc:

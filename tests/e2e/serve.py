@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +48,10 @@ def serve(
     config: Path | None = None,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    extra: Sequence[str] = (),
 ) -> Iterator[Server]:
     port = port or free_port()
-    args = [SIGNOFF, "serve", "--port", str(port)]
+    args = [SIGNOFF, "serve", "--port", str(port), *extra]
     if config is not None:
         args += ["--config", str(config)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}

@@ -936,6 +936,7 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
     escalation = [r.value for r in data.escalation]
     overrides = [r.value for r in data.overrides]
     limits = data.thresholds
+    target = figures.ESCALATION_TARGET
     return {
         "lanes": _svg.stacked_bars(
             "chart-lanes",
@@ -947,12 +948,15 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
         "escalation": _svg.rate_line(
             "chart-escalation",
             "Escalation rate",
-            "Share of requests escalated to a person per period; the shaded bands below "
-            f"{limits.escalation_low:.0%} and above {limits.escalation_high:.0%} are warnings.",
+            "Share of requests escalated to a person per period. Green: the target band "
+            f"{target[0]:.0%}-{target[1]:.0%}; amber, beyond the dashed lines at "
+            f"{limits.escalation_low:.0%} and {limits.escalation_high:.0%}: "
+            "warning signs.",
             labels,
             escalation,
             warn_below=limits.escalation_low,
             warn_above=limits.escalation_high,
+            target=target,
         ),
         "overrides": _svg.rate_line(
             "chart-overrides",

@@ -49,9 +49,10 @@ def serve(
     env: Mapping[str, str] | None = None,
     port: int | None = None,
     extra: Sequence[str] = (),
+    signoff: str = SIGNOFF,
 ) -> Iterator[Server]:
     port = port or free_port()
-    args = [SIGNOFF, "serve", "--port", str(port), *extra]
+    args = [signoff, "serve", "--port", str(port), *extra]
     if config is not None:
         args += ["--config", str(config)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
@@ -74,7 +75,7 @@ def serve(
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"signoff serve exited {process.returncode}: {server.lines}")

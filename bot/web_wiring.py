@@ -18,6 +18,7 @@ from adapters.web.inbox import (
     WebSettings,
     web_router,
 )
+from adapters.web.legal import legal_router
 from bot.domain import OutboxMessage
 from bot.services import Services
 
@@ -87,6 +88,7 @@ def mount_web(
         return web_inbox(current, env)
 
     app.include_router(web_router(resolve))
+    app.include_router(legal_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 

@@ -19,9 +19,9 @@ from bot import logs
 from bot.config import DEMO_AGENT, LoadedConfig, format_loc, load_config
 from bot.demo_key import (
     demo_key_path,
+    kept_demo_key,
     key_digest,
     new_api_key,
-    read_demo_key,
     write_demo_key,
 )
 from bot.domain import isoformat, verify_chain
@@ -75,10 +75,10 @@ async def _serve(config: LoadedConfig) -> int:
             banner.append(f"  slack: {' and '.join(way for way, on in ways if on)}")
         if settings.embedded:
             path = demo_key_path(settings.database_url)
-            key = read_demo_key(path)
-            if key is None:
-                key, _ = new_api_key()
-                write_demo_key(path, key)
+            try:
+                key = kept_demo_key(path)
+            except OSError as exc:
+                raise ConfigError("", f"cannot keep the demo key in {path}: {exc}") from exc
             await services.repo.set_agent_key(DEMO_AGENT, key_digest(key), services.clock.now())
             banner.append(f"  agent: {DEMO_AGENT}")
             banner.append(f"  api key: {key}")

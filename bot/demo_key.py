@@ -12,9 +12,17 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
-__all__ = ["demo_key_path", "key_digest", "new_api_key", "read_demo_key", "write_demo_key"]
+__all__ = [
+    "demo_key_path",
+    "kept_demo_key",
+    "key_digest",
+    "new_api_key",
+    "read_demo_key",
+    "write_demo_key",
+]
 
 _KEY = re.compile(r"sk_[A-Za-z0-9_-]{20,200}")
 
@@ -64,3 +72,25 @@ def write_demo_key(path: Path, key: str) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def kept_demo_key(path: Path) -> str:
+    """The kept key, made and kept first if there is none.
+
+    Replicas started together in one directory agree on one key: the file is created
+    exclusively, and a process that loses that race reads the winner's key.
+    """
+    for _ in range(50):
+        key = read_demo_key(path)
+        if key is not None:
+            return key
+        key, _ = new_api_key()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            time.sleep(0.02)  # another process is writing it; read it next round
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(key + "\n")
+        return key
+    raise OSError(f"{path} holds no usable key; remove it to have a new one made")

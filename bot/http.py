@@ -605,6 +605,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return Response(body, status_code=422, media_type="application/json")
 
+    async def internal(_: Request, exc: Exception) -> Response:
+        # Starlette logs the traceback; the agent gets the same shape as every other error.
+        return error(500, "internal_error", "Signoff failed to handle this call; it is logged")
+
+    app.add_exception_handler(Exception, internal)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(StarletteHTTPException, bad_body)
     app.add_exception_handler(Unauthorized, unauthorized)

@@ -357,3 +357,22 @@ async def test_attention_checks_stay_out_of_the_agent_api(
     assert [item["id"] for item in listed] == [real]
     assert (await client.get(f"/v1/requests/{canary}")).status_code == 404
     assert (await client.post(f"/v1/requests/{canary}/cancel")).status_code == 404
+
+
+async def test_an_unexpected_failure_is_a_json_error_too() -> None:
+    from fastapi import FastAPI
+
+    from bot.http import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://signoff") as client:
+        answer = await client.get("/v1/boom")
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "internal_error" and "a bug" not in answer.text

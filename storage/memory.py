@@ -47,6 +47,7 @@ class InMemoryRepository:
         self._alerts: dict[tuple[str, str], Alert] = {}
         self._logins: dict[tuple[str, str], LoginFailures] = {}
         self._sessions: dict[str, WebSession] = {}
+        self._login_tokens: dict[str, tuple[str, datetime]] = {}
         self._batches: dict[str, BatchCard] = {}
 
     async def apply(self, change: Change) -> None:
@@ -369,6 +370,20 @@ class InMemoryRepository:
                 return False
             self._sessions[session_id] = dataclasses.replace(session, revoked_at=now, revoked_by=by)
             return True
+
+    async def add_login_token(
+        self, digest: str, login: str, expires_at: datetime, now: datetime
+    ) -> None:
+        self._login_tokens = {d: t for d, t in self._login_tokens.items() if t[1] > now}
+        self._login_tokens[digest] = (login, expires_at)
+
+    async def peek_login_token(self, digest: str, now: datetime) -> str | None:
+        found = self._login_tokens.get(digest)
+        return found[0] if found is not None and found[1] > now else None
+
+    async def redeem_login_token(self, digest: str, now: datetime) -> str | None:
+        found = self._login_tokens.pop(digest, None)
+        return found[0] if found is not None and found[1] > now else None
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         async with self._lock:

@@ -325,7 +325,7 @@ class LoginFailureRow(Base):
 
 
 class WebSessionRow(Base):
-    """A signed-in web inbox session (bot.domain WebSession): the browser holds the secret
+    """A signed-in web inbox session (bot.core.domain WebSession): the browser holds the secret
     whose SHA-256 is `token_sha256`."""
 
     __tablename__ = "web_sessions"
@@ -341,3 +341,14 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None]
+
+
+class LoginTokenRow(Base):
+    """One-time web sign-in tokens (`signoff web login-link`), kept by SHA-256 so any
+    replica can redeem one that another process issued."""
+
+    __tablename__ = "login_tokens"
+
+    digest: Mapped[str] = mapped_column(primary_key=True)
+    login: Mapped[str]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

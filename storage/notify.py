@@ -21,8 +21,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -205,6 +203,11 @@ class PostgresNotifier:
         return dict(kwargs)
 
     async def _listen(self) -> None:
+        # Imported here, not at the top: the base install has no PostgreSQL driver, and
+        # this module is imported on SQLite too.
+        import psycopg
+        from psycopg import sql
+
         delay = RECONNECT_FIRST
         while True:
             try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import json
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -100,6 +101,7 @@ from storage.models import (
     CardRow,
     IdempotencyRow,
     LoginFailureRow,
+    LoginTokenRow,
     OutboxRow,
     RequestRow,
     TierMoveRow,
@@ -150,10 +152,22 @@ def async_url(url: str) -> URL:
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     if backend in ("postgresql", "postgres"):
+        _require_psycopg()
         return parsed.set(drivername="postgresql+psycopg")
     raise ConfigError(
         "database_url", f"unsupported database {backend!r} (use sqlite or postgresql)"
     )
+
+
+def _require_psycopg() -> None:
+    """The PostgreSQL driver is an extra (`signoff[postgres]`): the base install, which
+    serves SQLite, runs without it, so only a PostgreSQL URL asks for it."""
+    if importlib.util.find_spec("psycopg") is None:
+        raise ConfigError(
+            "database_url",
+            "a PostgreSQL URL needs the psycopg driver, which is not installed: "
+            "install signoff[postgres] (pip install 'signoff[postgres]')",
+        )
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -920,6 +934,38 @@ class SqlRepository:
         async with self._write() as conn:
             found = await conn.execute(_web_sessions.revoke(session_id, now, by))
             return found.first() is not None
+
+    async def add_login_token(
+        self, digest: str, login: str, expires_at: datetime, now: datetime
+    ) -> None:
+        async with self._write() as conn:
+            # Tokens are issued rarely, so issuing one is when the expired ones go.
+            await conn.execute(delete(LoginTokenRow).where(LoginTokenRow.expires_at <= now))
+            await conn.execute(
+                insert(LoginTokenRow).values(digest=digest, login=login, expires_at=expires_at)
+            )
+
+    async def peek_login_token(self, digest: str, now: datetime) -> str | None:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(LoginTokenRow.login).where(
+                    LoginTokenRow.digest == digest, LoginTokenRow.expires_at > now
+                )
+            )
+            return found.scalar_one_or_none()
+
+    async def redeem_login_token(self, digest: str, now: datetime) -> str | None:
+        async with self._write() as conn:
+            # DELETE ... RETURNING: of two concurrent redeems only one deletes the row.
+            found = await conn.execute(
+                delete(LoginTokenRow)
+                .where(LoginTokenRow.digest == digest)
+                .returning(LoginTokenRow.login, LoginTokenRow.expires_at)
+            )
+            row = found.one_or_none()
+        if row is None or as_utc(row.expires_at) <= now:
+            return None
+        return str(row.login)
 
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         key = (AlertRow.code == alert.code, AlertRow.subject == alert.subject)

@@ -153,8 +153,11 @@ def rate_line(
     *,
     warn_below: float | None = None,
     warn_above: float | None = None,
+    target: tuple[float, float] | None = None,
 ) -> Markup:
-    """A 0..100% line with optional shaded warning bands below/above the given rates."""
+    """A 0..100% line with optional shaded warning bands below/above the given rates and
+    a target band (green, labelled "target"), drawn as different things: a rate between
+    the target and a warning line is off target but not yet a warning sign."""
     highest = max((r for r in rates if r is not None), default=0.0)
     top = 1.0 if highest > 0.5 or (warn_above is not None and warn_above > 0.25) else 0.5
 
@@ -162,6 +165,14 @@ def rate_line(
         return TOP + PLOT_H * (1 - min(rate, top) / top)
 
     parts = _open(chart_id, title, desc)
+    if target is not None:
+        low, high = target
+        parts.append(
+            f'<rect class="target" x="{LEFT}" y="{_n(y_of(high))}" width="{PLOT_W}" '
+            f'height="{_n(y_of(low) - y_of(high))}"/>'
+            f'<text class="tick target-label" x="{LEFT + 4}" y="{_n(y_of(high) + 13)}">'
+            f"target {low:.0%}-{high:.0%}</text>"
+        )
     if warn_below is not None:
         parts.append(
             f'<rect class="band" x="{LEFT}" y="{_n(y_of(warn_below))}" width="{PLOT_W}" '
@@ -173,13 +184,13 @@ def rate_line(
             f'height="{_n(y_of(warn_above) - TOP)}"/>'
         )
     parts += _y_axis(top, "percent")
-    for limit in (warn_below, warn_above):
+    for limit, side in ((warn_below, "warn below"), (warn_above, "warn above")):
         if limit is not None:
             y = _n(y_of(limit))
             parts.append(
                 f'<line class="limit" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}"/>'
                 f'<text class="tick limit-label" x="{WIDTH - RIGHT - 2}" y="{_n(y_of(limit) - 3)}" '
-                f'text-anchor="end">{limit:.0%}</text>'
+                f'text-anchor="end">{side} {limit:.0%}</text>'
             )
     centres = _centres(len(labels))
     run: list[str] = []

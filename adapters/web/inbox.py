@@ -38,6 +38,7 @@ from adapters.web.oidc import (
 )
 from adapters.web.passwords import hash_password, verify_password
 from adapters.web.sessions import (
+    LOGIN_LINK_TTL,
     LoginGuard,
     LoginTokens,
     Session,
@@ -121,7 +122,7 @@ class WebSettings:
     poll_seconds: float = 3.0
     max_failures: int = 5
     lockout: timedelta = timedelta(minutes=15)
-    login_link_ttl: timedelta = timedelta(hours=24)
+    login_link_ttl: timedelta = LOGIN_LINK_TTL
     thresholds: figures.Thresholds = figures.DEFAULTS
     # batch.min_items (0: off) and batch.max_items of the config.
     batch_min_items: int = 0
@@ -265,7 +266,7 @@ class WebInbox:
         self.requeue = requeue
         self.codec = SessionCodec(settings.session_secret)
         self.guard = LoginGuard(repo, settings.max_failures, settings.lockout)
-        self.tokens = LoginTokens(settings.login_link_ttl)
+        self.tokens = LoginTokens(repo, settings.login_link_ttl)
         self.oidc = OidcClient(settings.oidc) if settings.oidc is not None else None
         self.pending = PendingCodec(settings.session_secret)
         self.env = environment()
@@ -273,29 +274,35 @@ class WebInbox:
 
     # -- sign-in -------------------------------------------------------------------------
 
-    def issue_login_link(self) -> str:
-        """A one-time sign-in link for the built-in `admin` (embedded default only).
+    async def issue_login_link(self, login: str = BUILTIN_LOGIN) -> str:
+        """A one-time sign-in link for `login`: the built-in `admin` when `web.reviewers` is
+        empty, else one of the configured reviewers.
 
-        Raises RuntimeError when `web.reviewers` or `web.oidc` is configured (people sign in
-        with passwords or through the identity provider).
+        Raises ValueError naming the logins that may sign in when `login` is not one of them
+        (with `web.oidc` and no `web.reviewers`, none may: people sign in through the
+        identity provider).
         """
-        if self.settings.reviewers:
-            raise RuntimeError("web.reviewers is configured: reviewers sign in with passwords")
-        if not self.settings.builtin_admin:
-            raise RuntimeError(
-                "web.oidc is configured: reviewers sign in with the identity provider"
-            )
-        token = self.tokens.issue(BUILTIN_LOGIN, self.clock.now())
+        if self._fingerprint("link", login) is None:
+            allowed = sorted(self.settings.reviewers)
+            if self.settings.builtin_admin:
+                allowed.append(BUILTIN_LOGIN)
+            if not allowed:
+                raise ValueError(
+                    "web.oidc is configured: reviewers sign in with the identity provider"
+                )
+            raise ValueError(f"no web reviewer {login!r} (one of: {', '.join(allowed)})")
+        token = await self.tokens.issue(login, self.clock.now())
         return f"{self.settings.public_url.rstrip('/')}/login/token/{token}"
 
     def _fingerprint(self, method: str, login: str) -> str | None:
         """Binds a session to the credentials it was opened with; None when they are gone
         (a removed reviewer, a provider no longer configured)."""
-        if method == "password":
+        if method in ("password", "link"):
+            # A one-time link may open a configured reviewer's session too (`signoff web
+            # login-link --reviewer`); it is bound to their password like a sign-in.
             entry = self.settings.reviewers.get(login)
-            if entry is None:
-                return None
-            return hashlib.sha256(b"pw:" + entry.password_hash.encode()).hexdigest()[:32]
+            if entry is not None:
+                return hashlib.sha256(b"pw:" + entry.password_hash.encode()).hexdigest()[:32]
         if method == "link" and self.settings.builtin_admin and login == BUILTIN_LOGIN:
             return "builtin"
         if method == "oidc" and self.settings.oidc is not None:
@@ -507,13 +514,13 @@ class WebInbox:
 
     async def token_page(self, request: Request, token: str) -> Response:
         visitor = await self._visitor(request)
-        login = self.tokens.peek(token, self.clock.now())
+        login = await self.tokens.peek(token, self.clock.now())
         if login is None:
             return self._message(
                 visitor,
                 "Sign-in link used up",
-                "This sign-in link was already used or has expired. Restart `signoff serve` "
-                "for a new one.",
+                "This sign-in link was already used or has expired. Run `signoff web "
+                "login-link` for a new one.",
                 status=410,
                 link="/login",
             )
@@ -524,13 +531,13 @@ class WebInbox:
         form = await _form(request)
         if visitor.fresh or not visitor.session.check_csrf(form.get("csrf")):
             return self._csrf_refusal(visitor)
-        login = self.tokens.redeem(token, self.clock.now())
+        login = await self.tokens.redeem(token, self.clock.now())
         if login is None or self._fingerprint("link", login) is None:
             return self._message(
                 visitor,
                 "Sign-in link used up",
-                "This sign-in link was already used or has expired. Restart `signoff serve` "
-                "for a new one.",
+                "This sign-in link was already used or has expired. Run `signoff web "
+                "login-link` for a new one.",
                 status=410,
                 link="/login",
             )
@@ -1109,6 +1116,7 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
     escalation = [r.value for r in data.escalation]
     overrides = [r.value for r in data.overrides]
     limits = data.thresholds
+    target = figures.ESCALATION_TARGET
     return {
         "lanes": _svg.stacked_bars(
             "chart-lanes",
@@ -1120,12 +1128,15 @@ def charts(data: figures.Figures) -> dict[str, Markup]:
         "escalation": _svg.rate_line(
             "chart-escalation",
             "Escalation rate",
-            "Share of requests escalated to a person per period; the shaded bands below "
-            f"{limits.escalation_low:.0%} and above {limits.escalation_high:.0%} are warnings.",
+            "Share of requests escalated to a person per period. Green: the target band "
+            f"{target[0]:.0%}-{target[1]:.0%}; amber, beyond the dashed lines at "
+            f"{limits.escalation_low:.0%} and {limits.escalation_high:.0%}: "
+            "warning signs.",
             labels,
             escalation,
             warn_below=limits.escalation_low,
             warn_above=limits.escalation_high,
+            target=target,
         ),
         "overrides": _svg.rate_line(
             "chart-overrides",

@@ -1,10 +1,9 @@
 """Web inbox sessions: signed cookies, login lock-out and one-time login links.
 
 The cookie is HMAC-SHA256 signed and carries the CSRF token and, once signed in, the
-session's secret id; the session itself is a database row (bot.domain.WebSession) looked up
-by that secret's SHA-256, so a sign-out or a revocation holds on every replica and after a
-restart. Lock-out counters live in the database too. One-time login tokens live in this
-process only: they are for the embedded default, which is one process.
+session's secret id; the session itself is a database row (bot.core.domain.WebSession) looked
+up by that secret's SHA-256, so a sign-out or a revocation holds on every replica and after a
+restart. Lock-out counters and one-time login tokens live in the database too.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from datetime import datetime, timedelta
 from bot.core.ports import Repository
 
 _COOKIE_CONTEXT = b"signoff.web.session.v1"
+# How long a one-time sign-in link stays usable.
+LOGIN_LINK_TTL = timedelta(hours=24)
 
 
 def token_digest(secret: str) -> str:
@@ -150,32 +151,27 @@ class LoginGuard:
 
 
 class LoginTokens:
-    """Single-use sign-in links: only the token's SHA-256 is kept, until used or expired."""
+    """Single-use sign-in links. Only the token's SHA-256 is kept, in the database, until
+    used or expired, so a link issued by `signoff web login-link` (another process) or by
+    another replica signs in here too."""
 
-    def __init__(self, ttl: timedelta = timedelta(hours=24)) -> None:
+    def __init__(self, repo: Repository, ttl: timedelta = LOGIN_LINK_TTL) -> None:
+        self.repo = repo
         self.ttl = ttl
-        self._tokens: dict[str, tuple[str, datetime]] = {}
 
     @staticmethod
     def _digest(token: str) -> str:
         return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
-    def issue(self, login: str, now: datetime) -> str:
-        self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
+    async def issue(self, login: str, now: datetime) -> str:
         token = secrets.token_urlsafe(32)
-        self._tokens[self._digest(token)] = (login, now + self.ttl)
+        await self.repo.add_login_token(self._digest(token), login, now + self.ttl, now)
         return token
 
-    def peek(self, token: str, now: datetime) -> str | None:
+    async def peek(self, token: str, now: datetime) -> str | None:
         """The login a valid token signs in as, without using it up."""
-        found = self._tokens.get(self._digest(token))
-        if found is None or found[1] <= now:
-            return None
-        return found[0]
+        return await self.repo.peek_login_token(self._digest(token), now)
 
-    def redeem(self, token: str, now: datetime) -> str | None:
+    async def redeem(self, token: str, now: datetime) -> str | None:
         """Use the token up; returns its login, or None if it was used, expired or never issued."""
-        found = self._tokens.pop(self._digest(token), None)
-        if found is None or found[1] <= now:
-            return None
-        return found[0]
+        return await self.repo.redeem_login_token(self._digest(token), now)

@@ -201,6 +201,23 @@ class Repository(Protocol):
         or expired)."""
         ...
 
+    async def add_login_token(
+        self, digest: str, login: str, expires_at: datetime, now: datetime
+    ) -> None:
+        """Keep a one-time sign-in token (by its SHA-256 hex) for `login` until `expires_at`,
+        so any replica can redeem it; tokens expired by `now` may be dropped meanwhile.
+        Raises StorageError."""
+        ...
+
+    async def peek_login_token(self, digest: str, now: datetime) -> str | None:
+        """The login an unexpired, unused token signs in as, without using it up."""
+        ...
+
+    async def redeem_login_token(self, digest: str, now: datetime) -> str | None:
+        """Use the token up, atomically: of concurrent redeems exactly one gets its login;
+        None if it was used, expired or never issued."""
+        ...
+
     async def flip_alert(self, alert: Alert, outbox: Sequence[OutboxMessage] = ()) -> bool:
         """Store a warning sign's state; True if this call flipped it (raised or cleared).
 

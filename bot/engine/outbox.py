@@ -34,6 +34,7 @@ from bot.core.domain import (
     new_id,
 )
 from bot.core.errors import DeliveryError, StorageError
+from bot.core.logs import request_context
 from bot.core.ports import (
     AlertSink,
     BatchChannel,
@@ -114,7 +115,8 @@ class OutboxWorker:
                         len(rest),
                     )
                     break
-                result = await self._perform(message)
+                with request_context(message.request_id):
+                    result = await self._perform(message)
                 if not await self.repo.finish_outbox(message.id, self.owner, result):
                     self.lost_leases += 1
                     log.warning(

@@ -46,6 +46,10 @@ class Thresholds:
 
 DEFAULTS = Thresholds()
 
+# The seed's target band for the escalation rate: where a well-tuned agent sits. Outside
+# it is off target; only beyond the thresholds above is it a warning sign.
+ESCALATION_TARGET = (0.10, 0.30)
+
 # Candidate bucket widths, smallest first; the first that gives at most MAX_BUCKETS wins.
 _WIDTHS = (
     timedelta(minutes=1),

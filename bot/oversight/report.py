@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.core.domain import Alert
-from bot.oversight.figures import Figures, Quality, Rate
+from bot.oversight.figures import ESCALATION_TARGET, Figures, Quality, Rate
 
 
-def _pct(rate: Rate | float | None) -> str:
+def _pct(rate: Rate | float | None, min_sample: int = 1) -> str:
+    """A rate as a percentage, or, under `min_sample` cases, the count and why no figure:
+    "0.0%" from one decision reads as a finding, and is none."""
+    if isinstance(rate, Rate) and rate.whole < min_sample:
+        return f"n={rate.whole}, too few to judge (needs {min_sample})"
     value = rate.value if isinstance(rate, Rate) else rate
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -33,7 +37,8 @@ CAPTIONS = {
     ),
     "escalation": (
         "Escalation rate",
-        "Share of requests escalated per period; shaded: outside the healthy band.",
+        "Share of requests escalated per period; green: the target band (10-30%); amber, "
+        "past the dashed lines: warning signs (below 5% or above 40% by default).",
     ),
     "overrides": (
         "Override rate",
@@ -55,21 +60,40 @@ def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def rows(figures: Figures, quality: Quality) -> list[tuple[str, str, str]]:
-    """(metric, value, target) in the seed's order."""
+def rows(figures: Figures, quality: Quality) -> list[tuple[str, str, str, str]]:
+    """(metric, value, target, warning sign) in the seed's order. The target is where a
+    healthy deployment sits; the warning sign is the threshold that raises an alert."""
+    limits = figures.thresholds
+    enough = limits.min_sample
+    low, high = ESCALATION_TARGET
     queue = ", ".join(f"{tier} {count}" for tier, count in figures.queue) or "empty"
     return [
-        ("Requests", str(figures.total), ""),
-        ("Escalation rate", _pct(figures.escalation_overall), "10-30% (warn >40% or <5%)"),
-        ("Escalation precision", _pct(quality.escalation_precision), ">80%"),
-        ("Escalation recall", _pct(quality.escalation_recall), ">95%"),
-        ("Time-to-escalate p50", _secs(figures.time_to_escalate_p50), "<10s"),
-        ("Time-to-escalate p95", _secs(figures.time_to_escalate_p95), "<10s (warn >60s)"),
-        ("Override frequency", _pct(figures.override_overall), "watch the trend"),
-        ("Time-to-correct (median)", _secs(quality.time_to_correct_median), "minimise"),
-        ("Task success rate", _pct(quality.task_success), ">95%"),
-        ("Time-to-decision p50", _secs(figures.decision_median), ""),
-        ("Queue depth", queue, "not growing"),
+        ("Requests", str(figures.total), "", ""),
+        (
+            "Escalation rate",
+            _pct(figures.escalation_overall, enough),
+            f"{low:.0%}-{high:.0%}",
+            f"<{limits.escalation_low:.0%} or >{limits.escalation_high:.0%}",
+        ),
+        ("Escalation precision", _pct(quality.escalation_precision, enough), ">80%", ""),
+        ("Escalation recall", _pct(quality.escalation_recall, enough), ">95%", ""),
+        ("Time-to-escalate p50", _secs(figures.time_to_escalate_p50), "<10s", ""),
+        (
+            "Time-to-escalate p95",
+            _secs(figures.time_to_escalate_p95),
+            "<10s",
+            f">{_secs(limits.time_to_escalate)}",
+        ),
+        (
+            "Override frequency",
+            _pct(figures.override_overall, enough),
+            "watch the trend",
+            f"rising by {limits.override_rise:.0%}",
+        ),
+        ("Time-to-correct (median)", _secs(quality.time_to_correct_median), "minimise", ""),
+        ("Task success rate", _pct(quality.task_success, enough), ">95%", ""),
+        ("Time-to-decision p50", _secs(figures.decision_median), "", ""),
+        ("Queue depth", queue, "not growing", f"growing by {limits.queue_growth:.0%}"),
     ]
 
 
@@ -81,10 +105,12 @@ def text_report(
     alerts: Sequence[Alert] = (),
 ) -> str:
     lines = [f"Signoff oversight report, {_when(since)} to {_when(now)}", ""]
-    table = rows(figures, quality)
-    width = max(len(name) for name, _, _ in table)
-    for name, value, target in table:
-        lines.append(f"{name:<{width}}  {value:>14}  {target}")
+    table = [("Metric", "Value", "Target", "Warning sign"), *rows(figures, quality)]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for name, value, target, warning in table:
+        lines.append(
+            f"{name:<{widths[0]}}  {value:>{widths[1]}}  {target:<{widths[2]}}  {warning}".rstrip()
+        )
     lines += ["", "Reviewers (approval rate, median time to decide):"]
     for stat in figures.reviewers:
         flag = "  <- possible rubber-stamping" if stat.rubber_stamp else ""
@@ -100,12 +126,20 @@ def text_report(
     if not figures.reviewers:
         lines.append("  none yet")
     lines += ["", "Warning signs over the period:"]
-    lines += [f"  ! {w.message}" for w in figures.warnings] or ["  none"]
+    lines += [f"  ! {w.message}" for w in figures.warnings] or [f"  {_no_warnings(figures)}"]
     lines += ["", "Active alerts (last evaluation of the running service):"]
     lines += [f"  ! {a.title}, since {_when(a.raised_at)}: {a.message}" for a in alerts] or [
         "  none"
     ]
     return "\n".join(lines) + "\n"
+
+
+def _no_warnings(figures: Figures) -> str:
+    """ "None" only when there was enough to judge; otherwise say so instead."""
+    needed = figures.thresholds.min_sample
+    if figures.total < needed:
+        return f"none judged: n={figures.total} requests, too few to judge (needs {needed})"
+    return "none"
 
 
 def html_report(
@@ -120,8 +154,8 @@ def html_report(
     """A self-contained page: the table with targets, the warning signs, and the plots."""
     table = "".join(
         f"<tr><th scope='row'>{html.escape(n)}</th><td>{html.escape(v)}</td>"
-        f"<td>{html.escape(t)}</td></tr>"
-        for n, v, t in rows(figures, quality)
+        f"<td>{html.escape(t)}</td><td>{html.escape(w)}</td></tr>"
+        for n, v, t, w in rows(figures, quality)
     )
     warnings = "".join(f"<li>{html.escape(w.message)}</li>" for w in figures.warnings)
     active = "".join(
@@ -163,9 +197,10 @@ svg {{ max-width: 100%; height: auto; }}
 human-in-the-loop review: escalation 10-30%, precision above 80%, recall above 95%,
 time-to-escalate under 10 seconds, task success above 95%.</p>
 <h2>Metrics</h2>
-<table><thead><tr><th>Metric</th><th>Value</th><th>Target</th></tr></thead><tbody>{table}</tbody></table>
+<table><thead><tr><th>Metric</th><th>Value</th><th>Target</th><th>Warning sign</th></tr>
+</thead><tbody>{table}</tbody></table>
 <h2>Warning signs over the period</h2>
-<ul class="warn">{warnings or "<li style='color:#1a7f37'>none</li>"}</ul>
+<ul class="warn">{warnings or f"<li style='color:#1a7f37'>{_no_warnings(figures)}</li>"}</ul>
 <h2>Active alerts</h2>
 <ul class="warn">{active or "<li style='color:#1a7f37'>none</li>"}</ul>
 <h2>Reviewers</h2>

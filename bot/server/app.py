@@ -20,6 +20,7 @@ from adapters.teams import TeamsChannel
 from adapters.web.channel import WebInboxChannel
 from bot.core.clock import SystemClock
 from bot.core.errors import ConfigError
+from bot.core.logs import RequestIdFromPath
 from bot.core.ports import AlertSink, Channel, Clock, Notifier, Repository, ResumeTarget
 from bot.engine.batches import BatchPlanner
 from bot.engine.machine import Engine
@@ -283,5 +284,6 @@ def create_app(
     mount_teams(app, services, None, build.get("env"))
     http.install_error_handlers(app)
     app.add_middleware(http.BodyLimit)
+    app.add_middleware(RequestIdFromPath)
     mount_web(app, services)
     return app

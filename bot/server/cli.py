@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import hashlib
 import json
-import logging
-import secrets
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,17 +15,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.core import logs
 from bot.core.domain import isoformat, verify_chain
 from bot.core.errors import ConfigError, StorageError
 from bot.server.config import DEMO_AGENT, LoadedConfig, format_loc, load_config
+from bot.server.demo_key import (
+    demo_key_path,
+    kept_demo_key,
+    key_digest,
+    new_api_key,
+    write_demo_key,
+)
 
 EXIT_CONFIG = 2
-
-
-def new_api_key() -> tuple[str, str]:
-    """A fresh API key and the sha256 hex the config (or database) keeps instead of it."""
-    key = "sk_" + secrets.token_urlsafe(32)
-    return key, hashlib.sha256(key.encode("utf-8")).hexdigest()
+# What a shell reports for a command its reader stopped listening to (128 + SIGPIPE).
+EXIT_BROKEN_PIPE = 141
 
 
 def _fail(message: str, code: int = EXIT_CONFIG) -> int:
@@ -42,24 +45,16 @@ def _config(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
     env = dict(os.environ)
     if args.host:
         env["SIGNOFF_HOST"] = args.host
     if args.port:
         env["SIGNOFF_PORT"] = str(args.port)
     config = load_config(args.config, env)
-    logging.basicConfig(
-        level=os.environ.get("SIGNOFF_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     return asyncio.run(_serve(config))
 
 
 async def _serve(config: LoadedConfig) -> int:
-    import os
-
     import uvicorn
 
     from bot.server.app import build_services, create_app
@@ -68,34 +63,47 @@ async def _serve(config: LoadedConfig) -> int:
     settings = config.settings
     services = await build_services(config)
     async with services.stack:
-        print(
+        banner = [
             f"Signoff {'(embedded default) ' if settings.embedded else ''}"
-            f"listening on http://{settings.host}:{settings.port}",
-            flush=True,
-        )
-        print(f"  database: {_redact(settings.database_url)}", flush=True)
-        print(f"  channels: {', '.join(sorted(services.channels))}", flush=True)
+            f"is running at http://{settings.host}:{settings.port}",
+            f"  database: {_redact(settings.database_url)}",
+            f"  channels: {', '.join(sorted(services.channels))}",
+        ]
         slack = settings.slack.credentials(os.environ)
         if slack is not None:
             ways = [("POST /slack/events", slack.signing_secret), ("Socket Mode", slack.app_token)]
-            print(f"  slack: {' and '.join(way for way, on in ways if on)}", flush=True)
+            banner.append(f"  slack: {' and '.join(way for way, on in ways if on)}")
         if settings.embedded:
-            key, digest = new_api_key()
-            await services.repo.set_agent_key(DEMO_AGENT, digest, services.clock.now())
-            print(f"  agent: {DEMO_AGENT}", flush=True)
-            print(f"  api key: {key}", flush=True)
-            print(
-                "  (a new demo key is issued at every start; earlier ones stop working)", flush=True
-            )
+            path = demo_key_path(settings.database_url)
+            try:
+                key = kept_demo_key(path)
+            except OSError as exc:
+                raise ConfigError("", f"cannot keep the demo key in {path}: {exc}") from exc
+            await services.repo.set_agent_key(DEMO_AGENT, key_digest(key), services.clock.now())
+            banner.append(f"  agent: {DEMO_AGENT}")
+            banner.append(f"  api key: {key}")
+            banner.append(f"    (kept in {path}; `signoff keys new {DEMO_AGENT}` replaces it)")
         if not settings.web.reviewers and settings.web.oidc is None:
-            print(f"  login: {issue_login_link(services)}", flush=True)
+            banner.append(f"  login: {await issue_login_link(services)}")
+            banner.append("    (one-time; `signoff web login-link` prints another)")
         app = create_app(config, services=services)
-        server = uvicorn.Server(
+
+        class BannerServer(uvicorn.Server):
+            """Prints the banner once the socket listens: the last thing said at start-up."""
+
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                await super().startup(sockets)
+                if self.started and not self.should_exit:
+                    print("\n".join(banner), flush=True)
+
+        server = BannerServer(
             uvicorn.Config(
                 app,
                 host=settings.host,
                 port=settings.port,
-                log_level="warning",
+                # Logging is set up once, by `bot.core.logs`; uvicorn adds no handlers or levels.
+                log_config=None,
+                log_level=None,
                 lifespan="on",
                 server_header=False,
             )
@@ -118,12 +126,71 @@ def _redact(url: str) -> str:
 
 def cmd_keys_new(args: argparse.Namespace) -> int:
     key, digest = new_api_key()
+    config = _config(args) if args.agent == DEMO_AGENT else None
+    if config is not None and config.settings.embedded:
+        # The embedded default's demo agent: replace the kept key, which a running server
+        # stops accepting at once (it looks keys up in the database).
+        path = demo_key_path(config.settings.database_url)
+
+        async def work(repo: Any) -> None:
+            await repo.set_agent_key(DEMO_AGENT, digest, datetime.now(UTC))
+
+        asyncio.run(_with_repo(config, work, migrate=True))
+        write_demo_key(path, key)
+        print(f"agent: {args.agent}")
+        print(f"api_key: {key}")
+        print(f"key_sha256: {digest}")
+        print(
+            f"The demo key kept in {path} is replaced; the old one stops working.", file=sys.stderr
+        )
+        return 0
     print(f"agent: {args.agent}")
     print(f"api_key: {key}")
     print(f"key_sha256: {digest}")
     print(
         "Give the api_key to the agent; put key_sha256 under agents[].key_sha256.", file=sys.stderr
     )
+    return 0
+
+
+def cmd_login_link(args: argparse.Namespace) -> int:
+    from adapters.web.inbox import BUILTIN_LOGIN
+    from adapters.web.sessions import LoginTokens
+
+    config = _config(args)
+    reviewers = sorted(config.settings.web.reviewers)
+    allowed = reviewers or [BUILTIN_LOGIN]
+    login = (args.reviewer or "").removeprefix("web:") or (None if reviewers else BUILTIN_LOGIN)
+    if login is None:
+        return _fail(
+            f"web.reviewers is configured: name one with --reviewer ({', '.join(allowed)})"
+        )
+    if login not in allowed:
+        return _fail(f"no web reviewer {login!r} (one of: {', '.join(allowed)})")
+
+    async def work(repo: Any) -> str:
+        return await LoginTokens(repo).issue(login, datetime.now(UTC))
+
+    token = asyncio.run(_with_repo(config, work, migrate=True))
+    print(f"{config.settings.public_url.rstrip('/')}/login/token/{token}")
+    print(f"One-time sign-in link for web:{login}, valid for 24 hours.", file=sys.stderr)
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.server.init_config import write_config
+
+    path = Path(args.path)
+    try:
+        write_config(path)
+    except FileExistsError:
+        return _fail(f"{path} already exists; not overwriting it (move it away first)", 1)
+    except OSError as exc:
+        return _fail(f"cannot write {path}: {exc.strerror}", 1)
+    print(f"wrote {path}: every section at its default, with comments")
+    print(f"next: signoff policy check {path}   then: signoff serve --config {path}")
     return 0
 
 
@@ -219,7 +286,7 @@ def _route(
 def cmd_policy_check(args: argparse.Namespace) -> int:
     config = load_config(args.file)
     policy = config.policy
-    print(f"{args.file}: valid")
+    print(f"{config.source or 'built-in default (no config file)'}: valid")
     print(
         "tiers: " + " -> ".join(f"{t.name} ({_fmt(t.sla.total_seconds())})" for t in policy.tiers)
     )
@@ -310,10 +377,10 @@ async def _requests_since(repo: Any, since: datetime | None) -> list[Any]:
         cursor = page.next_cursor
 
 
-async def _with_repo(config: LoadedConfig, work: Any) -> Any:
+async def _with_repo(config: LoadedConfig, work: Any, *, migrate: bool = False) -> Any:
     from storage import open_repository
 
-    repo = await open_repository(config.settings.database_url, migrate=False)
+    repo = await open_repository(config.settings.database_url, migrate=migrate)
     try:
         return await work(repo)
     finally:
@@ -464,12 +531,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve = with_config(sub.add_parser("serve", help="run the HTTP service and the scheduler"))
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=logs.LEVELS,
+        help=f"default ${logs.LOG_LEVEL_ENV}, else INFO (library chatter shows from WARNING)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        help=f"text, or json: one object per line (default ${logs.LOG_FORMAT_ENV}, else text)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    init = sub.add_parser("init", help="write a complete, commented signoff.yaml (defaults)")
+    init.add_argument("path", nargs="?", default="signoff.yaml", metavar="PATH")
+    init.set_defaults(func=cmd_init)
 
     keys = sub.add_parser("keys", help="API keys for agents").add_subparsers(
         dest="keys_command", required=True, metavar="COMMAND"
     )
-    new = keys.add_parser("new", help="print a new API key and its sha256 for the config")
+    new = with_config(
+        keys.add_parser(
+            "new",
+            help="print a new API key and its sha256 for the config "
+            "(for `demo` in the embedded default: replace the kept demo key)",
+        )
+    )
     new.add_argument("agent", help="the agent id")
     new.set_defaults(func=cmd_keys_new)
 
@@ -478,12 +566,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hp = web.add_parser("hash-password", help="read a password on stdin, print a password_hash")
     hp.set_defaults(func=cmd_hash_password)
+    link = with_config(
+        web.add_parser(
+            "login-link",
+            help="print a one-time sign-in link for the web inbox (works on a running server)",
+        )
+    )
+    link.add_argument(
+        "--reviewer",
+        metavar="NAME",
+        help="a name under web.reviewers (default: the built-in admin, when none is configured)",
+    )
+    link.set_defaults(func=cmd_login_link)
 
     policy = sub.add_parser("policy", help="policy tools").add_subparsers(
         dest="policy_command", required=True, metavar="COMMAND"
     )
-    check = policy.add_parser("check", help="validate a config and show how sample requests route")
-    check.add_argument("file", metavar="CONFIG")
+    check = policy.add_parser(
+        "check",
+        help="validate a config and show how sample requests route "
+        "(default: $SIGNOFF_CONFIG, else the built-in default)",
+    )
+    check.add_argument("file", metavar="CONFIG", nargs="?")
     check.set_defaults(func=cmd_policy_check)
 
     route = sub.add_parser("route", help="dry run: route the request JSON on stdin")
@@ -572,8 +676,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Written out here, not at exit, so a reader that went away is noticed here
+            # (also after --help, whose SystemExit passes through).
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    level = getattr(args, "log_level", None) or os.environ.get(logs.LOG_LEVEL_ENV) or "INFO"
+    fmt = getattr(args, "log_format", None) or os.environ.get(logs.LOG_FORMAT_ENV) or "text"
+    try:
+        logs.configure(level, fmt)
+    except ValueError as exc:
+        return _fail(f"{logs.LOG_LEVEL_ENV}/{logs.LOG_FORMAT_ENV}: {exc}")
     try:
         code: int = args.func(args)
     except ConfigError as exc:
@@ -583,6 +705,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _reader_gone() -> int:
+    """The reader of our output went away (`signoff ... | head`): stop without a traceback.
+
+    Standard output is pointed at /dev/null so the interpreter's last flush at exit does
+    not fail a second time.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -220,11 +220,34 @@ class ErrorOut(BaseModel):
     detail: Any = None
 
 
+class FieldErrorOut(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class InvalidBodyOut(BaseModel):
+    """422: `error` is `invalid_body` (or `invalid_<field>` for a check beyond the schema,
+    such as `invalid_callback_url`); `detail` lists the problems, pydantic's way."""
+
+    error: str
+    detail: list[FieldErrorOut]
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or unknown API key"},
     404: {"model": ErrorOut, "description": "Not found for this agent"},
     413: {"model": ErrorOut, "description": "Body over 256 KiB"},
+    422: {"model": InvalidBodyOut, "description": "Invalid body or parameters"},
     503: {"model": ErrorOut, "description": "Database unavailable; retry"},
+}
+
+# `error` codes for the HTTP errors Starlette raises itself (unknown path, wrong method).
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    415: "unsupported_media_type",
 }
 
 
@@ -553,18 +576,34 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400:
             # FastAPI answers 400 for an unparsable optional body; the contract says 422.
-            return JSONResponse(
-                {"detail": [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]},
-                status_code=422,
+            return error(
+                422,
+                "invalid_body",
+                [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}],
             )
-        return await http_exception_handler(request, exc)
+        if exc.status_code < 400 or exc.status_code in (204, 304):
+            return await http_exception_handler(request, exc)
+        # Unknown paths and methods answer in the same shape as every other error.
+        return error(
+            exc.status_code,
+            _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}"),
+            exc.detail,
+            dict(exc.headers) if exc.headers else None,
+        )
 
     async def invalid_body(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         # ASCII-escaped, so an input holding an unpaired surrogate can be echoed back.
-        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        body = json.dumps(
+            {"error": "invalid_body", "detail": jsonable_encoder(exc.errors())}, ensure_ascii=True
+        )
         return Response(body, status_code=422, media_type="application/json")
 
+    async def internal(_: Request, exc: Exception) -> Response:
+        # Starlette logs the traceback; the agent gets the same shape as every other error.
+        return error(500, "internal_error", "Signoff failed to handle this call; it is logged")
+
+    app.add_exception_handler(Exception, internal)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(StarletteHTTPException, bad_body)
     app.add_exception_handler(Unauthorized, unauthorized)

@@ -10,7 +10,15 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
-from adapters.web.inbox import STATIC_DIR, WebInbox, WebLogin, WebSettings, web_router
+from adapters.web.inbox import (
+    BUILTIN_LOGIN,
+    STATIC_DIR,
+    WebInbox,
+    WebLogin,
+    WebSettings,
+    web_router,
+)
+from adapters.web.legal import legal_router
 from adapters.web.oidc import CALLBACK_PATH, OidcSettings
 from bot.core.domain import OutboxMessage
 from bot.server.config import Settings
@@ -100,13 +108,16 @@ def mount_web(
         return web_inbox(current, env)
 
     app.include_router(web_router(resolve))
+    app.include_router(legal_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def issue_login_link(services: Services) -> str:
-    """A one-time sign-in link for the built-in `admin` (when neither `web.reviewers` nor
-    `web.oidc` is configured).
+async def issue_login_link(services: Services, login: str | None = None) -> str:
+    """A one-time sign-in link for `login` (default: the built-in `admin`), stored in the
+    database so whichever replica the browser reaches redeems it.
 
-    Raises RuntimeError when `web.reviewers` or `web.oidc` is configured.
+    Raises ValueError when `login` may not sign in with a link (not a web reviewer of this
+    config, or `web.oidc` alone signs people in).
     """
-    return web_inbox(services).issue_login_link()
+    inbox = web_inbox(services)
+    return await inbox.issue_login_link(login or BUILTIN_LOGIN)

@@ -185,7 +185,7 @@ class ResumeEvent(_Result):
 
 class SignoffAPIError(SignoffError):
     """Signoff answered with an error. `error` and `detail` are the server's JSON body
-    (`{"error": code, "detail": ...}`; a 422 may carry FastAPI's `{"detail": [...]}`)."""
+    (`{"error": code, "detail": ...}`; a 422's `detail` is the list of field problems)."""
 
     def __init__(
         self,

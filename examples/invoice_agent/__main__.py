@@ -1,6 +1,9 @@
-"""Run the invoice agent: `python -m examples.invoice_agent {process,serve,show} ...`.
+"""Run the invoice agent: `python -m examples.invoice_agent {process,serve,show,config}`.
 
-Reads SIGNOFF_URL (default http://127.0.0.1:8000), SIGNOFF_API_KEY and, for `serve`,
+Ports come from two environment variables, read by every command here and by
+`signoff serve` itself: SIGNOFF_PORT (Signoff, default 8000) and INVOICE_AGENT_PORT (the
+agent's resume receiver, default 9000). Also read: SIGNOFF_URL (default
+http://127.0.0.1:$SIGNOFF_PORT), SIGNOFF_API_KEY and, for `serve`,
 INVOICE_AGENT_WEBHOOK_SECRET. See README.md beside this file for the walk-through.
 """
 
@@ -24,6 +27,32 @@ from signoff_client.hitl import GATE_KEY, answer_for, verdict_from_webhook
 from signoff_client.langgraph import SignoffGate
 
 DEFAULT_DB = "invoice_agent.db"
+CONFIG = Path(__file__).with_name("signoff.yaml")
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"invoice_agent: {name} must be a port number, got {raw!r}")
+    return int(raw)
+
+
+def agent_port() -> int:
+    return _port("INVOICE_AGENT_PORT", 9000)
+
+
+def signoff_url() -> str:
+    return os.environ.get("SIGNOFF_URL") or f"http://127.0.0.1:{_port('SIGNOFF_PORT', 8000)}"
+
+
+def signoff_config() -> str:
+    """signoff.yaml with the agent's callback on INVOICE_AGENT_PORT: Signoff's config file
+    holds no variables, so the example writes the one it needs."""
+    text = CONFIG.read_text(encoding="utf-8")
+    default = "callback_url: http://127.0.0.1:9000/resume"
+    if default not in text:
+        raise SystemExit(f"invoice_agent: {CONFIG} no longer holds {default!r}")
+    return text.replace(default, f"callback_url: http://127.0.0.1:{agent_port()}/resume")
 
 
 def _env(name: str, default: str | None = None) -> str:
@@ -35,7 +64,7 @@ def _env(name: str, default: str | None = None) -> str:
 
 async def process(invoice: dict[str, Any], *, db: str, wait: float | None) -> int:
     config: Any = {"configurable": {"thread_id": thread_id(str(invoice["number"]))}}
-    url, key = _env("SIGNOFF_URL", "http://127.0.0.1:8000"), _env("SIGNOFF_API_KEY")
+    url, key = signoff_url(), _env("SIGNOFF_API_KEY")
     async with (
         AsyncSqliteSaver.from_conn_string(db) as saver,
         AsyncSignoffClient(url, key) as client,
@@ -92,7 +121,7 @@ def serve(*, db: str, host: str, port: int) -> int:
 
     app = create_app(
         db_path=db,
-        signoff_url=_env("SIGNOFF_URL", "http://127.0.0.1:8000"),
+        signoff_url=signoff_url(),
         api_key=_env("SIGNOFF_API_KEY"),
         webhook_secret=_env("INVOICE_AGENT_WEBHOOK_SECRET"),
         report=lambda line: print(line, flush=True),
@@ -116,7 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     listen = sub.add_parser("serve", help="receive Signoff's resume webhooks")
     listen.add_argument("--host", default="127.0.0.1")
-    listen.add_argument("--port", type=int, default=9000)
+    listen.add_argument("--port", type=int, help="default $INVOICE_AGENT_PORT, else 9000")
+    sub.add_parser(
+        "config", help="print Signoff's config for this agent, callback on $INVOICE_AGENT_PORT"
+    )
     look = sub.add_parser("show", help="where an invoice stands")
     look.add_argument("number", help="the invoice number, e.g. INV-123")
     args = parser.parse_args(argv)
@@ -125,7 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(process(invoice, db=args.db, wait=args.wait))
     if args.command == "show":
         return asyncio.run(show(args.number, db=args.db))
-    return serve(db=args.db, host=args.host, port=args.port)
+    if args.command == "config":
+        sys.stdout.write(signoff_config())
+        return 0
+    return serve(db=args.db, host=args.host, port=args.port or agent_port())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +48,11 @@ def serve(
     config: Path | None = None,
     env: Mapping[str, str] | None = None,
     port: int | None = None,
+    extra: Sequence[str] = (),
+    signoff: str = SIGNOFF,
 ) -> Iterator[Server]:
     port = port or free_port()
-    args = [SIGNOFF, "serve", "--port", str(port)]
+    args = [signoff, "serve", "--port", str(port), *extra]
     if config is not None:
         args += ["--config", str(config)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
@@ -73,7 +75,7 @@ def serve(
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"signoff serve exited {process.returncode}: {server.lines}")

@@ -135,6 +135,7 @@ async def test_invalid_bodies_get_422_naming_the_field(
 ) -> None:
     response = await client.post("/v1/requests", json=body)
     assert response.status_code == 422
+    assert response.json()["error"] == "invalid_body"
     assert where in [e["loc"] for e in response.json()["detail"]]
     listed = (await client.get("/v1/requests")).json()
     assert listed["items"] == []
@@ -160,8 +161,33 @@ async def test_malformed_json_is_422_and_stores_nothing(client: httpx.AsyncClien
     response = await client.post(
         "/v1/requests", content=b'{"action": ', headers={"content-type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 422 and response.json()["error"] == "invalid_body"
     assert (await client.get("/v1/requests")).json()["items"] == []
+
+
+async def test_every_error_has_a_code_and_a_detail(client: httpx.AsyncClient) -> None:
+    """Whatever goes wrong, an agent reads `error` (a code to branch on) and `detail`."""
+    answers = [
+        await client.get("/v1/requests", params={"limit": "many"}),
+        await client.get("/v1/requests/req_missing/wait", params={"timeout": "soon"}),
+        await client.post("/v1/requests/req_missing/outcome", json={"correct": "perhaps"}),
+        await client.get("/v1/nowhere"),
+        await client.delete("/v1/requests"),
+        await client.get("/v1/requests/req_missing"),
+        await client.post("/v1/requests", json=BODY, headers={"Authorization": ""}),
+    ]
+    shapes = [(a.status_code, set(a.json()), a.json()["error"]) for a in answers]
+    assert shapes == [
+        (422, {"error", "detail"}, "invalid_body"),
+        (422, {"error", "detail"}, "invalid_body"),
+        (422, {"error", "detail"}, "invalid_body"),
+        (404, {"error", "detail"}, "not_found"),
+        (405, {"error", "detail"}, "method_not_allowed"),
+        (404, {"error", "detail"}, "not_found"),
+        (401, {"error", "detail"}, "unauthorized"),
+    ]
+    assert answers[0].json()["detail"][0]["loc"] == ["query", "limit"]
+    assert answers[4].headers["allow"]  # a 405 still says which methods would do
 
 
 async def test_bodies_over_256_kib_get_413(client: httpx.AsyncClient) -> None:
@@ -332,3 +358,22 @@ async def test_attention_checks_stay_out_of_the_agent_api(
     assert [item["id"] for item in listed] == [real]
     assert (await client.get(f"/v1/requests/{canary}")).status_code == 404
     assert (await client.post(f"/v1/requests/{canary}/cancel")).status_code == 404
+
+
+async def test_an_unexpected_failure_is_a_json_error_too() -> None:
+    from fastapi import FastAPI
+
+    from bot.server.http import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://signoff") as client:
+        answer = await client.get("/v1/boom")
+    assert answer.status_code == 500
+    assert answer.json()["error"] == "internal_error" and "a bug" not in answer.text

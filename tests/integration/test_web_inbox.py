@@ -764,7 +764,7 @@ async def test_the_one_time_link_signs_in_once(repo_factory: RepoFactory) -> Non
         config(web=False), repo=await repo_factory(), start_scheduler=False
     )
     async with services.stack:
-        link = issue_login_link(services)
+        link = await issue_login_link(services)
         assert link.startswith("http://127.0.0.1:8000/login/token/")
         app = make_app(services)
         path = link.removeprefix("http://127.0.0.1:8000")
@@ -793,9 +793,20 @@ async def test_the_one_time_link_signs_in_once(repo_factory: RepoFactory) -> Non
             assert (await other.get("/")).status_code == 303
 
 
-async def test_no_login_links_when_reviewers_have_passwords(svc: Services) -> None:
-    with pytest.raises(RuntimeError, match=r"web\.reviewers is configured"):
-        issue_login_link(svc)
+async def test_login_links_name_a_configured_reviewer(svc: Services) -> None:
+    """With `web.reviewers`, the built-in admin does not exist, but a configured reviewer
+    may be sent a link (after losing a password, in a second browser)."""
+    with pytest.raises(ValueError, match=r"no web reviewer 'admin' \(one of: alice"):
+        await issue_login_link(svc)
+    link = await issue_login_link(svc, "alice")
+    app = make_app(svc)
+    async with browser(app) as client:
+        page = await client.get(link.removeprefix("http://127.0.0.1:8000"))
+        assert page.status_code == 200 and "Sign in as alice" in page.text
+        path = link.removeprefix("http://127.0.0.1:8000")
+        signed = await client.post(path, data={"csrf": csrf(page.text)})
+        assert signed.status_code == 303
+        assert "(web:alice)" in (await client.get("/")).text
 
 
 async def test_the_inbox_can_be_mounted_before_the_services_exist(svc: Services) -> None:

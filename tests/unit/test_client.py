@@ -205,7 +205,7 @@ async def test_errors_carry_the_server_body(svc: Services, signoff: AsyncSignoff
     assert missing.value.error == "not_found" and theirs.id in missing.value.detail
     with pytest.raises(InvalidRequest) as invalid:
         await signoff.request_approval(PAYMENT, 2.0)
-    assert invalid.value.status_code == 422 and invalid.value.error is None
+    assert invalid.value.status_code == 422 and invalid.value.error == "invalid_body"
     assert invalid.value.detail[0]["loc"] == ["body", "confidence"]
     with pytest.raises(InvalidRequest) as outside:
         await signoff.request_approval(PAYMENT, 0.3, callback_url="http://evil.test/x")

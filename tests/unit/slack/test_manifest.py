@@ -44,7 +44,6 @@ def test_it_asks_for_what_signoff_uses_and_points_at_slack_events(
         "chat:write",
         "chat:write.public",
         "commands",
-        "users:read",
     }
     settings = manifest["settings"]
     assert settings["interactivity"] == {

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.web.sessions import (
-    LoginTokens,
     Session,
     SessionCodec,
     token_digest,
@@ -77,19 +76,6 @@ def test_csrf_check() -> None:
     assert not session.check_csrf(None)
     assert not session.check_csrf("")
     assert not session.check_csrf(session.csrf + "x")
-
-
-def test_login_tokens_work_once_and_expire() -> None:
-    tokens = LoginTokens(ttl=HOUR)
-    token = tokens.issue("admin", NOW)
-    assert tokens.peek(token, NOW) == "admin"
-    assert tokens.redeem(token, NOW) == "admin"
-    assert tokens.redeem(token, NOW) is None
-    assert tokens.peek(token, NOW) is None
-    late = tokens.issue("admin", NOW)
-    assert tokens.peek(late, NOW + HOUR) is None
-    assert tokens.redeem(late, NOW + HOUR) is None
-    assert tokens.redeem("never-issued", NOW) is None
 
 
 def test_only_the_digest_of_a_session_secret_is_stored() -> None:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from bot.core.domain import isoformat, verify_chain
 from bot.core.errors import ConfigError, StorageError
 from bot.server.config import DEMO_AGENT, LoadedConfig, format_loc, load_config
+from signoff_client.mcp import add_commands as add_mcp_commands
 
 EXIT_CONFIG = 2
 
@@ -568,6 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--json", action="store_true", help="machine-readable output")
     calibrate.set_defaults(func=cmd_calibrate)
+
+    # Agent-side processes (they talk to a running Signoff through the agent API); the
+    # commands live in the agent SDK so `signoff-mcp` offers the same without the server.
+    mcp = sub.add_parser(
+        "mcp", help="MCP: approval tools for MCP clients, and a gateway that asks first"
+    )
+    add_mcp_commands(mcp)
     return parser
 
 

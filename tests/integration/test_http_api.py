@@ -331,3 +331,13 @@ async def test_attention_checks_stay_out_of_the_agent_api(
     assert [item["id"] for item in listed] == [real]
     assert (await client.get(f"/v1/requests/{canary}")).status_code == 404
     assert (await client.post(f"/v1/requests/{canary}/cancel")).status_code == 404
+
+
+async def test_an_agent_key_reads_only_its_own_agent(client: httpx.AsyncClient) -> None:
+    own = await client.get("/v1/agents/invoice-bot")
+    assert own.status_code == 200
+    assert own.json() == {"agent_id": "invoice-bot", "stopped": False, "reason": ""}
+    other = await client.get("/v1/agents/other-bot")
+    assert other.status_code == 404 and other.json()["error"] == "not_found"
+    await client.post("/v1/agents/invoice-bot/stop", json={"reason": "runaway"})
+    assert (await client.get("/v1/agents/invoice-bot")).json()["stopped"] is True

@@ -13,8 +13,6 @@ import asyncio
 import hashlib
 import json
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,17 +24,19 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from adapters.web.passwords import hash_password
-from tests.e2e.serve import Server, run, serve
+from tests.e2e.serve import SIGNOFF, Server, run, serve
 from tests.support.http_receiver import free_port
 from tests.support.mcp import (
     ROOT,
     UPSTREAM,
     Reviewer,
     agent_env,
+    http_process,
     ledger,
     mcp_process,
     paid,
     pending_request,
+    upstream_session,
 )
 
 pytestmark = pytest.mark.slow
@@ -108,24 +108,22 @@ async def held_call(
     session: ClientSession, server: Server, tool: str, arguments: dict[str, Any]
 ) -> tuple[asyncio.Task[types.CallToolResult], str, list[str | None]]:
     """Start a call the policy holds; return it running, its request id and its progress."""
-    progress: list[str | None] = []
+    seen: list[str | None] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(message)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(message)
 
     call = asyncio.create_task(session.call_tool(tool, arguments, progress_callback=on_progress))
     rid = await pending_request(server.url, KEY, f"mcp:{tool}", arguments)
     await asyncio.sleep(0.5)
     assert not call.done(), "a held call must stay open until the verdict"
-    return call, rid, progress
+    return call, rid, seen
 
 
 # -- the gateway, upstream over stdio -------------------------------------------------------
 
 
-async def test_gateway_over_stdio_upstream(
-    server: Server, alice: Reviewer, tmp_path: Path
-) -> None:
+async def test_gateway_over_stdio_upstream(server: Server, alice: Reviewer, tmp_path: Path) -> None:
     book = tmp_path / "ledger.jsonl"
     upstream = ["--upstream", f"{UPSTREAM} --ledger {book}"]
     env = agent_env(server.url, KEY, SIGNOFF_EXTRA_SECRET="must-not-leak")
@@ -133,7 +131,7 @@ async def test_gateway_over_stdio_upstream(
         # Tools as the upstream declares them, schemas untouched.
         listed = await session.list_tools()
         direct_book = tmp_path / "direct.jsonl"
-        async with mcp_process_direct(direct_book) as direct:
+        async with upstream_session(direct_book) as direct:
             declared = await direct.list_tools()
             expected_balance = await direct.call_tool("get_balance", {"account": "ACC-1"})
         assert [t.model_dump() for t in listed.tools] == [t.model_dump() for t in declared.tools]
@@ -217,27 +215,6 @@ async def test_gateway_over_stdio_upstream(
     assert {"voted"} <= {e["event"] for e in events if e["request_id"] == rejected_id}
 
 
-def mcp_process_direct(book: Path) -> Any:
-    """The upstream on its own, to compare what the gateway passes through."""
-    from contextlib import asynccontextmanager
-
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    @asynccontextmanager
-    async def session() -> AsyncIterator[ClientSession]:
-        command, *args = UPSTREAM.split()
-        parameters = StdioServerParameters(
-            command=command, args=[*args, "--ledger", str(book)], cwd=ROOT
-        )
-        async with stdio_client(parameters) as (read, write), ClientSession(
-            read, write
-        ) as direct:
-            await direct.initialize()
-            yield direct
-
-    return session()
-
-
 # -- the gateway, upstream over streamable HTTP ---------------------------------------------
 
 
@@ -245,26 +222,16 @@ def mcp_process_direct(book: Path) -> Any:
 def http_upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     book = tmp_path / "http-ledger.jsonl"
     port = free_port()
-    process = subprocess.Popen(
-        [*UPSTREAM.split(), "--ledger", str(book), "--http", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError("the upstream did not come up") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp", book
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with http_process([*UPSTREAM.split(), "--ledger", str(book), "--http", str(port)], port) as url:
+        yield url, book
+
+
+@pytest.fixture
+def http_tools(server: Server) -> Iterator[str]:
+    port = free_port()
+    args = [SIGNOFF, "mcp", "serve", "--http", str(port), "--agent", AGENT]
+    with http_process(args, port, env=agent_env(server.url, KEY)) as url:
+        yield url
 
 
 async def test_gateway_over_streamable_http_upstream(
@@ -275,7 +242,11 @@ async def test_gateway_over_streamable_http_upstream(
     async with mcp_process(gateway_args(["--upstream-url", url]), env) as session:
         assert {t.name for t in (await session.list_tools()).tools} == {"get_balance", "pay"}
         balance = await session.call_tool("get_balance", {"account": "ACC-2"})
-        assert balance.structured_content == {"account": "ACC-2", "balance": 80.0, "currency": "EUR"}
+        assert balance.structured_content == {
+            "account": "ACC-2",
+            "balance": 80.0,
+            "currency": "EUR",
+        }
 
         asked = {"invoice": "INV-H1", "amount": 10.0, "to": "Paper Co"}
         call, rid, _ = await held_call(session, server, "pay", asked)
@@ -319,7 +290,7 @@ async def test_unknown_tool_is_a_protocol_error_and_asks_nobody(
 @pytest.mark.parametrize("command", [["serve", "--stdio"], ["gateway", "--upstream", "true"]])
 def test_agent_must_be_the_keys_agent(server: Server, command: list[str]) -> None:
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("signoff")), "mcp", *command, "--agent", "other"],
+        [SIGNOFF, "mcp", *command, "--agent", "other"],
         env=agent_env(server.url, KEY),
         cwd=ROOT,
         capture_output=True,
@@ -330,7 +301,7 @@ def test_agent_must_be_the_keys_agent(server: Server, command: list[str]) -> Non
     assert done.returncode == 2
     assert "belongs to another agent" in done.stderr and "'other'" in done.stderr
     bad_key = subprocess.run(
-        [str(Path(sys.executable).with_name("signoff")), "mcp", *command, "--agent", AGENT],
+        [SIGNOFF, "mcp", *command, "--agent", AGENT],
         env=agent_env(server.url, "sk_nobody"),
         cwd=ROOT,
         capture_output=True,
@@ -400,42 +371,19 @@ async def test_approval_tools_over_stdio(server: Server, alice: Reviewer) -> Non
         assert missing.is_error and "req_nope" in text_of(missing)
 
 
-async def test_approval_tools_over_streamable_http(server: Server) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("signoff")),
-            *["mcp", "serve", "--http", str(port), "--agent", AGENT],
-        ],
-        env=agent_env(server.url, KEY),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and process.poll() is None
-                await asyncio.sleep(0.1)
-        async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (
-            read,
-            write,
-        ), ClientSession(read, write) as session:
-            await session.initialize()
-            asked = await session.call_tool(
-                "request_approval",
-                {"action": {"kind": "note", "summary": "Note it"}, "confidence": 0.3},
-            )
-            body = asked.structured_content
-            assert body is not None and body["status"] == "pending"
-            got = await session.call_tool("get_approval", {"request_id": body["id"]})
-            assert got.structured_content is not None
-            assert got.structured_content["status"] == "pending"
-            assert got.structured_content["reasons"] == ["low_confidence"]
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+async def test_approval_tools_over_streamable_http(server: Server, http_tools: str) -> None:
+    async with (
+        streamable_http_client(http_tools) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        asked = await session.call_tool(
+            "request_approval",
+            {"action": {"kind": "note", "summary": "Note it"}, "confidence": 0.3},
+        )
+        body = asked.structured_content
+        assert body is not None and body["status"] == "pending"
+        got = await session.call_tool("get_approval", {"request_id": body["id"]})
+        assert got.structured_content is not None
+        assert got.structured_content["status"] == "pending"
+        assert got.structured_content["reasons"] == ["low_confidence"]

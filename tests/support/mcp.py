@@ -7,9 +7,11 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,18 @@ async def mcp_process(args: list[str], env: dict[str, str]) -> AsyncIterator[Cli
         yield session
 
 
+@asynccontextmanager
+async def upstream_session(book: Path) -> AsyncIterator[ClientSession]:
+    """The example's payments server on its own, to compare what the gateway passes on."""
+    command, *args = UPSTREAM.split()
+    parameters = StdioServerParameters(
+        command=command, args=[*args, "--ledger", str(book)], cwd=ROOT
+    )
+    async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
 def ledger(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -50,12 +64,12 @@ def paid(path: Path) -> list[dict[str, Any]]:
 
 
 async def pending_request(
-    url: str, key: str, kind: str, payload: dict[str, Any], timeout: float = 20.0
+    url: str, key: str, kind: str, payload: dict[str, Any], within: float = 20.0
 ) -> str:
     """The id of the pending request of `kind` with `payload`, once the gateway filed it."""
     headers = {"authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=url, headers=headers) as api:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         while True:
             page = (await api.get("/v1/requests", params={"status": "pending"})).json()
             for item in page["items"]:
@@ -103,3 +117,30 @@ class Reviewer:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+@contextmanager
+def http_process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A process serving streamable HTTP MCP on `port`; yields its /mcp URL once it answers."""
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"{args} did not come up") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -101,8 +101,8 @@ def approval_server(signoff: AsyncSignoffClient, *, agent: str) -> MCPServer:
                 labels=labels,
                 context=context,
             )
-            verdict = None if answer.status == "pending" else verdict_of(
-                await signoff.get(answer.id)
+            verdict = (
+                None if answer.status == "pending" else verdict_of(await signoff.get(answer.id))
             )
         except SignoffAPIError as exc:
             raise ToolError(f"Signoff refused the request: {exc}") from exc
@@ -140,7 +140,7 @@ def approval_server(signoff: AsyncSignoffClient, *, agent: str) -> MCPServer:
 
         try:
             detail = await wait_final(
-                signoff, request_id, timeout=timeout_seconds, progress=progress
+                signoff, request_id, within=timeout_seconds, progress=progress
             )
         except SignoffAPIError as exc:
             raise ToolError(f"Signoff could not wait for {request_id}: {exc}") from exc

@@ -221,7 +221,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         upstream, options = gateway_settings(args)
         access = signoff_access()
         logging.basicConfig(
-            level=logging.INFO, stream=sys.stderr, format="signoff-gateway %(levelname)s %(message)s"
+            level=logging.INFO,
+            stream=sys.stderr,
+            format="signoff-gateway %(levelname)s %(message)s",
         )
         asyncio.run(run_gateway(access, upstream, options))
 

@@ -85,9 +85,9 @@ def summary(tool: str, arguments: Mapping[str, Any]) -> str:
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
 
 
-def refusal(text: str, *, request_id: str | None = None, status: str | None = None) -> (
-    types.CallToolResult
-):
+def refusal(
+    text: str, *, request_id: str | None = None, status: str | None = None
+) -> types.CallToolResult:
     meta = {"signoff": {"request_id": request_id, "status": status}} if request_id else None
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)], is_error=True, _meta=meta
@@ -206,7 +206,7 @@ class Gateway:
             detail = await wait_final(
                 self.signoff,
                 request_id,
-                timeout=self.options.wait_timeout,
+                within=self.options.wait_timeout,
                 progress=progress,
                 poll=self.options.poll,
             )
@@ -248,17 +248,13 @@ async def connect_upstream(upstream: Upstream) -> AsyncIterator[ClientSession]:
         yield session
 
 
-async def run_gateway(
-    access: SignoffAccess, upstream: Upstream, options: GatewayOptions
-) -> None:
+async def run_gateway(access: SignoffAccess, upstream: Upstream, options: GatewayOptions) -> None:
     """Serve the gateway on stdin/stdout until the MCP client closes it."""
     async with access.client() as signoff:
         await check_agent(signoff, options.agent)
         async with connect_upstream(upstream) as session:
             initialized = await session.initialize()
-            gateway = Gateway(
-                signoff, session, options, instructions=initialized.instructions
-            )
+            gateway = Gateway(signoff, session, options, instructions=initialized.instructions)
             server = gateway.server()
             log.info("gateway for agent %s, thread %s", options.agent, gateway.thread_id)
             async with stdio_server() as (read, write):

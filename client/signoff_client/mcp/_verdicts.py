@@ -105,18 +105,18 @@ async def wait_final(
     signoff: AsyncSignoffClient,
     request_id: str,
     *,
-    timeout: float | None,
+    within: float | None,
     progress: Progress | None = None,
     poll: float = 10.0,
 ) -> RequestDetail:
-    """Long-poll until the request is final or `timeout` seconds pass (None: until final).
+    """Long-poll until the request is final or `within` seconds pass (None: until final).
 
     The server holds each poll; they are kept short (`poll`) so `progress` can be told
     between them, which keeps an MCP call that waits on a person visibly alive.
     """
     started = time.monotonic()
     while True:
-        left = None if timeout is None else timeout - (time.monotonic() - started)
+        left = None if within is None else within - (time.monotonic() - started)
         hold = poll if left is None else max(min(poll, left), 0.0)
         detail = await signoff.wait(request_id, timeout=hold)
         waited = time.monotonic() - started

@@ -22,9 +22,10 @@ def test_a_missing_mcp_sdk_exits_2_saying_what_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SIGNOFF_API_KEY", "sk_x")
+    sdk_users = ("mcp.", "signoff_client.mcp._approvals", "signoff_client.mcp._gateway")
+    for module in [m for m in sys.modules if m.startswith(sdk_users)]:
+        monkeypatch.delitem(sys.modules, module)
     monkeypatch.setitem(sys.modules, "mcp", None)  # what `import mcp` meets when absent
-    for module in ("signoff_client.mcp._approvals", "signoff_client.mcp._gateway"):
-        monkeypatch.delitem(sys.modules, module, raising=False)
     assert main(["mcp", "serve", "--agent", "a"]) == 2
     assert "install signoff[mcp]" in capsys.readouterr().err
     assert main(["mcp", "gateway", "--upstream", "srv", "--agent", "a"]) == 2

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from adapters.web.passwords import hash_password
 from tests.e2e.serve import SIGNOFF, Server, run, serve
@@ -38,6 +40,7 @@ from tests.support.mcp import (
     pending_request,
     upstream_session,
 )
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
@@ -387,3 +390,35 @@ async def test_approval_tools_over_streamable_http(server: Server, http_tools: s
         assert got.structured_content is not None
         assert got.structured_content["status"] == "pending"
         assert got.structured_content["reasons"] == ["low_confidence"]
+
+
+async def test_a_call_the_client_gives_up_on_withdraws_its_request(
+    server: Server, tmp_path: Path
+) -> None:
+    book = tmp_path / "ledger.jsonl"
+    upstream = ["--upstream", f"{UPSTREAM} --ledger {book}"]
+    asked = {"invoice": "INV-C", "amount": 5.0, "to": "X"}
+    async with mcp_process(gateway_args(upstream), agent_env(server.url, KEY)) as session:
+        with pytest.raises(MCPError):
+            await session.call_tool("pay", asked, read_timeout_seconds=3)
+        deadline = time.monotonic() + 20
+        while True:
+            items = (await api(server, "/v1/requests?limit=200"))["items"]
+            statuses = [r["status"] for r in items if r["action"]["payload"] == asked]
+            if statuses == ["cancelled"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    assert statuses == ["cancelled"]
+    assert paid(book) == []
+
+
+async def test_signoff_out_of_reach_refuses_every_call(server: Server, tmp_path: Path) -> None:
+    upstream = ["--upstream", f"{UPSTREAM} --ledger {tmp_path / 'ledger.jsonl'}"]
+    with TcpProxy("127.0.0.1", int(server.url.rsplit(":", 1)[1])) as proxy:
+        env = agent_env(f"http://127.0.0.1:{proxy.port}", KEY)
+        async with mcp_process(gateway_args(upstream), env) as session:
+            proxy.cut()
+            # Even a call the policy would let through at once: nobody was asked.
+            result = await session.call_tool("get_balance", {"account": "ACC-1"})
+    assert result.is_error and result.structured_content is None
+    assert "Signoff could not be asked about get_balance" in text_of(result)

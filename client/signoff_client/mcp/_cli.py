@@ -225,6 +225,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             stream=sys.stderr,
             format="signoff-gateway %(levelname)s %(message)s",
         )
+        # One line per request is httpx's INFO; the gateway logs each call's outcome itself.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         asyncio.run(run_gateway(access, upstream, options))
 
     return _guarded(run)

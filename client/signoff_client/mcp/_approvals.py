@@ -81,6 +81,9 @@ def approval_server(signoff: AsyncSignoffClient, *, agent: str) -> MCPServer:
         requested_by: Annotated[
             str | None, Field(description="the person who asked you, as platform:id")
         ] = None,
+        callback_url: Annotated[
+            str | None, Field(description="where Signoff posts the signed verdict, if anywhere")
+        ] = None,
         labels: dict[str, Any] | None = None,
         context: Annotated[
             dict[str, Any] | None,
@@ -98,6 +101,7 @@ def approval_server(signoff: AsyncSignoffClient, *, agent: str) -> MCPServer:
                 domain=domain,
                 sentiment=sentiment,
                 requested_by=requested_by,
+                callback_url=callback_url,
                 labels=labels,
                 context=context,
             )

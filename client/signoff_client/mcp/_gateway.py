@@ -233,8 +233,8 @@ class Gateway:
 
 @asynccontextmanager
 async def connect_upstream(upstream: Upstream) -> AsyncIterator[ClientSession]:
-    """An initialized MCP client session with the upstream. A command is run with the
-    gateway's environment minus every `SIGNOFF_*` variable."""
+    """An MCP client session with the upstream, to be initialized by the caller. A command
+    is run with the gateway's environment minus every `SIGNOFF_*` variable."""
     if upstream.command is not None:
         argv = shlex.split(upstream.command)
         parameters = StdioServerParameters(

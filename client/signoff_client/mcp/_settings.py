@@ -7,9 +7,13 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from signoff_client._client import AsyncSignoffClient, AuthenticationError, RequestNotFound
 from signoff_client.errors import SignoffError
+
+if TYPE_CHECKING:
+    # Loaded on use: `signoff --help` builds the `mcp` commands without paying for httpx.
+    from signoff_client._client import AsyncSignoffClient
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 SECRET_PREFIX = "SIGNOFF_"
@@ -26,6 +30,8 @@ class SignoffAccess:
     api_key: str
 
     def client(self) -> AsyncSignoffClient:
+        from signoff_client._client import AsyncSignoffClient
+
         return AsyncSignoffClient(self.url, self.api_key)
 
 
@@ -44,6 +50,8 @@ def signoff_access(environ: Mapping[str, str] | None = None) -> SignoffAccess:
 async def check_agent(signoff: AsyncSignoffClient, agent: str) -> None:
     """Refuse to start unless the key is `agent`'s: every request would otherwise be filed,
     audited and routed under another agent's name than the one the operator configured."""
+    from signoff_client._client import AuthenticationError, RequestNotFound
+
     try:
         await signoff.agent(agent)
     except AuthenticationError as exc:

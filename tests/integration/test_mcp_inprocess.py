@@ -43,7 +43,16 @@ async def svc(repo_factory: RepoFactory) -> AsyncIterator[Services]:
     config = parse_config(
         {
             "agents": [{"id": "mcp-agent", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}],
-            "routing": {"rules": [{"name": "mcp_payment", "when": 'action.kind == "mcp:pay"'}]},
+            "routing": {
+                "rules": [
+                    {"name": "mcp_payment", "when": 'action.kind == "mcp:pay"'},
+                    {
+                        "name": "mcp_large_payment",
+                        "when": 'action.kind == "mcp:pay" && double(action.payload.amount) > 500.0',
+                        "risk": "high",
+                    },
+                ]
+            },
             "tiers": [{"name": "junior", "sla": "1h", "reviewers": ["web:alice"]}],
             "web": {"reviewers": {"alice": {"password_hash": hash_password("pw"), "name": "Al"}}},
         },
@@ -169,11 +178,13 @@ async def test_gateway_wait_limit_withdraws(
 ) -> None:
     book = tmp_path / "ledger.jsonl"
     async with gateway(signoff, book, poll=0.2, wait_timeout=0.5, confidence=0.3) as (client, _):
-        result = await client.call_tool("pay", {"invoice": "INV-T", "amount": 1, "to": "Z"})
+        result = await client.call_tool("pay", {"invoice": "INV-T", "amount": 900, "to": "Z"})
     assert result.is_error and "wait limit (0.5 s)" in text(result)
     assert paid(book) == []
     page = await svc.repo.list_requests(agent_id="mcp-agent", status=None, limit=10)
     assert [(r.status.value, r.confidence) for r in page.items] == [("cancelled", 0.3)]
+    # The policy saw the call's arguments as the payload, like any request's.
+    assert page.items[0].reasons == ("mcp_payment", "mcp_large_payment")
 
 
 async def test_approval_tools(signoff: AsyncSignoffClient, svc: Services, app: Any) -> None:

@@ -24,25 +24,19 @@ from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from signoff_client.mcp._settings import upstream_environment
-
 AGENT = "mcp-agent"
 
 
 def gateway_command(ledger: str) -> StdioServerParameters:
     signoff = str(Path(sys.executable).with_name("signoff"))
     upstream = f"{shlex.quote(sys.executable)} -m examples.mcp_gateway.upstream --ledger {ledger}"
-    # The host hands the gateway its environment, Signoff's key included (SIGNOFF_*).
-    env = {**upstream_environment(), **_signoff_env()}
+    # The host hands the gateway its environment, Signoff's key included (SIGNOFF_*); the
+    # gateway passes it on to the payments server without them.
     return StdioServerParameters(
         command=signoff,
         args=["mcp", "gateway", "--upstream", upstream, "--agent", AGENT],
-        env=env,
+        env=dict(os.environ),
     )
-
-
-def _signoff_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("SIGNOFF_")}
 
 
 async def run(args: argparse.Namespace) -> int:

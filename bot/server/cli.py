@@ -26,6 +26,7 @@ from bot.server.demo_key import (
     new_api_key,
     write_demo_key,
 )
+from signoff_client.mcp import add_commands as add_mcp_commands
 
 EXIT_CONFIG = 2
 # What a shell reports for a command its reader stopped listening to (128 + SIGPIPE).
@@ -672,6 +673,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--json", action="store_true", help="machine-readable output")
     calibrate.set_defaults(func=cmd_calibrate)
+
+    # Agent-side processes (they talk to a running Signoff through the agent API); the
+    # commands live in the agent SDK so `signoff-mcp` offers the same without the server.
+    mcp = sub.add_parser(
+        "mcp", help="MCP: approval tools for MCP clients, and a gateway that asks first"
+    )
+    add_mcp_commands(mcp)
     return parser
 
 

@@ -198,6 +198,12 @@ class AgentStateOut(BaseModel):
     at: str
 
 
+class AgentOut(BaseModel):
+    agent_id: str
+    stopped: bool
+    reason: str
+
+
 class DeliveryOut(BaseModel):
     id: str
     kind: str
@@ -514,6 +520,20 @@ async def retry_delivery(delivery_id: str, agent: Agent, svc: Svc) -> Any:
     if again is None:
         raise Conflict("not_dead", f"delivery {delivery_id} is {message.status.value}, not dead")
     return again.to_json()
+
+
+@router.get("/v1/agents/{agent_id}", response_model=AgentOut, tags=["agents"])
+async def get_agent(agent_id: str, agent: Agent, svc: Svc) -> Any:
+    """The key's own agent and whether it is stopped; any other agent is 404, so a process
+    handed a key (the MCP gateway) can check that the key is the agent it was told to be."""
+    if agent_id != agent:
+        raise NotFound(f"no agent {agent_id}")
+    state = await svc.repo.agent_state(agent_id)
+    return {
+        "agent_id": agent_id,
+        "stopped": bool(state and state.stopped),
+        "reason": state.reason if state else "",
+    }
 
 
 @router.get("/healthz", tags=["ops"])

@@ -20,6 +20,7 @@ from signoff_client.errors import SignoffError
 if TYPE_CHECKING:
     from signoff_client._client import (
         Action,
+        AgentState,
         AsyncSignoffClient,
         AuthenticationError,
         ConflictError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 _LAZY = frozenset(
     {
         "Action",
+        "AgentState",
         "AsyncSignoffClient",
         "AuthenticationError",
         "ConflictError",
@@ -71,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Action",
+    "AgentState",
     "AsyncSignoffClient",
     "AuthenticationError",
     "ConflictError",

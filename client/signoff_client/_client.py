@@ -180,6 +180,14 @@ class ResumeEvent(_Result):
     webhook_id: str = ""
 
 
+class AgentState(_Result):
+    """The key's own agent (`GET /v1/agents/{id}`): whether it is stopped, and why."""
+
+    agent_id: str
+    stopped: bool
+    reason: str = ""
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 
@@ -488,6 +496,15 @@ class _Core:
             if detail.is_final or (deadline is not None and time.monotonic() >= deadline):
                 return detail
 
+    def agent(self, agent_id: str) -> Plan[AgentState]:
+        """The key's own agent: raises RequestNotFound for any other agent id, so a process
+        handed a key can check that it belongs to the agent it was told it is.
+
+        Raises RequestNotFound, AuthenticationError, ServiceUnavailable, SignoffAPIError.
+        """
+        response = yield self.request("GET", f"/v1/agents/{_segment(agent_id)}")
+        return self.read(response, AgentState)
+
     def cancel(self, request_id: str) -> Plan[RequestDetail]:
         """Withdraw a pending request (it ends `cancelled`; the resume webhook still fires).
 
@@ -576,6 +593,7 @@ class SignoffClient:
     request_approval = _sync(_Core.request_approval)
     get = _sync(_Core.get)
     wait = _sync(_Core.wait)
+    agent = _sync(_Core.agent)
     cancel = _sync(_Core.cancel)
     report_outcome = _sync(_Core.report_outcome)
 
@@ -647,6 +665,7 @@ class AsyncSignoffClient:
     request_approval = _async(_Core.request_approval)
     get = _async(_Core.get)
     wait = _async(_Core.wait)
+    agent = _async(_Core.agent)
     cancel = _async(_Core.cancel)
     report_outcome = _async(_Core.report_outcome)
 
@@ -692,6 +711,7 @@ class AsyncSignoffClient:
 
 __all__ = [
     "Action",
+    "AgentState",
     "AsyncSignoffClient",
     "AuthenticationError",
     "ConflictError",

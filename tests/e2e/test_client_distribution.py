@@ -91,3 +91,50 @@ def test_the_sdk_from_its_own_environment_talks_to_a_live_server(
     with serve(tmp_path) as server:
         answer = run_python(client_python, USE_CLIENT, server.url, server.api_key, cwd=tmp_path)
     assert answer == {"status": "pending", "reasons": ["high_value_transaction"], "tier": "manager"}
+
+
+@pytest.fixture(scope="module")
+def mcp_client_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pip install './client[mcp]'` alone: what an agent needs for `signoff-mcp`."""
+    target = tmp_path_factory.mktemp("client-mcp-venv")
+    venv.create(target, with_pip=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run(
+        [
+            str(target / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"{ROOT / 'client'}[mcp]",
+        ],
+        check=True,
+        env=env,
+        timeout=600,
+    )
+    return target / "bin"
+
+
+async def test_signoff_mcp_from_the_sdk_alone_gates_a_tool_call(
+    mcp_client_bin: Path, tmp_path: Path
+) -> None:
+    from mcp.client.session import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    from tests.support.mcp import UPSTREAM, agent_env
+
+    found = run_python(mcp_client_bin / "python", COUNT_MODULES, *SERVER_ONLY, cwd=tmp_path)
+    assert found["server_only"] == [], "the SDK's environment holds server packages"
+    book = tmp_path / "ledger.jsonl"
+    with serve(tmp_path) as server:
+        env = {**agent_env(server.url, server.api_key), "PYTHONPATH": ""}
+        gateway = StdioServerParameters(
+            command=str(mcp_client_bin / "signoff-mcp"),
+            args=["gateway", "--agent", "demo", "--upstream", f"{UPSTREAM} --ledger {book}"],
+            env=env,
+            cwd=ROOT,
+        )
+        async with stdio_client(gateway) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool("get_balance", {"account": "ACC-2"})
+    assert result.structured_content == {"account": "ACC-2", "balance": 80.0, "currency": "EUR"}

@@ -377,3 +377,13 @@ async def test_an_unexpected_failure_is_a_json_error_too() -> None:
         answer = await client.get("/v1/boom")
     assert answer.status_code == 500
     assert answer.json()["error"] == "internal_error" and "a bug" not in answer.text
+
+
+async def test_an_agent_key_reads_only_its_own_agent(client: httpx.AsyncClient) -> None:
+    own = await client.get("/v1/agents/invoice-bot")
+    assert own.status_code == 200
+    assert own.json() == {"agent_id": "invoice-bot", "stopped": False, "reason": ""}
+    other = await client.get("/v1/agents/other-bot")
+    assert other.status_code == 404 and other.json()["error"] == "not_found"
+    await client.post("/v1/agents/invoice-bot/stop", json={"reason": "runaway"})
+    assert (await client.get("/v1/agents/invoice-bot")).json()["stopped"] is True

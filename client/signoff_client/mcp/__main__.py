@@ -1,0 +1,5 @@
+import sys
+
+from signoff_client.mcp import main
+
+sys.exit(main())

@@ -568,6 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--json", action="store_true", help="machine-readable output")
     calibrate.set_defaults(func=cmd_calibrate)
+    from bot.agents_cli import add_agents_parser
+
+    add_agents_parser(sub, with_config)
     return parser
 
 

@@ -30,6 +30,8 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset(s for s in Status if s is not Status.PENDING)
+# The reason a request carries when its agent was stopped (at submit or while it waited).
+STOPPED_REASON = "agent_stopped"
 
 
 class Verdict(StrEnum):
@@ -221,6 +223,11 @@ class ApprovalRequest:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def ended_by_stop(self) -> bool:
+        """Rejected because its agent was stopped, not by a reviewer or a deadline."""
+        return self.status is Status.REJECTED and STOPPED_REASON in self.reasons
 
     @property
     def awaiting_verdict(self) -> bool:

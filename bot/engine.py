@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from bot.canaries import CanaryPolicy, template_for
 from bot.cards import CardViews
 from bot.domain import (
+    STOPPED_REASON,
     Action,
     AgentSpec,
     AgentState,
@@ -630,6 +631,11 @@ class Engine:
                     "already_decided",
                     f"this item's review is already closed ({_decided_by(request)})",
                 )
+        elif request.status is Status.REJECTED and STOPPED_REASON in request.reasons:
+            raise NotAllowed(
+                "agent_stopped",
+                f"agent stopped: agent {request.agent_id} was stopped, which rejected this item",
+            )
         elif request.status is not Status.PENDING:
             raise NotAllowed(
                 "already_decided",
@@ -703,6 +709,14 @@ class Engine:
                 # or was decided since the card was drawn is refused, never half-recorded.
                 batch.check(request)
             self.check_vote(request, reviewer, verdict)
+            if verdict not in (Verdict.CONFIRM, Verdict.REVERSE) and await self._agent_stopped(
+                request.agent_id
+            ):
+                raise NotAllowed(
+                    "agent_stopped",
+                    f"agent stopped: agent {request.agent_id} is stopped, so its requests "
+                    "take no more votes",
+                )
             if self.rationale_required(request, verdict) and not rationale:
                 raise InvalidInput(
                     "rationale",
@@ -964,7 +978,50 @@ class Engine:
         self._agent_states[agent_id] = (self._monotonic(), state)
         if self._on_agent_change is not None:
             self._on_agent_change(agent_id)
+        if stopped:
+            await self._reject_waiting(agent_id, actor=actor, channel=channel)
         return state
+
+    async def _reject_waiting(self, agent_id: str, *, actor: str, channel: str) -> None:
+        """A stop ends what waits: every pending request of the agent ends `rejected`
+        (reason agent_stopped), its cards lose their buttons, its webhook is queued."""
+        pending: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await self.repo.list_requests(
+                agent_id=agent_id, status=Status.PENDING.value, limit=200, cursor=cursor
+            )
+            pending += [r.id for r in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        for request_id in pending:
+            if await self._retrying(
+                functools.partial(self._reject_stopped, request_id, actor, channel)
+            ):
+                self._committed(request_id)
+
+    async def _reject_stopped(self, request_id: str, actor: str, channel: str) -> bool:
+        request = await self.repo.get(request_id)
+        if request is None or request.status is not Status.PENDING:
+            return False
+        now = self.clock.now()
+        reasons = request.reasons
+        if STOPPED_REASON not in reasons:
+            reasons = (*reasons, STOPPED_REASON)
+        updated = _finish(dataclasses.replace(request, reasons=reasons), Status.REJECTED, now)
+        outbox, events = self._resolution(updated, now, actor=actor, channel=channel)
+        events[0] = dataclasses.replace(events[0], reason=STOPPED_REASON)
+        await self.repo.apply(
+            Change(
+                request=updated,
+                expected_version=request.version,
+                outbox=tuple(outbox),
+                audit=tuple(events),
+            )
+        )
+        self._observe_decision(updated)
+        return True
 
     async def pending_for(self, reviewer: str, limit: int = 200) -> list[ApprovalRequest]:
         """Items awaiting a verdict that `reviewer` may act on, oldest deadline first."""

@@ -456,9 +456,22 @@ async def stop_agent(agent_id: str, agent: Agent, svc: Svc, body: StopIn | None 
     return await _set_stopped(agent_id, agent, svc, True, body.reason if body else "")
 
 
-@router.post("/v1/agents/{agent_id}/start", response_model=AgentStateOut, tags=["agents"])
+@router.post(
+    "/v1/agents/{agent_id}/start",
+    response_model=AgentStateOut,
+    responses={403: {"model": ErrorOut, "description": "Agent keys may not start agents"}},
+    tags=["agents"],
+)
 async def start_agent(agent_id: str, agent: Agent, svc: Svc, body: StopIn | None = None) -> Any:
-    return await _set_stopped(agent_id, agent, svc, False, body.reason if body else "")
+    """Refused for agent keys: a stopped agent never restarts itself. A top-tier reviewer
+    starts it (Slack, Teams, web inbox) or `signoff agents start` on the server host."""
+    if agent_id != agent:
+        raise NotFound(f"no agent {agent_id}")
+    raise NotAllowed(
+        "forbidden",
+        "an agent's key may stop its agent but never start it; a reviewer of the top tier "
+        "starts it (Slack, Teams, the web inbox) or `signoff agents start` on the server",
+    )
 
 
 @router.get("/v1/deliveries", response_model=DeliveryList, tags=["deliveries"])

@@ -231,6 +231,8 @@ def outcome_text(request: ApprovalRequest) -> str:
     line = f"{icon} *{label}*"
     if deciders:
         line += " by " + ", ".join(escape(v.name) for v in deciders)
+    elif request.ended_by_stop:
+        line += " — the agent was stopped, which ended this item without a verdict"
     elif request.status in (Status.EXPIRED, Status.REJECTED):
         line += " — no verdict before the last tier's deadline"
     if request.decided_at is not None:

@@ -148,10 +148,14 @@ class Vote:
     at: datetime
     channel: str
     action_sha256: str
+    # The person behind `reviewer` when the vote was cast (people:); the identity itself
+    # for an identity no person lists. Empty only for votes stored before people existed.
+    person: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "reviewer": self.reviewer,
+            "person": self.person or self.reviewer,
             "name": self.name,
             "verdict": self.verdict.value,
             "rationale": self.rationale,

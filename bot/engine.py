@@ -54,7 +54,9 @@ from bot.errors import (
     StorageError,
     VersionConflict,
 )
+from bot.jsondepth import MAX_DEPTH, value_depth
 from bot.metrics import Metrics
+from bot.people import People
 from bot.ports import Clock, InlineChannel, Repository
 from routing import (
     Lane,
@@ -160,8 +162,10 @@ class Engine:
         on_agent_change: Callable[[str], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         canaries: CanaryPolicy | None = None,
+        people: People | None = None,
     ) -> None:
         self.repo = repo
+        self.people = people or People()
         self.policy = policy
         self.agents = dict(agents)
         self.clock = clock
@@ -641,10 +645,11 @@ class Engine:
                 "already_decided",
                 f"this item is already {request.status.value} ({_decided_by(request)})",
             )
-        if request.requested_by and reviewer == request.requested_by:
+        # People, not accounts: another identity of the requester or owner is them too.
+        if self.people.same(reviewer, request.requested_by):
             raise NotAllowed("self_approval", "you requested this action, so you cannot decide it")
         agent = self.agents.get(request.agent_id)
-        if agent and agent.owner and reviewer == agent.owner:
+        if agent and self.people.same(reviewer, agent.owner):
             raise NotAllowed(
                 "agent_owner",
                 f"you own agent {request.agent_id}, so you cannot decide its requests",
@@ -654,8 +659,16 @@ class Engine:
                 "not_a_reviewer",
                 f"you are not a reviewer of tier {request.tier} or above",
             )
-        if any(v.reviewer == reviewer for v in request.votes):
-            raise NotAllowed("second_vote", "you have already voted on this item")
+        # One vote per person per action: after a modify, the people whose approvals it
+        # voided may approve the new action (else a two-person item could deadlock).
+        person = self.people.person_of(reviewer)
+        digest = request.current_action.sha256
+        for earlier in request.votes:
+            if earlier.action_sha256 != digest or self.people.person_of(earlier.reviewer) != person:
+                continue
+            if earlier.reviewer == reviewer:
+                raise NotAllowed("second_vote", "you have already voted on this item")
+            raise NotAllowed("second_vote", f"already voted as {earlier.reviewer}")
 
     def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool:
         return verdict in (Verdict.REJECT, Verdict.MODIFY, Verdict.REVERSE) or (
@@ -726,6 +739,11 @@ class Engine:
             if verdict is Verdict.MODIFY and not isinstance(modified_payload, Mapping):
                 raise InvalidInput(
                     "modified_payload", "modify needs the edited payload as a JSON object"
+                )
+            if verdict is Verdict.MODIFY and value_depth(modified_payload) > MAX_DEPTH:
+                raise InvalidInput(
+                    "modified_payload",
+                    f"the edited payload nests deeper than the limit of {MAX_DEPTH} levels",
                 )
             now = self.clock.now()
             return await self._record_vote(
@@ -845,7 +863,8 @@ class Engine:
                 dict(modified_payload or {}),
             )
         target = modified_action or request.action
-        vote = Vote(reviewer, name, verdict, rationale, now, channel, target.sha256)
+        person = self.people.person_of(reviewer)
+        vote = Vote(reviewer, name, verdict, rationale, now, channel, target.sha256, person)
         updated = dataclasses.replace(
             request,
             votes=(*request.votes, vote),
@@ -855,7 +874,9 @@ class Engine:
         if verdict is Verdict.REJECT:
             updated = _finish(updated, Status.REJECTED, now)
         elif verdict in (Verdict.APPROVE, Verdict.MODIFY):
-            approvals = {v.reviewer for v in updated.approvals_for_current_action()}
+            approvals = {
+                self.people.person_of(v.reviewer) for v in updated.approvals_for_current_action()
+            }
             if len(approvals) >= updated.approvals_required:
                 final = Status.MODIFIED if updated.modified_action else Status.APPROVED
                 updated = _finish(updated, final, now)
@@ -875,6 +896,7 @@ class Engine:
                 reason=rationale or None,
                 verdict=verdict.value,
                 name=name,
+                person=person,
                 action_sha256=vote.action_sha256,
                 approvals=len(updated.approvals_for_current_action()),
                 approvals_required=updated.approvals_required,

@@ -14,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.domain import Action, OutboxKind, OutboxStatus, Status, isoformat
@@ -27,6 +27,8 @@ from bot.errors import (
     SignoffError,
     StorageError,
 )
+from bot.jsondepth import MAX_DEPTH, text_depth
+from bot.people import check_identity
 from bot.services import Services
 
 MAX_BODY = 256 * 1024
@@ -83,14 +85,24 @@ def _first_unstorable(value: Any, path: str) -> str | None:
 
 class SubmitIn(_Body):
     action: ActionIn
-    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    # strict: JSON numbers only. Lax mode read `true` as 1.0 and "0.9" as 0.9, and routing
+    # then approved on a confidence the agent never stated.
+    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
     thread_id: str | None = Field(default=None, max_length=500)
-    amount: float = Field(default=0.0, allow_inf_nan=False)
+    amount: float = Field(default=0.0, allow_inf_nan=False, strict=True)
     currency: str = Field(default="", max_length=10)
     reversible: bool = True
     domain: str = Field(default="", max_length=100)
-    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False)
+    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)
     requested_by: str | None = Field(default=None, max_length=200)
+
+    @field_validator("requested_by")
+    @classmethod
+    def _requester_identity(cls, value: str | None) -> str | None:
+        # An id without its platform never matches a reviewer, which silently disabled the
+        # self-approval block.
+        return check_identity(value) if value is not None else None
+
     callback_url: str | None = Field(default=None, max_length=2000)
     labels: dict[str, Any] = Field(default_factory=dict)
     context: ContextIn = Field(default_factory=ContextIn)
@@ -117,6 +129,7 @@ class SubmitOut(BaseModel):
 
 class VoteOut(BaseModel):
     reviewer: str
+    person: str
     name: str
     verdict: Literal["approve", "reject", "modify", "confirm", "reverse"]
     rationale: str
@@ -276,6 +289,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return False
+
+
 class BodyLimit:
     """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
 
@@ -306,6 +326,22 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if _is_json(scope) and text_depth(body) > MAX_DEPTH:
+            # Refused before anything parses it: a text this deep breaks parsers and every
+            # later read of what was stored (issue: 500s on GET after a deep payload).
+            response = error(
+                422,
+                "invalid_body",
+                [
+                    {
+                        "loc": ["body"],
+                        "msg": f"JSON nesting deeper than the limit of {MAX_DEPTH} levels",
+                        "type": "json_too_deep",
+                    }
+                ],
+            )
+            await response(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:

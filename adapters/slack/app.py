@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from adapters.slack import batch_cards, cards
 from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
+from bot import jsondepth
 from bot.domain import Verdict, batch_blocker
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.ports import ReviewService
@@ -103,7 +104,9 @@ def parse_payload(text: str) -> tuple[dict[str, Any] | None, str | None]:
     if not text.strip():
         return None, 'Paste the edited payload: a JSON object such as {"invoice": "INV-1"}.'
     try:
-        value = json.loads(text)
+        value = jsondepth.loads(text)
+    except jsondepth.TooDeep as exc:
+        return None, f"The payload nests too deep: the limit is {exc.limit} levels."
     except json.JSONDecodeError as exc:
         return None, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
     if not isinstance(value, dict):

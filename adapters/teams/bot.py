@@ -35,6 +35,7 @@ from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
 
 from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
+from bot import jsondepth
 from bot.domain import ApprovalRequest, Status, Verdict
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.ports import BatchView, CardView, ReviewService
@@ -341,7 +342,12 @@ def _payload(text: str | None) -> Mapping[str, Any]:
     if not text or not text.strip():
         raise InvalidInput("modified_payload", "the edited payload is empty")
     try:
-        value = json.loads(text)
+        value = jsondepth.loads(text)
+    except jsondepth.TooDeep as exc:
+        raise InvalidInput(
+            "modified_payload",
+            f"the edited payload nests too deep: the limit is {exc.limit} levels",
+        ) from exc
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             "modified_payload", f"the edited payload is not valid JSON ({exc.msg})"

@@ -33,6 +33,7 @@ from adapters.web.sessions import (
     Session,
     SessionCodec,
 )
+from bot import jsondepth
 from bot import oversight as figures
 from bot.domain import (
     ApprovalRequest,
@@ -681,7 +682,13 @@ class WebInbox:
         payload: dict[str, Any] | None = None
         if verdict is Verdict.MODIFY:
             try:
-                parsed = json.loads(form.modified_payload)
+                parsed = jsondepth.loads(form.modified_payload)
+            except jsondepth.TooDeep as exc:
+                form.field_errors["modified_payload"] = (
+                    f"The modified payload nests too deep: the limit is {exc.limit} levels. "
+                    "Nothing was recorded."
+                )
+                return await self._request_page(visitor, request_id, form=form, status=422)
             except json.JSONDecodeError as exc:
                 form.field_errors["modified_payload"] = (
                     f"The modified payload is not valid JSON: {exc.msg} "

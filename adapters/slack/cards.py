@@ -563,4 +563,7 @@ def alert_message(alert: Alert, dashboard_url: str | None = None) -> SlackMessag
         context.append(mrkdwn(f"<{dashboard_url}|Open the dashboard>"))
     if context:
         blocks.append({"type": "context", "elements": context})
-    return SlackMessage(text=f"{icon} {alert.title}: {alert.message}", blocks=blocks)
+    # The notification text is mrkdwn too: a reviewer's name in the message must not ping.
+    return SlackMessage(
+        text=f"{icon} {escape(alert.title)}: {escape(alert.message)}", blocks=blocks
+    )

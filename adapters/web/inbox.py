@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from adapters.web import _svg
@@ -541,6 +541,9 @@ class WebInbox:
 
     async def batch_submit(self, request: Request) -> Response:
         """Approve or reject the ticked items of one inbox group; results shown per item."""
+        if self.settings.batch_min_items < 2:
+            # Batch review is off (batch.min_items): the endpoint does not exist.
+            return PlainTextResponse("Not Found", status_code=404)
         posted = await self._posted(request)
         if isinstance(posted, Response):
             return posted
@@ -781,10 +784,26 @@ class WebInbox:
         posted = await self._posted(request)
         if isinstance(posted, Response):
             return posted
-        visitor, _ = posted
+        visitor, form = posted
+        try:
+            # Re-sending tells an agent to act on an old verdict: the same people who may
+            # stop and start agents decide that, not every reviewer who can see the list.
+            self.review.check_stop_authority(visitor.reviewer)
+        except NotAllowed:
+            return self._message(
+                visitor,
+                "Not allowed",
+                f"Only reviewers of tier {self.policy.top_tier} may re-send dead deliveries.",
+                status=403,
+                link="/dashboard#deliveries",
+            )
         message = await self.repo.get_outbox(delivery_id)
         if message is None:
             return self._redirect("/dashboard?flash=no_delivery#deliveries")
+        if _retired(message) and form.get("confirm") != "gone":
+            return self._html(
+                visitor, "confirm_retry.html", status=409, message=message, title="Confirm"
+            )
         again = await self.requeue(message, visitor.reviewer)
         flash = "retried" if again is not None else "not_dead"
         return self._redirect(f"/dashboard?flash={flash}#deliveries")
@@ -932,6 +951,11 @@ def web_router(resolve: Callable[[Request], WebInbox]) -> APIRouter:
     for path, method, name in _ROUTES:
         router.add_api_route(path, endpoint(name), methods=[method], name=f"web_{name}")
     return router
+
+
+def _retired(message: OutboxMessage) -> bool:
+    """The agent answered 410 Gone: it retired the URL, so re-sending needs a second look."""
+    return (message.last_error or "").startswith("HTTP 410")
 
 
 def charts(data: figures.Figures) -> dict[str, Markup]:

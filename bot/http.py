@@ -362,6 +362,17 @@ class BodyLimit:
 
 # -- routes ---------------------------------------------------------------------------------
 
+
+def _stored(body: Any) -> JSONResponse:
+    """Stored data, answered as the JSON it already is.
+
+    The response models document the shape; re-validating and re-encoding stored values
+    walks them recursively, which fails (500, on every read) for a value nested deeper
+    than the interpreter allows, such as one accepted before inputs were depth-limited.
+    """
+    return JSONResponse(body)
+
+
 router = APIRouter(responses=_ERRORS)
 
 
@@ -426,12 +437,12 @@ async def list_requests(
     page = await svc.repo.list_requests(agent_id=agent, status=status, limit=limit, cursor=cursor)
     # Attention checks carry a real agent's name but are never the agent's business.
     items = [r.to_json() for r in page.items if not r.canary]
-    return {"items": items, "next_cursor": page.next_cursor}
+    return _stored({"items": items, "next_cursor": page.next_cursor})
 
 
 @router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
 async def get_request(request_id: str, agent: Agent, svc: Svc) -> Any:
-    return (await svc.engine.get_for_agent(agent, request_id)).to_json()
+    return _stored((await svc.engine.get_for_agent(agent, request_id)).to_json())
 
 
 @router.get("/v1/requests/{request_id}/wait", response_model=RequestOut, tags=["requests"])
@@ -452,7 +463,7 @@ async def wait_request(
             break
         await svc.waiters.wait(request_id, min(left, svc.wait_poll_interval))
         request = await svc.engine.get_for_agent(agent, request_id)
-    return request.to_json()
+    return _stored(request.to_json())
 
 
 @router.post(
@@ -462,13 +473,14 @@ async def wait_request(
     tags=["requests"],
 )
 async def cancel_request(request_id: str, agent: Agent, svc: Svc) -> Any:
-    return (await svc.engine.cancel(agent, request_id)).to_json()
+    return _stored((await svc.engine.cancel(agent, request_id)).to_json())
 
 
 @router.post("/v1/requests/{request_id}/outcome", response_model=RequestOut, tags=["requests"])
 async def report_outcome(request_id: str, body: OutcomeIn, agent: Agent, svc: Svc) -> Any:
     """Ground truth: was the final action correct? Feeds precision, recall and task success."""
-    return (await svc.engine.record_outcome(agent, request_id, body.correct, body.note)).to_json()
+    updated = await svc.engine.record_outcome(agent, request_id, body.correct, body.note)
+    return _stored(updated.to_json())
 
 
 async def _set_stopped(agent_id: str, agent: str, svc: Services, stopped: bool, reason: str) -> Any:

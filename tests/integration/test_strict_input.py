@@ -191,3 +191,23 @@ def test_the_teams_modify_refuses_a_deep_payload_naming_the_limit() -> None:
 def test_text_depth_ignores_brackets_inside_strings() -> None:
     assert text_depth('{"a": "[[[[{{{{", "b": ["x\\"[["]}') == 2
     assert text_depth("1") == 0
+
+
+async def test_data_stored_before_the_limit_never_makes_a_read_fail(
+    agent: httpx.AsyncClient, svc: Services
+) -> None:
+    """A request stored with a 900-level modify (before inputs were depth-limited) reads."""
+    import dataclasses
+
+    from bot.domain import Action, Change
+
+    rid = await submit(agent, PENDING)
+    stored = await svc.repo.get(rid)
+    assert stored is not None
+    deep = dataclasses.replace(stored, modified_action=Action("invoice", "x", nested(900)))
+    await svc.repo.apply(Change(request=deep, expected_version=stored.version))
+    for path in (f"/v1/requests/{rid}", f"/v1/requests/{rid}/wait?timeout=0", "/v1/requests"):
+        response = await agent.get(path)
+        assert response.status_code == 200, path
+    got = (await agent.get(f"/v1/requests/{rid}")).json()
+    assert value_depth(got["modified_action"]["payload"], stop_after=1000) == 900

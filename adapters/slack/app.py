@@ -500,7 +500,8 @@ class SlackApp:
         if stopping:
             text = (
                 f"🛑 <@{actor.user_id}> stopped agent `{agent}`: {escape(command.reason)}\n"
-                f"Its new requests are rejected until `/signoff start {agent}`."
+                f"Its pending requests are rejected, and its new ones until "
+                f"`/signoff start {agent}`."
             )
         else:
             text = f"▶️ <@{actor.user_id}> started agent `{agent}` again."

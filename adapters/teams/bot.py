@@ -330,7 +330,10 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         except NotFound:
             return f"There is no agent {agent_id!r}."
         if stopped:
-            return f"Stopped {agent_id}: its new requests are rejected until `start {agent_id}`."
+            return (
+                f"Stopped {agent_id}: its pending requests are rejected, and its new ones "
+                f"until `start {agent_id}`."
+            )
         return f"Started {agent_id} again."
 
 

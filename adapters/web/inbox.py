@@ -80,7 +80,8 @@ FLASH = {
     "retried": "The delivery is queued again.",
     "not_dead": "That delivery is not dead (it may have been retried already).",
     "no_delivery": "There is no such delivery.",
-    "stopped": "The agent is stopped: its new requests are rejected until it is started.",
+    "stopped": "The agent is stopped: its pending requests are rejected, and its new ones "
+    "until it is started.",
     "started": "The agent is started again.",
     "no_agent": "There is no such agent.",
 }

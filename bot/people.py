@@ -13,20 +13,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 PLATFORMS = ("slack", "teams", "web")
-# `platform:id`: a known platform, then an id with no whitespace or control characters.
-_IDENTITY = re.compile(r"^(slack|teams|web):[^\s\x00-\x1f\x7f]{1,200}$")
+# `platform:id`: a known platform, then an id of the characters Slack and Teams ids, web
+# logins and e-mail addresses use. Identities are echoed into mrkdwn, Adaptive Cards and
+# HTML (refusals name them), so markup characters have no place in them.
+_IDENTITY = re.compile(r"(slack|teams|web):[A-Za-z0-9][A-Za-z0-9._@+\-]{0,199}")
 
 
 def identity_problem(value: str) -> str | None:
     """Why `value` is not a reviewer identity (`platform:id`), or None when it is one."""
-    if _IDENTITY.match(value):
+    if _IDENTITY.fullmatch(value):
         return None
     platform, sep, rest = value.partition(":")
     if not sep or not rest:
         return f"{value!r} is not platform:id (platform one of {', '.join(PLATFORMS)})"
     if platform not in PLATFORMS:
         return f"{value!r} names unknown platform {platform!r} (use {', '.join(PLATFORMS)})"
-    return f"{value!r} has an id with spaces or control characters, or over 200 characters"
+    return (
+        f"{value!r} has an id that is not 1 to 200 letters, digits and . _ @ + - "
+        "(starting with a letter or digit)"
+    )
 
 
 def check_identity(value: str) -> str:

@@ -1062,6 +1062,7 @@ class Engine:
 
     async def sweep(self, limit: int = 200) -> int:
         """Move overdue pending items up a tier, or end them per on_timeout. Returns how many."""
+        await self._reject_after_stops()
         now = self.clock.now()
         done = 0
         due = list(await self.repo.due_for_sla(now, limit))
@@ -1073,6 +1074,16 @@ class Engine:
             if await self._retrying(functools.partial(self._escalate_one, request_id)):
                 done += 1
         return done
+
+    async def _reject_after_stops(self) -> None:
+        """Catch what a stop's own pass missed: a replica whose cached stop state was up to
+        AGENT_STATE_TTL old may have stored a pending request just after that pass."""
+        for agent_id in self.agents:
+            if not await self._agent_stopped(agent_id):
+                continue
+            state = await self.repo.agent_state(agent_id)
+            if state is not None and state.stopped:
+                await self._reject_waiting(agent_id, actor=state.by, channel=POLICY_ACTOR)
 
     async def _escalate_one(self, request_id: str) -> bool:
         request = await self.repo.get(request_id)

@@ -119,3 +119,28 @@ async def test_stopped_cards_lose_their_buttons_and_say_why(repo_factory: RepoFa
     teams: Any = teams_card(view)
     assert "actions" not in teams
     assert "agent was stopped" in str(teams["body"])
+
+
+async def test_the_sweep_rejects_what_a_stale_replica_let_in_after_the_stop(
+    repo_factory: RepoFactory,
+) -> None:
+    from bot.domain import AgentState, Change
+
+    clock = ManualClock()
+    world = World(await repo_factory(), make_config(), clock)
+    await world.engine.set_stopped(
+        "invoice-bot", True, actor="web:max", reason="loop", channel="web"
+    )
+    # Another replica, its cached state still saying "running", stores a pending request.
+    await world.repo.apply(
+        Change(agent_state=AgentState("invoice-bot", False, "", "web:max", clock.now()))
+    )
+    world.engine.forget_agent_state("invoice-bot")
+    late = await world.submit(confidence=0.2)
+    await world.repo.apply(
+        Change(agent_state=AgentState("invoice-bot", True, "loop", "web:max", clock.now()))
+    )
+    world.engine.forget_agent_state("invoice-bot")
+    await world.engine.sweep()
+    request = await world.engine.get(late)
+    assert request.status is Status.REJECTED and request.ended_by_stop

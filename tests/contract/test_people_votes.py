@@ -67,6 +67,8 @@ async def test_votes_carry_the_person_through_storage_and_audit(repository: Repo
     assert stored is not None
     assert [v.to_json()["person"] for v in stored.votes] == ["ops-lead", "web:mia"]
     assert [v["person"] for v in stored.to_json()["votes"]] == ["ops-lead", "web:mia"]
+    [listed] = (await repository.list_requests(limit=5)).items
+    assert [v.person for v in listed.votes] == ["ops-lead", "web:mia"]
     voted = [r.event for r in await repository.audit_records() if r.event.event == "voted"]
     assert [e.data["person"] for e in voted] == ["ops-lead", "web:mia"]
 

@@ -799,6 +799,13 @@ class Engine:
                 "request_ids", f"at most {MAX_BATCH_VOTES} items can be decided at once"
             )
         card = await self.repo.batch(batch_id) if batch_id is not None else None
+        if batch_id is not None and card is None:
+            # A click naming a batch card that was never posted (batch review off, or a
+            # forged id): nothing is decided from a card that does not exist.
+            return [
+                BatchItemResult(i, False, "no_batch", "this batch card does not exist")
+                for i in unique
+            ]
         # The card's own tier, never one from the click: a stale card cannot reach an item
         # that escalated past it. The web inbox has no stored card and names its tier.
         guard = _BatchVote(card.id if card else INBOX_BATCH, card.tier if card else tier)

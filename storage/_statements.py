@@ -108,6 +108,7 @@ _children = union_all(
         VOTES.c.rationale.label("child_4"),
         VOTES.c.channel.label("child_5"),
         VOTES.c.action_sha256.label("child_6"),
+        VOTES.c.person.label("child_7"),
         VOTES.c.at.label("child_at"),
     ).where(VOTES.c.request_id == _bound_id),
     select(
@@ -117,6 +118,7 @@ _children = union_all(
         TIER_MOVES.c.from_tier,
         TIER_MOVES.c.to_tier,
         TIER_MOVES.c.reason,
+        null(),
         null(),
         null(),
         null(),

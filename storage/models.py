@@ -149,6 +149,8 @@ class VoteRow(Base):
     at: Mapped[datetime]
     channel: Mapped[str]
     action_sha256: Mapped[str] = mapped_column(Hash)
+    # The person behind `reviewer` (people:); "" for votes stored before people existed.
+    person: Mapped[str] = mapped_column(default="", server_default="")
 
 
 class TierMoveRow(Base):

@@ -632,6 +632,7 @@ class SqlRepository:
                         at=row["child_at"],
                         channel=row["child_5"],
                         action_sha256=row["child_6"],
+                        person=row["child_7"] or "",
                     )
                 )
             elif row["child_kind"] == "move":
@@ -1169,6 +1170,7 @@ async def _children(
                 at=row["at"],
                 channel=row["channel"],
                 action_sha256=row["action_sha256"],
+                person=row["person"] or "",
             )
         )
     found_moves = await conn.execute(
@@ -1312,6 +1314,7 @@ def _vote_values(request_id: str, seq: int, vote: Vote) -> dict[str, Any]:
         "at": vote.at,
         "channel": vote.channel,
         "action_sha256": vote.action_sha256,
+        "person": vote.person,
     }
 
 

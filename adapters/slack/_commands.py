@@ -7,7 +7,7 @@ from dataclasses import dataclass
 USAGE = (
     "*Signoff commands*\n"
     "• `/signoff pending` — what waits for your verdict\n"
-    "• `/signoff stop <agent> <reason>` — stop an agent: its new requests are rejected\n"
+    "• `/signoff stop <agent> <reason>` — stop an agent: all its requests are rejected\n"
     "• `/signoff start <agent>` — let a stopped agent ask again\n"
     "Stop and start are for reviewers of the top tier."
 )

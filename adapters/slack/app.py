@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from adapters.slack import batch_cards, cards
 from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
+from bot.core import jsondepth
 from bot.core.domain import Verdict, batch_blocker
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
@@ -103,7 +104,9 @@ def parse_payload(text: str) -> tuple[dict[str, Any] | None, str | None]:
     if not text.strip():
         return None, 'Paste the edited payload: a JSON object such as {"invoice": "INV-1"}.'
     try:
-        value = json.loads(text)
+        value = jsondepth.loads(text)
+    except jsondepth.TooDeep as exc:
+        return None, f"The payload nests too deep: the limit is {exc.limit} levels."
     except json.JSONDecodeError as exc:
         return None, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
     if not isinstance(value, dict):
@@ -499,7 +502,8 @@ class SlackApp:
         if stopping:
             text = (
                 f"🛑 <@{actor.user_id}> stopped agent `{agent}`: {escape(command.reason)}\n"
-                f"Its new requests are rejected until `/signoff start {agent}`."
+                f"Its pending requests are rejected, and its new ones until "
+                f"`/signoff start {agent}`."
             )
         else:
             text = f"▶️ <@{actor.user_id}> started agent `{agent}` again."

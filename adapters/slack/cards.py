@@ -231,6 +231,8 @@ def outcome_text(request: ApprovalRequest) -> str:
     line = f"{icon} *{label}*"
     if deciders:
         line += " by " + ", ".join(escape(v.name) for v in deciders)
+    elif request.ended_by_stop:
+        line += " — the agent was stopped, which ended this item without a verdict"
     elif request.status in (Status.EXPIRED, Status.REJECTED):
         line += " — no verdict before the last tier's deadline"
     if request.decided_at is not None:
@@ -561,4 +563,7 @@ def alert_message(alert: Alert, dashboard_url: str | None = None) -> SlackMessag
         context.append(mrkdwn(f"<{dashboard_url}|Open the dashboard>"))
     if context:
         blocks.append({"type": "context", "elements": context})
-    return SlackMessage(text=f"{icon} {alert.title}: {alert.message}", blocks=blocks)
+    # The notification text is mrkdwn too: a reviewer's name in the message must not ping.
+    return SlackMessage(
+        text=f"{icon} {escape(alert.title)}: {escape(alert.message)}", blocks=blocks
+    )

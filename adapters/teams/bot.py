@@ -35,6 +35,7 @@ from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
 
 from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
+from bot.core import jsondepth
 from bot.core.domain import ApprovalRequest, Status, Verdict
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
@@ -330,7 +331,10 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         except NotFound:
             return f"There is no agent {agent_id!r}."
         if stopped:
-            return f"Stopped {agent_id}: its new requests are rejected until `start {agent_id}`."
+            return (
+                f"Stopped {agent_id}: its pending requests are rejected, and its new ones "
+                f"until `start {agent_id}`."
+            )
         return f"Started {agent_id} again."
 
 
@@ -342,7 +346,12 @@ def _payload(text: str | None) -> Mapping[str, Any]:
     if not text or not text.strip():
         raise InvalidInput("modified_payload", "the edited payload is empty")
     try:
-        value = json.loads(text)
+        value = jsondepth.loads(text)
+    except jsondepth.TooDeep as exc:
+        raise InvalidInput(
+            "modified_payload",
+            f"the edited payload nests too deep: the limit is {exc.limit} levels",
+        ) from exc
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             "modified_payload", f"the edited payload is not valid JSON ({exc.msg})"

@@ -210,6 +210,13 @@ def _card(
                 isSubtle=True,
             )
         )
+    if kind == "final" and request.ended_by_stop:
+        body.append(
+            text_block(
+                "Rejected because the agent was stopped: no verdict can be given on it.",
+                isSubtle=True,
+            )
+        )
     if kind == "review":
         body.append(
             text_block(

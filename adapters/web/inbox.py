@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from adapters.web import _svg
@@ -45,6 +45,7 @@ from adapters.web.sessions import (
     SessionCodec,
     token_digest,
 )
+from bot.core import jsondepth
 from bot.core.domain import (
     ApprovalRequest,
     AuditRecord,
@@ -93,7 +94,8 @@ FLASH = {
     "retried": "The delivery is queued again.",
     "not_dead": "That delivery is not dead (it may have been retried already).",
     "no_delivery": "There is no such delivery.",
-    "stopped": "The agent is stopped: its new requests are rejected until it is started.",
+    "stopped": "The agent is stopped: its pending requests are rejected, and its new ones "
+    "until it is started.",
     "started": "The agent is started again.",
     "no_agent": "There is no such agent.",
     "revoked": "The session is signed out, on every replica.",
@@ -702,6 +704,9 @@ class WebInbox:
 
     async def batch_submit(self, request: Request) -> Response:
         """Approve or reject the ticked items of one inbox group; results shown per item."""
+        if self.settings.batch_min_items < 2:
+            # Batch review is off (batch.min_items): the endpoint does not exist.
+            return PlainTextResponse("Not Found", status_code=404)
         posted = await self._posted(request)
         if isinstance(posted, Response):
             return posted
@@ -843,7 +848,13 @@ class WebInbox:
         payload: dict[str, Any] | None = None
         if verdict is Verdict.MODIFY:
             try:
-                parsed = json.loads(form.modified_payload)
+                parsed = jsondepth.loads(form.modified_payload)
+            except jsondepth.TooDeep as exc:
+                form.field_errors["modified_payload"] = (
+                    f"The modified payload nests too deep: the limit is {exc.limit} levels. "
+                    "Nothing was recorded."
+                )
+                return await self._request_page(visitor, request_id, form=form, status=422)
             except json.JSONDecodeError as exc:
                 form.field_errors["modified_payload"] = (
                     f"The modified payload is not valid JSON: {exc.msg} "
@@ -937,10 +948,26 @@ class WebInbox:
         posted = await self._posted(request)
         if isinstance(posted, Response):
             return posted
-        visitor, _ = posted
+        visitor, form = posted
+        try:
+            # Re-sending tells an agent to act on an old verdict: the same people who may
+            # stop and start agents decide that, not every reviewer who can see the list.
+            self.review.check_stop_authority(visitor.reviewer)
+        except NotAllowed:
+            return self._message(
+                visitor,
+                "Not allowed",
+                f"Only reviewers of tier {self.policy.top_tier} may re-send dead deliveries.",
+                status=403,
+                link="/dashboard#deliveries",
+            )
         message = await self.repo.get_outbox(delivery_id)
         if message is None:
             return self._redirect("/dashboard?flash=no_delivery#deliveries")
+        if _retired(message) and form.get("confirm") != "gone":
+            return self._html(
+                visitor, "confirm_retry.html", status=409, message=message, title="Confirm"
+            )
         again = await self.requeue(message, visitor.reviewer)
         flash = "retried" if again is not None else "not_dead"
         return self._redirect(f"/dashboard?flash={flash}#deliveries")
@@ -1108,6 +1135,11 @@ def web_router(resolve: Callable[[Request], WebInbox]) -> APIRouter:
     for path, method, name in _ROUTES:
         router.add_api_route(path, endpoint(name), methods=[method], name=f"web_{name}")
     return router
+
+
+def _retired(message: OutboxMessage) -> bool:
+    """The agent answered 410 Gone: it retired the URL, so re-sending needs a second look."""
+    return (message.last_error or "").startswith("HTTP 410")
 
 
 def charts(data: figures.Figures) -> dict[str, Markup]:

@@ -30,6 +30,8 @@ class Status(StrEnum):
 
 
 FINAL_STATUSES = frozenset(s for s in Status if s is not Status.PENDING)
+# The reason a request carries when its agent was stopped (at submit or while it waited).
+STOPPED_REASON = "agent_stopped"
 
 POLICY_ACTOR = "policy"
 """Who decides when no person did: `on_timeout` verdicts are recorded under this name."""
@@ -140,10 +142,14 @@ class Vote:
     at: datetime
     channel: str
     action_sha256: str
+    # The person behind `reviewer` when the vote was cast (people:); the identity itself
+    # for an identity no person lists. Empty only for votes stored before people existed.
+    person: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "reviewer": self.reviewer,
+            "person": self.person or self.reviewer,
             "name": self.name,
             "verdict": self.verdict.value,
             "rationale": self.rationale,
@@ -215,6 +221,11 @@ class ApprovalRequest:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def ended_by_stop(self) -> bool:
+        """Rejected because its agent was stopped, not by a reviewer or a deadline."""
+        return self.status is Status.REJECTED and STOPPED_REASON in self.reasons
 
     @property
     def awaiting_verdict(self) -> bool:

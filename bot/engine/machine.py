@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from bot.core.domain import (
     POLICY_ACTOR,
+    STOPPED_REASON,
     Action,
     AgentSpec,
     AgentState,
@@ -52,6 +53,8 @@ from bot.core.errors import (
     StorageError,
     VersionConflict,
 )
+from bot.core.jsondepth import MAX_DEPTH, value_depth
+from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
 from bot.engine.canaries import CanaryPolicy, template_for
@@ -159,8 +162,10 @@ class Engine:
         on_agent_change: Callable[[str], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         canaries: CanaryPolicy | None = None,
+        people: People | None = None,
     ) -> None:
         self.repo = repo
+        self.people = people or People()
         self.policy = policy
         self.agents = dict(agents)
         self.clock = clock
@@ -630,15 +635,21 @@ class Engine:
                     "already_decided",
                     f"this item's review is already closed ({_decided_by(request)})",
                 )
+        elif request.status is Status.REJECTED and STOPPED_REASON in request.reasons:
+            raise NotAllowed(
+                "agent_stopped",
+                f"agent stopped: agent {request.agent_id} was stopped, which rejected this item",
+            )
         elif request.status is not Status.PENDING:
             raise NotAllowed(
                 "already_decided",
                 f"this item is already {request.status.value} ({_decided_by(request)})",
             )
-        if request.requested_by and reviewer == request.requested_by:
+        # People, not accounts: another identity of the requester or owner is them too.
+        if self.people.same(reviewer, request.requested_by):
             raise NotAllowed("self_approval", "you requested this action, so you cannot decide it")
         agent = self.agents.get(request.agent_id)
-        if agent and agent.owner and reviewer == agent.owner:
+        if agent and self.people.same(reviewer, agent.owner):
             raise NotAllowed(
                 "agent_owner",
                 f"you own agent {request.agent_id}, so you cannot decide its requests",
@@ -648,8 +659,16 @@ class Engine:
                 "not_a_reviewer",
                 f"you are not a reviewer of tier {request.tier} or above",
             )
-        if any(v.reviewer == reviewer for v in request.votes):
-            raise NotAllowed("second_vote", "you have already voted on this item")
+        # One vote per person per action: after a modify, the people whose approvals it
+        # voided may approve the new action (else a two-person item could deadlock).
+        person = self.people.person_of(reviewer)
+        digest = request.current_action.sha256
+        for earlier in request.votes:
+            if earlier.action_sha256 != digest or self.people.person_of(earlier.reviewer) != person:
+                continue
+            if earlier.reviewer == reviewer:
+                raise NotAllowed("second_vote", "you have already voted on this item")
+            raise NotAllowed("second_vote", f"already voted as {earlier.reviewer}")
 
     def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool:
         return verdict in (Verdict.REJECT, Verdict.MODIFY, Verdict.REVERSE) or (
@@ -703,6 +722,14 @@ class Engine:
                 # or was decided since the card was drawn is refused, never half-recorded.
                 batch.check(request)
             self.check_vote(request, reviewer, verdict)
+            if verdict not in (Verdict.CONFIRM, Verdict.REVERSE) and await self._agent_stopped(
+                request.agent_id
+            ):
+                raise NotAllowed(
+                    "agent_stopped",
+                    f"agent stopped: agent {request.agent_id} is stopped, so its requests "
+                    "take no more votes",
+                )
             if self.rationale_required(request, verdict) and not rationale:
                 raise InvalidInput(
                     "rationale",
@@ -712,6 +739,11 @@ class Engine:
             if verdict is Verdict.MODIFY and not isinstance(modified_payload, Mapping):
                 raise InvalidInput(
                     "modified_payload", "modify needs the edited payload as a JSON object"
+                )
+            if verdict is Verdict.MODIFY and value_depth(modified_payload) > MAX_DEPTH:
+                raise InvalidInput(
+                    "modified_payload",
+                    f"the edited payload nests deeper than the limit of {MAX_DEPTH} levels",
                 )
             now = self.clock.now()
             return await self._record_vote(
@@ -767,6 +799,13 @@ class Engine:
                 "request_ids", f"at most {MAX_BATCH_VOTES} items can be decided at once"
             )
         card = await self.repo.batch(batch_id) if batch_id is not None else None
+        if batch_id is not None and card is None:
+            # A click naming a batch card that was never posted (batch review off, or a
+            # forged id): nothing is decided from a card that does not exist.
+            return [
+                BatchItemResult(i, False, "no_batch", "this batch card does not exist")
+                for i in unique
+            ]
         # The card's own tier, never one from the click: a stale card cannot reach an item
         # that escalated past it. The web inbox has no stored card and names its tier.
         guard = _BatchVote(card.id if card else INBOX_BATCH, card.tier if card else tier)
@@ -831,7 +870,8 @@ class Engine:
                 dict(modified_payload or {}),
             )
         target = modified_action or request.action
-        vote = Vote(reviewer, name, verdict, rationale, now, channel, target.sha256)
+        person = self.people.person_of(reviewer)
+        vote = Vote(reviewer, name, verdict, rationale, now, channel, target.sha256, person)
         updated = dataclasses.replace(
             request,
             votes=(*request.votes, vote),
@@ -841,7 +881,9 @@ class Engine:
         if verdict is Verdict.REJECT:
             updated = _finish(updated, Status.REJECTED, now)
         elif verdict in (Verdict.APPROVE, Verdict.MODIFY):
-            approvals = {v.reviewer for v in updated.approvals_for_current_action()}
+            approvals = {
+                self.people.person_of(v.reviewer) for v in updated.approvals_for_current_action()
+            }
             if len(approvals) >= updated.approvals_required:
                 final = Status.MODIFIED if updated.modified_action else Status.APPROVED
                 updated = _finish(updated, final, now)
@@ -861,6 +903,7 @@ class Engine:
                 reason=rationale or None,
                 verdict=verdict.value,
                 name=name,
+                person=person,
                 action_sha256=vote.action_sha256,
                 approvals=len(updated.approvals_for_current_action()),
                 approvals_required=updated.approvals_required,
@@ -964,7 +1007,50 @@ class Engine:
         self._agent_states[agent_id] = (self._monotonic(), state)
         if self._on_agent_change is not None:
             self._on_agent_change(agent_id)
+        if stopped:
+            await self._reject_waiting(agent_id, actor=actor, channel=channel)
         return state
+
+    async def _reject_waiting(self, agent_id: str, *, actor: str, channel: str) -> None:
+        """A stop ends what waits: every pending request of the agent ends `rejected`
+        (reason agent_stopped), its cards lose their buttons, its webhook is queued."""
+        pending: list[str] = []
+        cursor: str | None = None
+        while True:
+            page = await self.repo.list_requests(
+                agent_id=agent_id, status=Status.PENDING.value, limit=200, cursor=cursor
+            )
+            pending += [r.id for r in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        for request_id in pending:
+            if await self._retrying(
+                functools.partial(self._reject_stopped, request_id, actor, channel)
+            ):
+                self._committed(request_id)
+
+    async def _reject_stopped(self, request_id: str, actor: str, channel: str) -> bool:
+        request = await self.repo.get(request_id)
+        if request is None or request.status is not Status.PENDING:
+            return False
+        now = self.clock.now()
+        reasons = request.reasons
+        if STOPPED_REASON not in reasons:
+            reasons = (*reasons, STOPPED_REASON)
+        updated = _finish(dataclasses.replace(request, reasons=reasons), Status.REJECTED, now)
+        outbox, events = self._resolution(updated, now, actor=actor, channel=channel)
+        events[0] = dataclasses.replace(events[0], reason=STOPPED_REASON)
+        await self.repo.apply(
+            Change(
+                request=updated,
+                expected_version=request.version,
+                outbox=tuple(outbox),
+                audit=tuple(events),
+            )
+        )
+        self._observe_decision(updated)
+        return True
 
     async def pending_for(self, reviewer: str, limit: int = 200) -> list[ApprovalRequest]:
         """Items awaiting a verdict that `reviewer` may act on, oldest deadline first."""
@@ -983,6 +1069,7 @@ class Engine:
 
     async def sweep(self, limit: int = 200) -> int:
         """Move overdue pending items up a tier, or end them per on_timeout. Returns how many."""
+        await self._reject_after_stops()
         now = self.clock.now()
         done = 0
         due = list(await self.repo.due_for_sla(now, limit))
@@ -994,6 +1081,16 @@ class Engine:
             if await self._retrying(functools.partial(self._escalate_one, request_id)):
                 done += 1
         return done
+
+    async def _reject_after_stops(self) -> None:
+        """Catch what a stop's own pass missed: a replica whose cached stop state was up to
+        AGENT_STATE_TTL old may have stored a pending request just after that pass."""
+        for agent_id in self.agents:
+            if not await self._agent_stopped(agent_id):
+                continue
+            state = await self.repo.agent_state(agent_id)
+            if state is not None and state.stopped:
+                await self._reject_waiting(agent_id, actor=state.by, channel=POLICY_ACTOR)
 
     async def _escalate_one(self, request_id: str) -> bool:
         request = await self.repo.get(request_id)

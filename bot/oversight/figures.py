@@ -217,15 +217,15 @@ def _reviewer_stats(
         for vote in request.votes:
             if vote.reviewer == POLICY_ACTOR:
                 continue
+            # Grouped by person: one human's Slack, Teams and web votes are one reviewer.
+            who = vote.person or vote.reviewer
             seconds = max((vote.at - _available_at(request, vote.at)).total_seconds(), 0.0)
-            times.setdefault(vote.reviewer, []).append(seconds)
+            times.setdefault(who, []).append(seconds)
             approving = vote.verdict in _APPROVING or vote.verdict is Verdict.MODIFY
-            approvals[vote.reviewer] = approvals.get(vote.reviewer, 0) + (
-                vote.verdict in _APPROVING
-            )
-            names[vote.reviewer] = vote.name or vote.reviewer
+            approvals[who] = approvals.get(who, 0) + (vote.verdict in _APPROVING)
+            names[who] = vote.name or vote.reviewer
             if request.canary:
-                canaries.setdefault(vote.reviewer, []).append(approving)
+                canaries.setdefault(who, []).append(approving)
     stats = []
     for reviewer, spent in sorted(times.items()):
         median = statistics.median(spent)

@@ -170,6 +170,7 @@ async def build_services(
         public_url=settings.public_url,
         on_agent_change=agent_changed,
         canaries=settings.oversight.canaries.policy(),
+        people=settings.directory(),
     )
     sinks: dict[str, AlertSink] = {
         name: channel

@@ -673,6 +673,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--json", action="store_true", help="machine-readable output")
     calibrate.set_defaults(func=cmd_calibrate)
+    from bot.server.agents_cli import add_agents_parser
+
+    add_agents_parser(sub, with_config)
 
     # Agent-side processes (they talk to a running Signoff through the agent API); the
     # commands live in the agent SDK so `signoff-mcp` offers the same without the server.

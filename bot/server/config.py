@@ -25,6 +25,7 @@ from pydantic import (
 from adapters.resume.spec import RESUME_KINDS, ResumeSpec, WebhookResume
 from bot.core.domain import AgentSpec
 from bot.core.errors import ConfigError
+from bot.core.people import People, Person, check_identity, identity_problem
 from bot.engine.canaries import CanaryPolicy
 from bot.oversight.figures import Thresholds
 from routing import (
@@ -76,6 +77,11 @@ class AgentConfig(_Section):
         for prefix in value or []:
             check_http_url(prefix)
         return value
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_identity(cls, value: str | None) -> str | None:
+        return check_identity(value) if value is not None else None
 
     @field_validator("webhook_secret_env")
     @classmethod
@@ -302,6 +308,21 @@ class BatchConfig(_Section):
         return self.min_items >= 2
 
 
+class PersonConfig(_Section):
+    """One human and the accounts they review with (`people:`)."""
+
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+    name: str = Field(default="", max_length=200)
+    identities: list[str] = Field(min_length=1)
+
+    @field_validator("identities")
+    @classmethod
+    def _identities(cls, value: list[str]) -> list[str]:
+        for identity in value:
+            check_identity(identity)
+        return value
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
     public_url: str = ""
@@ -315,6 +336,7 @@ class Settings(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    people: list[PersonConfig] = Field(default_factory=list)
 
     @field_validator("agents")
     @classmethod
@@ -338,6 +360,10 @@ class Settings(_Section):
     def embedded(self) -> bool:
         """No agents configured: run the demo agent whose key is printed at start-up."""
         return self.agents is None
+
+    def directory(self) -> People:
+        """Who is who (`people:`), for every rule that counts people."""
+        return People.of(Person(p.id, p.name or p.id, tuple(p.identities)) for p in self.people)
 
     def agent_specs(self) -> dict[str, AgentSpec]:
         agents = self.agents if self.agents is not None else [AgentConfig(id=DEMO_AGENT)]
@@ -426,7 +452,34 @@ def _check_web_secrets(settings: Settings, env: Mapping[str, str]) -> None:
         )
 
 
+def _check_people(settings: Settings) -> None:
+    """An identity belongs to one person, listed once; person ids are unique; every tier
+    reviewer is `platform:id` (routing keeps reviewers as plain strings)."""
+    for t_index, tier in enumerate(settings.tiers):
+        for r_index, reviewer in enumerate(tier.reviewers):
+            problem = identity_problem(reviewer)
+            if problem is not None:
+                raise ConfigError(f"tiers[{t_index}].reviewers[{r_index}]", problem)
+    seen: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for p_index, person in enumerate(settings.people):
+        if person.id in ids:
+            raise ConfigError(
+                f"people[{p_index}].id",
+                f"person id {person.id!r} appears twice (also people[{ids[person.id]}])",
+            )
+        ids[person.id] = p_index
+        for i_index, identity in enumerate(person.identities):
+            path = f"people[{p_index}].identities[{i_index}]"
+            if identity in seen:
+                raise ConfigError(
+                    path, f"identity {identity!r} is already listed at {seen[identity]}"
+                )
+            seen[identity] = path
+
+
 def _check_cross_references(settings: Settings, policy: Policy) -> None:
+    _check_people(settings)
     for index, agent in enumerate(settings.agents or []):
         if agent.callback_url and not agent.webhook_secret_env:
             raise ConfigError(

@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +26,8 @@ from bot.core.errors import (
     SignoffError,
     StorageError,
 )
+from bot.core.jsondepth import MAX_DEPTH, text_depth
+from bot.core.people import check_identity
 from bot.engine.machine import NewRequest, body_digest
 from bot.server.services import Services
 
@@ -83,14 +85,24 @@ def _first_unstorable(value: Any, path: str) -> str | None:
 
 class SubmitIn(_Body):
     action: ActionIn
-    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    # strict: JSON numbers only. Lax mode read `true` as 1.0 and "0.9" as 0.9, and routing
+    # then approved on a confidence the agent never stated.
+    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
     thread_id: str | None = Field(default=None, max_length=500)
-    amount: float = Field(default=0.0, allow_inf_nan=False)
+    amount: float = Field(default=0.0, allow_inf_nan=False, strict=True)
     currency: str = Field(default="", max_length=10)
     reversible: bool = True
     domain: str = Field(default="", max_length=100)
-    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False)
+    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)
     requested_by: str | None = Field(default=None, max_length=200)
+
+    @field_validator("requested_by")
+    @classmethod
+    def _requester_identity(cls, value: str | None) -> str | None:
+        # An id without its platform never matches a reviewer, which silently disabled the
+        # self-approval block.
+        return check_identity(value) if value is not None else None
+
     callback_url: str | None = Field(default=None, max_length=2000)
     labels: dict[str, Any] = Field(default_factory=dict)
     context: ContextIn = Field(default_factory=ContextIn)
@@ -117,6 +129,7 @@ class SubmitOut(BaseModel):
 
 class VoteOut(BaseModel):
     reviewer: str
+    person: str
     name: str
     verdict: Literal["approve", "reject", "modify", "confirm", "reverse"]
     rationale: str
@@ -299,6 +312,13 @@ Svc = Annotated[Services, Depends(services)]
 # -- body size ------------------------------------------------------------------------------
 
 
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return b"json" in value.lower()
+    return False
+
+
 class BodyLimit:
     """413 for bodies over the limit, by Content-Length or by counting a streamed body."""
 
@@ -329,6 +349,22 @@ class BodyLimit:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
+        if _is_json(scope) and text_depth(body) > MAX_DEPTH:
+            # Refused before anything parses it: a text this deep breaks parsers and every
+            # later read of what was stored (issue: 500s on GET after a deep payload).
+            response = error(
+                422,
+                "invalid_body",
+                [
+                    {
+                        "loc": ["body"],
+                        "msg": f"JSON nesting deeper than the limit of {MAX_DEPTH} levels",
+                        "type": "json_too_deep",
+                    }
+                ],
+            )
+            await response(scope, receive, send)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -348,6 +384,17 @@ class BodyLimit:
 
 
 # -- routes ---------------------------------------------------------------------------------
+
+
+def _stored(body: Any) -> JSONResponse:
+    """Stored data, answered as the JSON it already is.
+
+    The response models document the shape; re-validating and re-encoding stored values
+    walks them recursively, which fails (500, on every read) for a value nested deeper
+    than the interpreter allows, such as one accepted before inputs were depth-limited.
+    """
+    return JSONResponse(body)
+
 
 router = APIRouter(responses=_ERRORS)
 
@@ -413,12 +460,12 @@ async def list_requests(
     page = await svc.repo.list_requests(agent_id=agent, status=status, limit=limit, cursor=cursor)
     # Attention checks carry a real agent's name but are never the agent's business.
     items = [r.to_json() for r in page.items if not r.canary]
-    return {"items": items, "next_cursor": page.next_cursor}
+    return _stored({"items": items, "next_cursor": page.next_cursor})
 
 
 @router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
 async def get_request(request_id: str, agent: Agent, svc: Svc) -> Any:
-    return (await svc.engine.get_for_agent(agent, request_id)).to_json()
+    return _stored((await svc.engine.get_for_agent(agent, request_id)).to_json())
 
 
 @router.get("/v1/requests/{request_id}/wait", response_model=RequestOut, tags=["requests"])
@@ -439,7 +486,7 @@ async def wait_request(
             break
         await svc.waiters.wait(request_id, min(left, svc.wait_poll_interval))
         request = await svc.engine.get_for_agent(agent, request_id)
-    return request.to_json()
+    return _stored(request.to_json())
 
 
 @router.post(
@@ -449,13 +496,14 @@ async def wait_request(
     tags=["requests"],
 )
 async def cancel_request(request_id: str, agent: Agent, svc: Svc) -> Any:
-    return (await svc.engine.cancel(agent, request_id)).to_json()
+    return _stored((await svc.engine.cancel(agent, request_id)).to_json())
 
 
 @router.post("/v1/requests/{request_id}/outcome", response_model=RequestOut, tags=["requests"])
 async def report_outcome(request_id: str, body: OutcomeIn, agent: Agent, svc: Svc) -> Any:
     """Ground truth: was the final action correct? Feeds precision, recall and task success."""
-    return (await svc.engine.record_outcome(agent, request_id, body.correct, body.note)).to_json()
+    updated = await svc.engine.record_outcome(agent, request_id, body.correct, body.note)
+    return _stored(updated.to_json())
 
 
 async def _set_stopped(agent_id: str, agent: str, svc: Services, stopped: bool, reason: str) -> Any:
@@ -479,9 +527,22 @@ async def stop_agent(agent_id: str, agent: Agent, svc: Svc, body: StopIn | None 
     return await _set_stopped(agent_id, agent, svc, True, body.reason if body else "")
 
 
-@router.post("/v1/agents/{agent_id}/start", response_model=AgentStateOut, tags=["agents"])
+@router.post(
+    "/v1/agents/{agent_id}/start",
+    response_model=AgentStateOut,
+    responses={403: {"model": ErrorOut, "description": "Agent keys may not start agents"}},
+    tags=["agents"],
+)
 async def start_agent(agent_id: str, agent: Agent, svc: Svc, body: StopIn | None = None) -> Any:
-    return await _set_stopped(agent_id, agent, svc, False, body.reason if body else "")
+    """Refused for agent keys: a stopped agent never restarts itself. A top-tier reviewer
+    starts it (Slack, Teams, web inbox) or `signoff agents start` on the server host."""
+    if agent_id != agent:
+        raise NotFound(f"no agent {agent_id}")
+    raise NotAllowed(
+        "forbidden",
+        "an agent's key may stop its agent but never start it; a reviewer of the top tier "
+        "starts it (Slack, Teams, the web inbox) or `signoff agents start` on the server",
+    )
 
 
 @router.get("/v1/deliveries", response_model=DeliveryList, tags=["deliveries"])

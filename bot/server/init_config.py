@@ -98,6 +98,10 @@ web:
   # (`signoff web login-link`). Hashes come from `signoff web hash-password`.
   reviewers: {}
   #  alice: {password_hash: "scrypt$...", name: Alice Example}
+  session_ttl: 12h             # a signed-in session ends after this
+  oidc: null                   # sign-in through the organization's identity provider:
+  #  {issuer: https://login.example.com, client_id: signoff, client_secret_env: OIDC_SECRET,
+  #   scopes: [openid, email, profile], identity_claim: email}
 
 oversight:                     # warning signs (`signoff report`, /metrics, alerts)
   evaluate_every: 1m
@@ -113,6 +117,14 @@ oversight:                     # warning signs (`signoff report`, /metrics, aler
 batch:                         # same-kind items at one tier share one card
   min_items: 0                 # 0: off; else at least 2
   max_items: 20
+
+# People behind the reviewer identities: rules that count or exclude reviewers (two-person
+# approval, the requester and owner blocks, one vote per action) count people, so one person's
+# Slack, Teams and web accounts are listed together. An identity not listed is its own person.
+people: []
+#  - id: ops-lead
+#    name: Operations lead
+#    identities: [slack:U0DDD, teams:2f1c0000-aad-object-id, web:lead]
 """
 
 

@@ -80,6 +80,8 @@ class Vote(_Result):
     at: datetime
     channel: str
     action_sha256: str = ""
+    # The person behind `reviewer` (the server's `people:`); empty from older servers.
+    person: str = ""
 
 
 class TierMove(_Result):

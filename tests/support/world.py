@@ -67,6 +67,7 @@ class World:
             channels=frozenset({"web", *self.channels}),
             metrics=self.metrics,
             inline_channels={"web": web} if self.inline_web else None,
+            people=self.config.settings.directory(),
         )
         channels: dict[str, Channel] = {"web": web, **self.channels}
         self.worker = OutboxWorker(

@@ -339,3 +339,18 @@ def test_percentile() -> None:
     assert figures.percentile([3, 1, 2], 0.5) == 2
     assert figures.percentile([1, 2, 3, 4], 0.95) == 4
     assert figures.percentile([7], 0.01) == 7
+
+
+def test_reviewer_figures_group_one_persons_identities() -> None:
+    def as_person(reviewer: str, verdict: Verdict, seconds: float) -> Vote:
+        made = vote(reviewer, verdict, seconds, "Lead")
+        return Vote(*[getattr(made, f) for f in made.__dataclass_fields__][:7], "ops-lead")
+
+    history = [
+        decided(1, Status.APPROVED, as_person("slack:U0DDD", Verdict.APPROVE, 10)),
+        decided(2, Status.REJECTED, as_person("web:lead", Verdict.REJECT, 30)),
+        decided(3, Status.APPROVED, vote("web:other", Verdict.APPROVE, 20)),
+    ]
+    stats = {s.reviewer: s for s in compute(history).reviewers}
+    assert set(stats) == {"ops-lead", "web:other"}
+    assert stats["ops-lead"].votes == 2 and stats["ops-lead"].approvals == 1

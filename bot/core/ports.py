@@ -30,6 +30,7 @@ from bot.core.domain import (
     Verdict,
     batch_blocker,
 )
+from bot.core.learning import PredictionModel, StandingApproval
 
 
 class Clock(Protocol):
@@ -197,6 +198,50 @@ class Repository(Protocol):
         ...
 
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int: ...
+
+    async def add_standing(self, grant: StandingApproval, audit: Sequence[AuditEvent]) -> None:
+        """Store a new standing approval with its audit events in one transaction.
+
+        A use is counted through `Change.standing_use` in the transaction of the request it
+        approves (`apply` raises StandingExhausted when none is left).
+        """
+        ...
+
+    async def standing_approval(self, grant_id: str) -> StandingApproval | None: ...
+
+    async def standing_approvals(
+        self,
+        *,
+        agent_id: str | None = None,
+        kind: str | None = None,
+        active_at: datetime | None = None,
+    ) -> Sequence[StandingApproval]:
+        """Grants, oldest first; with `active_at`, only those unrevoked, unexpired at that
+        time and with a use left."""
+        ...
+
+    async def revoke_standing(
+        self, grant_id: str, by: str, now: datetime, audit: AuditEvent
+    ) -> StandingApproval | None:
+        """Revoke a grant and write `audit` with it; None (nothing written) when there is no
+        such grant or it was already revoked."""
+        ...
+
+    async def add_model(self, model: PredictionModel, audit: AuditEvent) -> PredictionModel:
+        """Store a trained model as the next version (its `version` is ignored; `active`
+        starts false) with `audit`, whose data gains the version; returns the stored model."""
+        ...
+
+    async def prediction_models(self) -> Sequence[PredictionModel]:
+        """Every stored model version, newest first."""
+        ...
+
+    async def activate_model(self, version: int | None, now: datetime, audit: AuditEvent) -> bool:
+        """Make `version` the only active model (None: no model active) and write `audit`;
+        False (nothing written) when no model has that version."""
+        ...
+
+    async def active_model(self) -> PredictionModel | None: ...
 
     async def ping(self) -> None:
         """Raise StorageError unless the database answers."""

@@ -96,13 +96,6 @@ def check_grant(ask: GrantRequest, policy: Policy, agents: Mapping[str, AgentSpe
         raise InvalidInput("max_uses", f"must be between 1 and {MAX_USES}")
     if ask.when is not None:
         compile_condition(ask.when)
-    tier = policy.start_tier(ask.max_risk)
-    if not policy.may_act(ask.grantor, tier):
-        raise NotAllowed(
-            "not_a_reviewer",
-            f"{ask.grantor} does not decide {ask.max_risk.value}-risk items "
-            f"(they start at tier {tier})",
-        )
     if ask.max_risk is Risk.HIGH:
         if not ask.allow_high:
             raise NotAllowed(
@@ -113,6 +106,13 @@ def check_grant(ask: GrantRequest, policy: Policy, agents: Mapping[str, AgentSpe
                 "not_top_tier",
                 f"only reviewers of tier {policy.top_tier} may grant for high-risk items",
             )
+    tier = policy.start_tier(ask.max_risk)
+    if not policy.may_act(ask.grantor, tier):
+        raise NotAllowed(
+            "not_a_reviewer",
+            f"{ask.grantor} does not decide {ask.max_risk.value}-risk items "
+            f"(they start at tier {tier})",
+        )
 
 
 def new_grant(ask: GrantRequest, now: datetime) -> StandingApproval:

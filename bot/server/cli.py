@@ -568,6 +568,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--json", action="store_true", help="machine-readable output")
     calibrate.set_defaults(func=cmd_calibrate)
+
+    from bot.server._learn_cli import add_commands
+
+    add_commands(sub, with_config)
     return parser
 
 

@@ -113,6 +113,8 @@ class SubmitOut(BaseModel):
     approvals_required: int
     created_at: str
     review: Literal["queued", "sampled_out", "none"]
+    # Only when a standing approval approved the request: its id (sa_...).
+    standing_approval: str | None = None
 
 
 class VoteOut(BaseModel):

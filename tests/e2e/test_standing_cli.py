@@ -83,7 +83,7 @@ def test_grant_use_list_and_revoke(tmp_path: Path) -> None:
         (entry,) = json.loads(listed.stdout)
         assert (entry["id"], entry["uses"], entry["max_uses"]) == (grant_id, 1, 2)
         table = run("standing", "list", "--config", str(config), cwd=tmp_path, env=env).stdout
-        assert grant_id in table and "1/2" in table and 'when action.payload.vendor' in table
+        assert grant_id in table and "1/2" in table and "when action.payload.vendor" in table
 
         nobody = run(
             "standing", "revoke", grant_id, "--by", "web:jan", "--config", str(config),

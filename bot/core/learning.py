@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from routing import Risk, RoutingInput
@@ -62,6 +62,21 @@ class StandingApproval:
             "revoked_at": _isoformat(self.revoked_at),
             "revoked_by": self.revoked_by,
         }
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    """What a reviewer asks for: `signoff standing grant` or the inbox's form."""
+
+    grantor: str
+    agent_id: str
+    kind: str
+    ttl: timedelta
+    max_uses: int
+    reason: str
+    when: str | None = None
+    max_risk: Risk = Risk.MEDIUM
+    allow_high: bool = False
 
 
 @dataclass(frozen=True)

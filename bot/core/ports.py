@@ -30,7 +30,7 @@ from bot.core.domain import (
     Verdict,
     batch_blocker,
 )
-from bot.core.learning import PredictionModel, StandingApproval
+from bot.core.learning import GrantRequest, PredictionModel, StandingApproval
 
 
 class Clock(Protocol):
@@ -494,6 +494,19 @@ class ReviewService(Protocol):
 
     def check_stop_authority(self, reviewer: str) -> None:
         """Raise NotAllowed unless `reviewer` sits in the top tier."""
+        ...
+
+    def check_standing(self, ask: GrantRequest) -> None:
+        """Raise NotAllowed, NotFound or InvalidInput unless the grant may be made as asked."""
+        ...
+
+    async def grant_standing(self, ask: GrantRequest, *, channel: str) -> StandingApproval:
+        """Store a standing approval (audited). Raises what `check_standing` raises."""
+        ...
+
+    async def revoke_standing(self, grant_id: str, by: str, *, channel: str) -> StandingApproval:
+        """End a grant now (audited); its grantor or a top-tier reviewer may. Raises NotFound
+        (unknown or already revoked), NotAllowed."""
         ...
 
     async def set_stopped(

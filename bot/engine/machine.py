@@ -52,9 +52,16 @@ from bot.core.errors import (
     StorageError,
     VersionConflict,
 )
-from bot.core.learning import STANDING_CHANNEL, Predictor, StandingApproval, StandingUse
+from bot.core.learning import (
+    STANDING_CHANNEL,
+    GrantRequest,
+    Predictor,
+    StandingApproval,
+    StandingUse,
+)
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
+from bot.engine import standing
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.metrics import Metrics
 from bot.engine.standing import covering
@@ -1102,6 +1109,22 @@ class Engine:
                 "not_top_tier",
                 f"only reviewers of tier {self.policy.top_tier} may stop or start agents",
             )
+
+    def check_standing(self, ask: GrantRequest) -> None:
+        """Raise NotAllowed, NotFound or InvalidInput unless the grant may be made as asked."""
+        standing.check_grant(ask, self.policy, self.agents)
+
+    async def grant_standing(self, ask: GrantRequest, *, channel: str) -> StandingApproval:
+        """Store a standing approval with its audit event; raises as `check_standing`."""
+        return await standing.grant(
+            self.repo, self.policy, self.agents, ask, self.clock.now(), channel=channel
+        )
+
+    async def revoke_standing(self, grant_id: str, by: str, *, channel: str) -> StandingApproval:
+        """End a grant now; raises NotFound (unknown or already revoked), NotAllowed."""
+        return await standing.revoke(
+            self.repo, grant_id, by, self.clock.now(), channel=channel, policy=self.policy
+        )
 
     # -- time ------------------------------------------------------------------------------
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.domain import AgentSpec, AuditEvent, new_id
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
-from bot.core.learning import StandingApproval
+from bot.core.learning import GrantRequest, StandingApproval
 from bot.core.ports import Repository
 from routing import (
     CompiledRule,
@@ -57,21 +56,6 @@ def _compiled(when: str) -> CompiledRule:
         problem = outcome.replace("rule 'standing_approval' ", "the condition ", 1)
         raise InvalidInput("when", problem)
     return outcome
-
-
-@dataclass(frozen=True)
-class GrantRequest:
-    """What a reviewer asks for: `signoff standing grant` or the inbox's form."""
-
-    grantor: str
-    agent_id: str
-    kind: str
-    ttl: timedelta
-    max_uses: int
-    reason: str
-    when: str | None = None
-    max_risk: Risk = Risk.MEDIUM
-    allow_high: bool = False
 
 
 def check_grant(ask: GrantRequest, policy: Policy, agents: Mapping[str, AgentSpec]) -> None:

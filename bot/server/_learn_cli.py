@@ -58,7 +58,8 @@ def _positive(value: str) -> int:
 
 
 def cmd_standing_grant(args: argparse.Namespace) -> int:
-    from bot.engine.standing import GrantRequest, grant
+    from bot.core.learning import GrantRequest
+    from bot.engine.standing import grant
     from routing import Risk
 
     config = load_config(args.config)

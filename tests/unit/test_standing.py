@@ -10,7 +10,8 @@ import pytest
 from bot.core.clock import ManualClock
 from bot.core.domain import OutboxKind, Status
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
-from bot.engine.standing import GrantRequest, grant, revoke
+from bot.core.learning import GrantRequest
+from bot.engine.standing import grant, revoke
 from routing import Risk
 from storage import InMemoryRepository
 from tests.support.world import World, make_config, new_request

@@ -557,6 +557,8 @@ class Engine:
             request, outbox, cards = change.request, list(change.outbox), list(change.cards)
             response = submit_response(request, change.standing_use)
         self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
+        if self.predictor is not None:
+            self.predictor.observe(routing_input, decision.lane is Lane.ESCALATE)
         self._observe_inline_posts(request, cards)
         # No one waits on this request yet (its id is in the answer still to be sent), so
         # there is no long-poll to wake, here or on another replica.

@@ -21,6 +21,7 @@ from bot.core.domain import (
     Vote,
     as_utc,
 )
+from bot.core.learning import STANDING_CHANNEL
 from routing import Lane
 
 LANES = (Lane.AUTONOMOUS.value, Lane.REVIEW.value, Lane.ESCALATE.value)
@@ -212,7 +213,9 @@ def _reviewer_stats(
     canaries: dict[str, list[bool]] = {}
     for request in requests:
         for vote in request.votes:
-            if vote.reviewer == POLICY_ACTOR:
+            # A standing approval's use is the grantor's vote, cast by Signoff in no time:
+            # counting it would make every grantor look like a rubber stamp.
+            if vote.reviewer == POLICY_ACTOR or vote.channel == STANDING_CHANNEL:
                 continue
             seconds = max((vote.at - _available_at(request, vote.at)).total_seconds(), 0.0)
             times.setdefault(vote.reviewer, []).append(seconds)

@@ -27,6 +27,7 @@ from bot.engine.metrics import Metrics
 from bot.engine.outbox import LEASE, OutboxWorker
 from bot.engine.scheduler import PeriodicJob, Scheduler
 from bot.engine.waiters import Waiters
+from bot.oversight.predict import ActiveModel
 from bot.oversight.watch import Watch
 from bot.server import http
 from bot.server.config import LoadedConfig
@@ -38,6 +39,8 @@ from storage import InMemoryNotifier, notifier_for, open_repository
 
 log = logging.getLogger("signoff")
 
+
+MODEL_REFRESH_SECONDS = 60.0
 
 TIMING_ENV = {
     "outbox_interval": "SIGNOFF_OUTBOX_INTERVAL",
@@ -124,6 +127,7 @@ async def build_services(
         all_channels["teams"] = teams
     all_channels.update(channels or {})
     scheduler_ref: list[Scheduler] = []
+    services_extras: dict[str, Any] = {}
 
     def committed(request_id: str | None, outbox: bool) -> None:
         waiters.notify(request_id)
@@ -207,6 +211,14 @@ async def build_services(
             scheduler_ref[0].kick()
 
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
+    if settings.prediction.mode != "off":
+        # The active model is read at start and re-read every minute, so `signoff predict
+        # activate` reaches every replica without a restart.
+        model = ActiveModel(repo)
+        await model.refresh()
+        engine.predictor = model
+        services_extras["model"] = model
+        jobs.append(PeriodicJob("model", MODEL_REFRESH_SECONDS, model.refresh))
     if planner.enabled:
         jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
     scheduler = Scheduler(
@@ -233,6 +245,7 @@ async def build_services(
     services.extras["notifier"] = notifier
     services.extras["watch"] = watch
     services.extras["planner"] = planner
+    services.extras.update(services_extras)
     if owned_repo:
         services.stack.push_async_callback(repo.close)
     if owned_resume and isinstance(resume_target, PerAgentResumeTarget):

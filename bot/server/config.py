@@ -253,6 +253,15 @@ class BatchConfig(_Section):
         return self.min_items >= 2
 
 
+class PredictionConfig(_Section):
+    """The escalation model (bot.oversight.predict): off, shadow (scores are stored and
+    shown, nothing else changes) or active (`predicted_escalation` reaches the rules, and
+    a score above `threshold` escalates with reason `predicted_escalation`)."""
+
+    mode: Literal["off", "shadow", "active"] = "off"
+    threshold: float = Field(default=0.7, gt=0, lt=1)
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
     public_url: str = ""
@@ -266,6 +275,7 @@ class Settings(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    prediction: PredictionConfig = Field(default_factory=PredictionConfig)
 
     @field_validator("agents")
     @classmethod
@@ -360,7 +370,14 @@ def parse_config(
     except ValidationError as exc:
         raise _validation_error(exc) from exc
     try:
-        policy = compile_policy(settings.routing, settings.tiers)
+        prediction = settings.prediction
+        policy = compile_policy(
+            settings.routing,
+            settings.tiers,
+            predicted_escalation_above=prediction.threshold
+            if prediction.mode == "active"
+            else None,
+        )
     except PolicyError as exc:
         raise ConfigError(exc.path, exc.problem) from exc
     _check_cross_references(settings, policy)

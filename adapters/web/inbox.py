@@ -112,6 +112,9 @@ class WebSettings:
     # batch.min_items (0: off) and batch.max_items of the config.
     batch_min_items: int = 0
     batch_max_items: int = 20
+    # prediction.threshold while prediction is on: items scored above it are flagged
+    # "likely to need you"; None (prediction off) shows no score.
+    likely_at: float | None = None
 
     @property
     def builtin_admin(self) -> bool:
@@ -329,6 +332,7 @@ class WebInbox:
             me=visitor,
             now=self.clock.now(),
             builtin_admin=self.settings.builtin_admin,
+            likely_at=self.settings.likely_at,
             **context,
         )
         response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)

@@ -48,6 +48,7 @@ NO_SKILL_AUC = 0.6
 DEFAULT_THRESHOLD = 0.7
 MODEL_KIND = "logistic_regression"
 CALIBRATION_BINS = 10
+Z_CLIP = 5.0
 
 NUMERIC = (
     "confidence",
@@ -193,8 +194,11 @@ class ModelScorer:
         return cls(model.features, model.parameters, model.version)
 
     def score_vector(self, x: Sequence[float]) -> float:
+        # Standardised values are clipped: a feature far outside anything seen in training
+        # (a payload ten times larger) must not swing the score on a coefficient fitted
+        # where it barely varied.
         z = self.intercept + sum(
-            (value - m) / s * c
+            min(max((value - m) / s, -Z_CLIP), Z_CLIP) * c
             for value, m, s, c in zip(x, self.mean, self.scale, self.coef, strict=True)
         )
         # The logistic function, written to stay finite for large |z|.

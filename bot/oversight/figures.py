@@ -367,7 +367,9 @@ def compute(
         if at is not None:
             decided[at][1] += 1
             decided[at][0] += request.status in _OVERRIDES
-        if request.lane is Lane.ESCALATE and request.decided_at is not None:
+        # A standing approval decides at once, on a person's earlier say: not a wait.
+        standing = any(v.channel == STANDING_CHANNEL for v in request.votes)
+        if request.lane is Lane.ESCALATE and request.decided_at is not None and not standing:
             decision_seconds.append(
                 max((request.decided_at - request.created_at).total_seconds(), 0.0)
             )

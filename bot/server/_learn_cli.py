@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -334,6 +335,33 @@ def cmd_predict_deactivate(args: argparse.Namespace) -> int:
     version = asyncio.run(_with_repo(config, work))
     print(f"model {version} deactivated" if version else "no model was active")
     return 0
+
+
+@dataclass(frozen=True)
+class LearningSections:
+    text: list[str]
+    html: str
+
+
+def learning_sections(
+    config: LoadedConfig,
+    requests: Any,
+    grants: Any,
+    model: Any,
+    now: datetime,
+    decision_median: float | None,
+) -> LearningSections:
+    """The report's "Standing approvals" and "Model" sections."""
+    from bot.oversight.learning import html_section, model_figures, standing_figures, text_lines
+
+    prediction = config.settings.prediction
+    standing = standing_figures(requests, grants, now, decision_median)
+    figures = (
+        model_figures(requests, model, mode=prediction.mode, threshold=prediction.threshold)
+        if model is not None
+        else None
+    )
+    return LearningSections(text_lines(standing, figures), html_section(standing, figures))
 
 
 def add_commands(sub: Any, with_config: WithConfig) -> None:

@@ -57,9 +57,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
             thresholds=settings.oversight.thresholds(),
             batch_min_items=settings.batch.min_items,
             batch_max_items=settings.batch.max_items,
-            likely_at=settings.prediction.threshold
-            if settings.prediction.mode != "off"
-            else None,
+            likely_at=settings.prediction.threshold if settings.prediction.mode != "off" else None,
         ),
         requeue=requeue,
     )

@@ -49,9 +49,7 @@ def test_without_a_threshold_the_score_does_not_route() -> None:
 def test_rules_may_use_the_score() -> None:
     rule = Rule(name="likely", when="predicted_escalation > 0.4 && amount > 10.0")
     policy = compile_policy(RoutingPolicy(rules=(rule,)), DEFAULT_TIERS)
-    assert decide(make_input(amount=20.0, predicted_escalation=0.5), policy).reasons == (
-        "likely",
-    )
+    assert decide(make_input(amount=20.0, predicted_escalation=0.5), policy).reasons == ("likely",)
     # Unscored requests read 0, so the rule answers instead of failing.
     assert decide(make_input(amount=20.0), policy).lane is Lane.AUTONOMOUS
     assert rule_variables(make_input())["predicted_escalation"] == 0.0

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, literal_column, select, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.errors import StandingExhausted
@@ -26,7 +26,7 @@ async def use_standing(conn: AsyncConnection, use: StandingUse) -> None:
     re-checks `uses < max_uses` against the committed row, so of N replicas racing for the
     last use exactly one matches; SQLite serialises writers outright.
     """
-    counted = await conn.execute(
+    counted: Result[Any] = await conn.execute(
         update(GRANTS)
         .where(
             GRANTS.id == use.grant_id,

@@ -150,3 +150,7 @@ class Predictor(Protocol):
         """The predicted probability (0..1) that a person must step in; None without a
         model. Never raises: a model that cannot score leaves the request unscored."""
         ...
+
+    def observe(self, inp: RoutingInput, escalated: bool) -> None:
+        """Learn how a routed request went (the recent escalation rates); never raises."""
+        ...

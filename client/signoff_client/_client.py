@@ -101,10 +101,13 @@ class RoutingAnswer(_Result):
     approvals_required: int
     created_at: datetime
     review: Literal["queued", "sampled_out", "none"]
+    # The standing approval (sa_...) that approved an escalated request at once, if one did.
+    standing_approval: str | None = None
 
     @property
     def proceed(self) -> bool:
-        """True when the agent may act now (autonomous and review lanes)."""
+        """True when the agent may act now (autonomous and review lanes, or a standing
+        approval)."""
         return self.status == "approved"
 
 

@@ -217,3 +217,27 @@ async def test_only_the_grantor_or_the_top_tier_may_revoke() -> None:
         await revoke(w.repo, grant_id, "web:sam", T0, channel="cli", policy=policy)
     with pytest.raises(NotFound):
         await revoke(w.repo, "sa_nope", "web:sam", T0, channel="cli", policy=policy)
+
+
+async def test_a_replayed_submit_answers_the_same_and_uses_the_grant_once() -> None:
+    w = world(review_sample_rate=0.0)
+    grant_id = await granted(w)
+    first = await w.engine.submit(
+        "invoice-bot", new_request(**acme()), idempotency_key="k1", body_sha256="b1"
+    )
+    again = await w.engine.submit(
+        "invoice-bot", new_request(**acme()), idempotency_key="k1", body_sha256="b1"
+    )
+    assert first.created and not again.created
+    assert dict(again.response) == dict(first.response)
+    assert again.response["standing_approval"] == grant_id
+    assert (await w.repo.standing_approval(grant_id)).uses == 1  # type: ignore[union-attr]
+
+
+async def test_a_stopped_agent_is_rejected_whatever_its_grants() -> None:
+    w = world()
+    await granted(w, when=None)
+    await w.engine.set_stopped("invoice-bot", True, actor="web:max", reason="x", channel="web")
+    result = await w.engine.submit("invoice-bot", new_request(**acme()))
+    assert result.response["status"] == "rejected"
+    assert "standing_approval" not in result.response

@@ -115,6 +115,7 @@ class RequestRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     canary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     predicted_escalation: Mapped[float | None] = mapped_column(Float)
+    cost: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index(

@@ -1205,6 +1205,7 @@ def _request_values(r: ApprovalRequest) -> dict[str, Any]:
         "remind_at": r.remind_at,
         "canary": r.canary,
         "predicted_escalation": r.predicted_escalation,
+        "cost": r.cost,
     }
 
 
@@ -1263,6 +1264,7 @@ def _request(row: RowMapping, votes: Iterable[Vote], moves: Iterable[TierMove]) 
         version=row["version"],
         canary=row["canary"],
         predicted_escalation=row["predicted_escalation"],
+        cost=row["cost"],
     )
 
 

@@ -207,6 +207,8 @@ class ApprovalRequest:
     # The escalation model's score when the request arrived (prediction mode shadow or
     # active), None when no model scored it.
     predicted_escalation: float | None = None
+    # What the agent reported spending on this request, in `currency`.
+    cost: float | None = None
 
     @property
     def current_action(self) -> Action:
@@ -283,6 +285,7 @@ class ApprovalRequest:
             "decided_at": isoformat(self.decided_at),
             "deadline_at": isoformat(self.deadline_at),
             "outcome": dict(self.outcome) if self.outcome is not None else None,
+            "cost": self.cost,
         }
 
 

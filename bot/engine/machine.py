@@ -109,6 +109,7 @@ class NewRequest:
     callback_url: str | None = None
     labels: Mapping[str, Any] = field(default_factory=dict)
     context: Mapping[str, Any] = field(default_factory=dict)
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -489,6 +490,7 @@ class Engine:
             else None,
             history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
             predicted_escalation=score,
+            cost=new.cost,
         )
         outbox: list[OutboxMessage] = []
         cards: list[CardRef] = []

@@ -349,19 +349,31 @@ def learning_sections(
     grants: Any,
     model: Any,
     now: datetime,
-    decision_median: float | None,
+    figures: Any,
 ) -> LearningSections:
-    """The report's "Standing approvals" and "Model" sections."""
+    """The report's "Standing approvals", "Model" and "Cost of oversight" sections."""
+    from bot.oversight import cost
     from bot.oversight.learning import html_section, model_figures, standing_figures, text_lines
 
     prediction = config.settings.prediction
-    standing = standing_figures(requests, grants, now, decision_median)
-    figures = (
+    standing = standing_figures(requests, grants, now, figures.decision_median)
+    modelled = (
         model_figures(requests, model, mode=prediction.mode, threshold=prediction.threshold)
         if model is not None
         else None
     )
-    return LearningSections(text_lines(standing, figures), html_section(standing, figures))
+    spent = cost.cost_figures(
+        requests,
+        config.settings.oversight.hourly_cost,
+        start=figures.start,
+        width=figures.width,
+        buckets=len(figures.buckets),
+    )
+    costs = cost.text_lines(spent)
+    return LearningSections(
+        [*text_lines(standing, modelled), *costs],
+        html_section(standing, modelled) + cost.html_section(costs),
+    )
 
 
 def add_commands(sub: Any, with_config: WithConfig) -> None:

@@ -376,7 +376,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     requests = evidence.requests
     measured = quality(requests)
-    learning = learning_sections(config, requests, grants, model, now, figures.decision_median)
+    learning = learning_sections(config, requests, grants, model, now, figures)
     sys.stdout.write(text_report(figures, measured, since, now, alerts))
     sys.stdout.write("\n".join(learning.text) + "\n")
     if args.html:

@@ -146,6 +146,7 @@ class RequestDetail(_Result):
     decided_at: datetime | None
     deadline_at: datetime | None
     outcome: dict[str, Any] | None
+    cost: float | None = None
 
     @property
     def current_action(self) -> Action:
@@ -422,6 +423,7 @@ class _Core:
         labels: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        cost: float | None = None,
     ) -> Plan[RoutingAnswer]:
         """Ask whether the agent may act (`POST /v1/requests`).
 
@@ -447,6 +449,7 @@ class _Core:
             "callback_url": callback_url,
             "labels": dict(labels) if labels is not None else None,
             "context": dict(context) if context is not None else None,
+            "cost": cost,
         }
         body = {
             "action": action_json,

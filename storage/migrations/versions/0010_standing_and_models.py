@@ -1,4 +1,4 @@
-"""Standing approvals, prediction models, and each request's predicted escalation score.
+"""Standing approvals, prediction models; each request's predicted escalation and cost.
 
 Revision ID: 0010
 Revises: 0004
@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("requests", sa.Column("predicted_escalation", sa.Float(), nullable=True))
+    op.add_column("requests", sa.Column("cost", sa.Float(), nullable=True))
     op.create_table(
         "standing_approvals",
         sa.Column("id", sa.Text(), nullable=False),
@@ -62,4 +63,5 @@ def downgrade() -> None:
     op.drop_index("ix_standing_approvals_agent_id_kind", table_name="standing_approvals")
     op.drop_table("standing_approvals")
     with op.batch_alter_table("requests") as batch:
+        batch.drop_column("cost")
         batch.drop_column("predicted_escalation")

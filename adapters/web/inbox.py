@@ -50,6 +50,7 @@ from bot.core.domain import (
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import Clock, Repository, ReviewService
 from bot.oversight import figures
+from bot.oversight.cost import cost_figures
 from bot.oversight.watch import gather
 from routing import Lane, Policy
 
@@ -115,6 +116,8 @@ class WebSettings:
     # prediction.threshold while prediction is on: items scored above it are flagged
     # "likely to need you"; None (prediction off) shows no score.
     likely_at: float | None = None
+    # oversight.reviewer_hourly_cost by tier (None: reviewer time is shown in hours only).
+    hourly_cost: Callable[[str | None], float | None] = lambda _tier: None
 
     @property
     def builtin_admin(self) -> bool:
@@ -826,6 +829,13 @@ class WebInbox:
             agents=agents,
             may_stop=may_stop,
             grants=await self.repo.standing_approvals(active_at=now),
+            cost=cost_figures(
+                evidence.requests,
+                self.settings.hourly_cost,
+                start=data.start,
+                width=data.width,
+                buckets=len(data.buckets),
+            ),
             top_tier=self.policy.top_tier,
             flash=FLASH.get(flash or ""),
             error=error,

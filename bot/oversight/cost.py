@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from bot.core.domain import ApprovalRequest, Vote, as_utc
 from bot.core.learning import STANDING_CHANNEL
 from bot.oversight.figures import LANES, POLICY_ACTOR
@@ -193,3 +195,34 @@ def html_section(lines: Sequence[str]) -> str:
     """`text_lines` as a section of the HTML report."""
     items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in lines[2:])
     return f"<h2>Cost of oversight</h2>\n<p>{html.escape(lines[1].strip())}</p>\n<ul>{items}</ul>\n"
+
+
+class CostGauges:
+    """The cost figures on /metrics, refreshed by a periodic job over the oversight window."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.per_resolution = Gauge(
+            "signoff_cost_per_resolution",
+            "Agent plus reviewer cost per resolution over the oversight window, by lane "
+            "(needs oversight.reviewer_hourly_cost).",
+            ["lane"],
+            registry=registry,
+        )
+        self.reviewer_hours = Gauge(
+            "signoff_reviewer_hours_per_resolution",
+            "Reviewer hours per resolution over the oversight window, by lane.",
+            ["lane"],
+            registry=registry,
+        )
+        self.saved = Gauge(
+            "signoff_standing_reviewer_hours_saved",
+            "Reviewer hours standing approvals saved over the oversight window.",
+            registry=registry,
+        )
+
+    def update(self, figures: CostFigures) -> None:
+        for lane in figures.by_lane:
+            self.reviewer_hours.labels(lane=lane.lane).set(lane.hours_per_resolution or 0.0)
+            if figures.priced:
+                self.per_resolution.labels(lane=lane.lane).set(lane.per_resolution or 0.0)
+        self.saved.set(figures.standing_hours_saved)

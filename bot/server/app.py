@@ -27,8 +27,9 @@ from bot.engine.metrics import Metrics
 from bot.engine.outbox import LEASE, OutboxWorker
 from bot.engine.scheduler import PeriodicJob, Scheduler
 from bot.engine.waiters import Waiters
+from bot.oversight.cost import CostGauges, cost_figures
 from bot.oversight.predict import ActiveModel
-from bot.oversight.watch import Watch
+from bot.oversight.watch import Watch, gather
 from bot.server import http
 from bot.server.config import LoadedConfig
 from bot.server.services import Services, secret_lookup
@@ -211,6 +212,26 @@ async def build_services(
             scheduler_ref[0].kick()
 
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
+    cost_gauges = CostGauges(metrics.registry)
+
+    async def measure_cost() -> None:
+        now = clock.now()
+        evidence = await gather(repo, now - oversight.window)
+        figures = evidence.figures(
+            now, [t.name for t in config.policy.tiers], oversight.thresholds()
+        )
+        cost_gauges.update(
+            cost_figures(
+                evidence.requests,
+                oversight.hourly_cost,
+                start=figures.start,
+                width=figures.width,
+                buckets=len(figures.buckets),
+            )
+        )
+
+    jobs.append(PeriodicJob("cost", oversight.evaluate_every.total_seconds(), measure_cost))
+    services_extras["measure_cost"] = measure_cost
     if settings.prediction.mode != "off":
         # The active model is read at start and re-read every minute, so `signoff predict
         # activate` reaches every replica without a restart.

@@ -77,6 +77,8 @@ async def test_approve_and_allow_similar_from_an_item(
         board = unescape((await alice.get("/dashboard")).text)
         assert grant.id in board and "1 / 10" in board and "ERP sync is down" in board
         assert 'action.payload.vendor == "ACME"' in board
+        assert "Cost of oversight over the last" in board
+        assert "Standing approvals saved about <strong>" in board
 
     async with as_reviewer(app, "jan") as jan:
         page = await jan.get("/dashboard")

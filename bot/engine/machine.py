@@ -558,6 +558,7 @@ class Engine:
         if change.request is not None and change.request is not request:
             request, outbox, cards = change.request, list(change.outbox), list(change.cards)
             response = submit_response(request, change.standing_use)
+            self.metrics.verdicts.labels(verdict="approve", channel=STANDING_CHANNEL).inc()
         self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
         if self.predictor is not None:
             self.predictor.observe(routing_input, decision.lane is Lane.ESCALATE)

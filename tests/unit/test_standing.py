@@ -83,6 +83,10 @@ async def test_a_matching_request_is_approved_as_the_grantors_vote() -> None:
     webhook = (await w.repo.list_outbox())[0].payload["body"]["data"]
     assert webhook["status"] == "approved" and webhook["votes"][0]["channel"] == "standing"
     assert (await w.repo.standing_approval(grant_id)).uses == 1  # type: ignore[union-attr]
+    counted = w.metrics.registry.get_sample_value(
+        "signoff_verdicts_total", {"verdict": "approve", "channel": "standing"}
+    )
+    assert counted == 1.0
 
 
 async def test_requests_outside_the_grant_still_go_to_a_person() -> None:

@@ -86,3 +86,48 @@ def test_roc_auc_counts_ties_half() -> None:
     assert roc_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == 0.75
     assert roc_auc([0.5, 0.5], [True, False]) == 0.5
     assert roc_auc([0.1, 0.2], [True, True]) is None
+
+
+def test_active_mode_escalates_less_at_equal_recall() -> None:
+    """Replayed through routing on requests the model never saw: to catch 90% of the items
+    that needed a person, confidence alone (uninformative here) must escalate nearly all of
+    them; the model's built-in rule catches as many while escalating a small share."""
+    from bot.oversight.figures import needed_a_human
+    from routing import DEFAULT_TIERS, RoutingPolicy, compile_policy, decide
+
+    requests = history(count=2500, seed=7)
+    model = train(requests[:2000]).as_model(START, "test")
+    scorer = ModelScorer.of(model)
+    unseen = requests[2000:]
+    problems = [needed_a_human(r) for r in unseen]
+
+    def replay(review_at: float, above: float | None) -> tuple[float, float]:
+        policy = compile_policy(
+            RoutingPolicy(rules=(), autonomous_at=max(review_at, 0.8), review_at=review_at),
+            DEFAULT_TIERS,
+            predicted_escalation_above=above,
+        )
+        rates = RecentRates()
+        escalated = []
+        for request in unseen:
+            inp = request.routing_input()
+            score = scorer.score(inp, request.created_at, rates)
+            decision = decide(dataclasses.replace(inp, predicted_escalation=score), policy)
+            escalated.append(decision.lane.value == "escalate")
+            rates.observe(inp, escalated[-1])
+        caught = sum(e and p for e, p in zip(escalated, problems, strict=True))
+        return sum(escalated) / len(unseen), caught / sum(problems)
+
+    # The lowest review_at whose recall reaches 90%, by confidence alone.
+    by_confidence = next(
+        found for found in (replay(step / 20, None) for step in range(21)) if found[1] >= 0.9
+    )
+    # Confidence escalates nothing; the model's rule decides, at the highest threshold on
+    # the same kind of grid whose recall is at least as good.
+    by_model = next(
+        found
+        for found in (replay(0.0, step / 20) for step in range(19, 0, -1))
+        if found[1] >= by_confidence[1]
+    )
+    assert by_model[1] >= by_confidence[1] >= 0.9
+    assert by_model[0] < by_confidence[0] / 3

@@ -166,6 +166,11 @@ async def _race(repositories: Sequence[Repository]) -> list[dict[str, object]]:
     clock = ManualClock(T0)
     worlds = [World(repo, make_config(), clock) for repo in repositories]
     await repositories[0].add_standing(grant(max_uses=3, uses=2, when=None), ())
+    # Every replica connected and its stop state read already, so the ten submits reach
+    # the grant at the same moment rather than one connection set-up after another.
+    for w in worlds:
+        await w.repo.standing_approvals()
+        await w.engine._agent_stopped("invoice-bot")
     # Low confidence: escalates at medium risk to senior, where web:sam reviews.
     submits = [
         w.engine.submit("invoice-bot", new_request(confidence=0.3, amount=50.0)) for w in worlds

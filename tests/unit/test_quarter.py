@@ -47,12 +47,13 @@ async def test_a_quarter_that_learns_halfway() -> None:
     assert all(r.action.kind == "invoice" and r.amount <= 200 for r in approved)
     assert 0 < standing.reviewed_after < standing.approved  # review_sample_rate 0.5
 
-    # Shadow: every request after the learning day is scored, none before; none routed on it.
-    learned = START + timedelta(days=45)
+    # Shadow: every request after the model was trained is scored, none before; none is
+    # routed on its score.
+    model = await repo.active_model()
+    assert model is not None and model.created_at >= START + timedelta(days=45)
+    learned = model.created_at
     assert all((r.predicted_escalation is not None) == (r.created_at >= learned) for r in requests)
     assert not any("predicted_escalation" in r.reasons for r in requests)
-    model = await repo.active_model()
-    assert model is not None
     figures = model_figures(requests, model, mode="shadow", threshold=0.7)
     assert figures.added == 0 and figures.live["count"] > 500
     assert figures.live["auc"] is not None

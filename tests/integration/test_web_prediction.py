@@ -83,3 +83,42 @@ async def test_shadow_scores_are_shown_and_high_ones_flagged(svc: Services) -> N
         assert "predicted escalation" in page and "likely to need you" in page
         quiet = (await jan.get(f"/requests/{calm['id']}")).text
         assert "predicted escalation" in quiet and "likely to need you" not in quiet
+
+
+@pytest.fixture
+async def active(repo_factory: RepoFactory) -> AsyncIterator[Services]:
+    config = parse_config(
+        {
+            "agents": [
+                {"id": "support-bot", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}
+            ],
+            "tiers": TIERS,
+            "web": {"reviewers": hashes()},
+            "prediction": {"mode": "active", "threshold": 0.7},
+        },
+        env={},
+    )
+    repo = await repo_factory()
+    event = AuditEvent(event="model_trained", at=NIGHT, actor="cli", channel="cli")
+    stored = await repo.add_model(train(history()).as_model(NIGHT, "cli"), event)
+    await repo.activate_model(stored.version, NIGHT, event)
+    services = await build_services(
+        config, repo=repo, clock=ManualClock(NIGHT), start_scheduler=False
+    )
+    async with services.stack:
+        yield services
+
+
+async def test_active_mode_escalates_through_the_api(active: Services) -> None:
+    app = make_app(active)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://s", headers=headers) as a:
+        risky = (await a.post("/v1/requests", json=refund("new"))).json()
+        calm = (await a.post("/v1/requests", json=refund("gold"))).json()
+    assert risky["status"] == "pending" and risky["reasons"] == ["predicted_escalation"]
+    assert risky["lane"] == "escalate" and risky["tier"] == "senior"
+    assert calm["status"] == "approved" and calm["lane"] == "review"
+    async with as_reviewer(app, "alice") as alice:  # a manager: acts on senior items
+        page = (await alice.get(f"/requests/{risky['id']}")).text
+        assert "predicted_escalation" in page and "likely to need you" in page

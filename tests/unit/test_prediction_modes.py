@@ -111,6 +111,31 @@ async def test_a_model_that_does_not_match_its_digest_is_not_used() -> None:
     assert active.score(refund_input(), NIGHT) is None
 
 
+async def test_refresh_follows_activation_and_deactivation() -> None:
+    w = await world("active", NIGHT)
+    model = w.engine.predictor
+    assert isinstance(model, ActiveModel) and model.version == 1
+    second = await w.repo.add_model(model_with_threshold(0.5), EVENT)
+    await w.repo.activate_model(second.version, NIGHT, EVENT)
+    await model.refresh()
+    assert model.version == 2
+    await w.repo.activate_model(None, NIGHT, EVENT)
+    await model.refresh()
+    assert model.version is None
+    # Without a model nothing is scored, and active mode routes as if prediction were off.
+    unscored = await submitted(w, refund())
+    assert unscored.predicted_escalation is None and unscored.lane.value == "autonomous"
+
+
+def model_with_threshold(threshold: float) -> PredictionModel:
+    metrics = {**model().metrics, "threshold": threshold}
+    return dataclasses.replace(
+        model(),
+        metrics=metrics,
+        sha256=PredictionModel.digest(model().features, model().parameters, metrics),
+    )
+
+
 def refund_input() -> Any:
     from routing import RoutingInput
 

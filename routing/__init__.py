@@ -11,13 +11,14 @@ from routing._decide import (
     RoutingInput,
     confidence_lane,
     decide,
+    rule_variables,
 )
 from routing._duration import Duration, format_duration, parse_duration
 from routing._enums import RISK_ORDER, Lane, ReviewState, Risk, TimeoutAction
 from routing._errors import PolicyError
 from routing._model import DEFAULT_RULES, DEFAULT_TIERS, RoutingPolicy, Rule, TierSpec
 from routing._policy import Policy, compile_policy, default_policy
-from routing._rules import VARIABLES, RuleError
+from routing._rules import VARIABLES, CompiledRule, RuleError, compile_rule
 from routing._sampling import sampled
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "DEFAULT_TIERS",
     "RISK_ORDER",
     "VARIABLES",
+    "CompiledRule",
     "DecisionStatus",
     "Duration",
     "Lane",
@@ -40,10 +42,12 @@ __all__ = [
     "TierSpec",
     "TimeoutAction",
     "compile_policy",
+    "compile_rule",
     "confidence_lane",
     "decide",
     "default_policy",
     "format_duration",
     "parse_duration",
+    "rule_variables",
     "sampled",
 ]

@@ -37,6 +37,8 @@ class RoutingInput:
     labels: Mapping[str, Any] = field(default_factory=_empty)
     context: Mapping[str, Any] = field(default_factory=_empty)
     agent_stopped: bool = False
+    # The escalation model's score (0..1), None when no model scored the request.
+    predicted_escalation: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,16 @@ def decide(inp: RoutingInput, policy: Policy) -> RoutingDecision:
         return by_rules
     routing = policy.routing
     lane = confidence_lane(inp.confidence, routing.autonomous_at, routing.review_at)
+    if lane is not Lane.ESCALATE and _predicted_to_escalate(inp, policy):
+        return RoutingDecision(
+            status="pending",
+            lane=Lane.ESCALATE,
+            risk=Risk.MEDIUM,
+            reasons=("predicted_escalation",),
+            tier=policy.start_tier(Risk.MEDIUM),
+            approvals_required=1,
+            review=ReviewState.NONE,
+        )
     if lane is Lane.AUTONOMOUS:
         return _approved(inp, policy, Lane.AUTONOMOUS, routing.autonomous_sample_rate)
     if lane is Lane.REVIEW:
@@ -93,6 +105,14 @@ def decide(inp: RoutingInput, policy: Policy) -> RoutingDecision:
         approvals_required=1,
         review=ReviewState.NONE,
     )
+
+
+def _predicted_to_escalate(inp: RoutingInput, policy: Policy) -> bool:
+    # The built-in rule `predicted_escalation > prediction.threshold`, applied only when the
+    # policy was compiled with a threshold (prediction mode active) and a model scored it.
+    above = policy.predicted_escalation_above
+    score = inp.predicted_escalation
+    return above is not None and score is not None and score > above
 
 
 def confidence_lane(confidence: float, autonomous_at: float, review_at: float) -> Lane:
@@ -143,6 +163,11 @@ def _apply_rules(inp: RoutingInput, policy: Policy) -> RoutingDecision | None:
     )
 
 
+def rule_variables(inp: RoutingInput) -> dict[str, Any]:
+    """The variables a CEL rule sees for `inp` (standing approvals' conditions see the same)."""
+    return _variables(inp)
+
+
 def _variables(inp: RoutingInput) -> dict[str, Any]:
     # Numbers go in as doubles whatever the caller passed: cel compares int with double
     # (`amount > 500` works) but refuses mixed arithmetic, so a rule must see one type.
@@ -161,6 +186,8 @@ def _variables(inp: RoutingInput) -> dict[str, Any]:
         "agent_id": inp.agent_id,
         "labels": dict(inp.labels),
         "context": dict(inp.context),
+        # 0 when no model scored the request, so a rule comparing it never fails.
+        "predicted_escalation": float(inp.predicted_escalation or 0.0),
     }
 
 

@@ -24,6 +24,9 @@ class Policy:
 
     routing: RoutingPolicy
     tiers: tuple[TierSpec, ...]
+    # The built-in rule `predicted_escalation > threshold` (prediction mode active); None
+    # leaves the model's score out of routing.
+    predicted_escalation_above: float | None = None
     _compiled: tuple[CompiledRule, ...] = field(init=False, repr=False, compare=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -116,7 +119,12 @@ class Policy:
         return reviewer in self.tiers[-1].reviewers
 
 
-def compile_policy(routing: RoutingPolicy, tiers: Sequence[TierSpec]) -> Policy:
+def compile_policy(
+    routing: RoutingPolicy,
+    tiers: Sequence[TierSpec],
+    *,
+    predicted_escalation_above: float | None = None,
+) -> Policy:
     """Check a routing policy against its tiers and compile every rule once.
 
     Raises:
@@ -124,7 +132,11 @@ def compile_policy(routing: RoutingPolicy, tiers: Sequence[TierSpec]) -> Policy:
             tier; a rule does not compile (the problem names the rule, line and column);
             a rule uses a variable that routing does not provide.
     """
-    return Policy(routing=routing, tiers=tuple(tiers))
+    return Policy(
+        routing=routing,
+        tiers=tuple(tiers),
+        predicted_escalation_above=predicted_escalation_above,
+    )
 
 
 def default_policy() -> Policy:

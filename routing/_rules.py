@@ -24,6 +24,7 @@ VARIABLES: frozenset[str] = frozenset(
         "agent_id",
         "labels",
         "context",
+        "predicted_escalation",
     }
 )
 """The names a rule's ``when`` may use (contract section 4)."""

@@ -29,7 +29,8 @@ from bot.core.domain import (
     WebSession,
     audit_hash,
 )
-from bot.core.errors import IdempotencyRace, StorageError, VersionConflict
+from bot.core.errors import IdempotencyRace, StandingExhausted, StorageError, VersionConflict
+from bot.core.learning import PredictionModel, StandingApproval
 
 
 class InMemoryRepository:
@@ -49,6 +50,8 @@ class InMemoryRepository:
         self._sessions: dict[str, WebSession] = {}
         self._login_tokens: dict[str, tuple[str, datetime]] = {}
         self._batches: dict[str, BatchCard] = {}
+        self._grants: dict[str, StandingApproval] = {}
+        self._models: dict[int, PredictionModel] = {}
 
     async def apply(self, change: Change) -> None:
         async with self._lock:
@@ -59,6 +62,11 @@ class InMemoryRepository:
                         raise VersionConflict(f"request {change.request.id} exists")
                 elif stored is None or stored.version != change.expected_version:
                     raise VersionConflict(f"request {change.request.id} changed meanwhile")
+            use = change.standing_use
+            if use is not None:
+                grant = self._grants.get(use.grant_id)
+                if grant is None or not grant.active_at(use.at):
+                    raise StandingExhausted(f"standing approval {use.grant_id} has no use left")
             if change.idempotency is not None:
                 key = (change.idempotency.agent_id, change.idempotency.key)
                 if key in self._idem:
@@ -75,6 +83,9 @@ class InMemoryRepository:
                 self._cards.setdefault(card.request_id, []).append(card)
             if change.agent_state is not None:
                 self._agents[change.agent_state.agent_id] = change.agent_state
+            if use is not None:
+                grant = self._grants[use.grant_id]
+                self._grants[grant.id] = dataclasses.replace(grant, uses=grant.uses + 1)
             self._append_audit(change.audit)
 
     def _append_audit(self, events: Sequence[AuditEvent]) -> None:
@@ -420,6 +431,72 @@ class InMemoryRepository:
 
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int:
         return sum(1 for m in self._outbox.values() if m.kind is kind and m.status is status)
+
+    async def add_standing(self, grant: StandingApproval, audit: Sequence[AuditEvent]) -> None:
+        async with self._lock:
+            if grant.id in self._grants:
+                raise StorageError(f"standing approval {grant.id} exists")
+            self._grants[grant.id] = grant
+            self._append_audit(audit)
+
+    async def standing_approval(self, grant_id: str) -> StandingApproval | None:
+        return self._grants.get(grant_id)
+
+    async def standing_approvals(
+        self,
+        *,
+        agent_id: str | None = None,
+        kind: str | None = None,
+        active_at: datetime | None = None,
+    ) -> Sequence[StandingApproval]:
+        found = [
+            g
+            for g in self._grants.values()
+            if (agent_id is None or g.agent_id == agent_id)
+            and (kind is None or g.kind == kind)
+            and (active_at is None or g.active_at(active_at))
+        ]
+        return sorted(found, key=lambda g: (g.created_at, g.id))
+
+    async def revoke_standing(
+        self, grant_id: str, by: str, now: datetime, audit: AuditEvent
+    ) -> StandingApproval | None:
+        async with self._lock:
+            grant = self._grants.get(grant_id)
+            if grant is None or grant.revoked_at is not None:
+                return None
+            revoked = dataclasses.replace(grant, revoked_at=now, revoked_by=by)
+            self._grants[grant_id] = revoked
+            self._append_audit((audit,))
+            return revoked
+
+    async def add_model(self, model: PredictionModel, audit: AuditEvent) -> PredictionModel:
+        async with self._lock:
+            version = max(self._models, default=0) + 1
+            stored = dataclasses.replace(model, version=version, active=False, activated_at=None)
+            self._models[version] = stored
+            self._append_audit(
+                (dataclasses.replace(audit, data={**audit.data, "version": version}),)
+            )
+            return stored
+
+    async def prediction_models(self) -> Sequence[PredictionModel]:
+        return [self._models[v] for v in sorted(self._models, reverse=True)]
+
+    async def activate_model(self, version: int | None, now: datetime, audit: AuditEvent) -> bool:
+        async with self._lock:
+            if version is not None and version not in self._models:
+                return False
+            for v, m in self._models.items():
+                active = v == version
+                self._models[v] = dataclasses.replace(
+                    m, active=active, activated_at=now if active else None
+                )
+            self._append_audit((audit,))
+            return True
+
+    async def active_model(self) -> PredictionModel | None:
+        return next((m for m in self._models.values() if m.active), None)
 
     async def ping(self) -> None:
         return None

@@ -114,6 +114,8 @@ class RequestRow(Base):
     remind_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer)
     canary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    predicted_escalation: Mapped[float | None] = mapped_column(Float)
+    cost: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index(
@@ -354,3 +356,45 @@ class LoginTokenRow(Base):
     digest: Mapped[str] = mapped_column(primary_key=True)
     login: Mapped[str]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class StandingApprovalRow(Base):
+    """A standing approval (bot.core.learning.StandingApproval). `uses` is only ever raised
+    by a conditional UPDATE (`uses < max_uses`), so racing replicas cannot overspend it."""
+
+    __tablename__ = "standing_approvals"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    grantor: Mapped[str]
+    agent_id: Mapped[str]
+    kind: Mapped[str]
+    condition: Mapped[str | None]
+    max_risk: Mapped[str] = mapped_column(Word)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None]
+
+    __table_args__ = (Index("ix_standing_approvals_agent_id_kind", "agent_id", "kind"),)
+
+
+class PredictionModelRow(Base):
+    """A trained escalation model (bot.core.learning.PredictionModel): plain JSON parameters,
+    never a pickle; at most one row is active."""
+
+    __tablename__ = "prediction_models"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    features: Mapped[list[Any]]
+    parameters: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    sha256: Mapped[str] = mapped_column(Hash)
+    active: Mapped[bool] = mapped_column(Boolean)
+    activated_at: Mapped[datetime | None]

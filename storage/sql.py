@@ -72,8 +72,9 @@ from bot.core.domain import (
     isoformat,
 )
 from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
+from bot.core.learning import PredictionModel, StandingApproval
 from routing import Lane, ReviewState, Risk
-from storage import _web_sessions
+from storage import _learning, _web_sessions
 from storage._batch import ApplyBatcher, BatchRefused
 from storage._statements import (
     APPEND_AUDIT_POSTGRES,
@@ -360,6 +361,8 @@ class SqlRepository:
                 await self._insert_idempotency(conn, change.idempotency)
             if change.agent_state is not None:
                 await self._upsert_agent_state(conn, change.agent_state)
+            if change.standing_use is not None:
+                await _learning.use_standing(conn, change.standing_use)
             outbox += (_outbox_values(m) for m in change.outbox)
             cards += (_card_values(c) for c in change.cards)
         for statement, rows in (
@@ -1036,6 +1039,68 @@ class SqlRepository:
                 conn, OutboxRow.kind == kind.value, OutboxRow.status == status.value
             )
 
+    async def add_standing(self, grant: StandingApproval, audit: Sequence[AuditEvent]) -> None:
+        async with self._write() as conn:
+            await conn.execute(insert(_learning.GRANTS).values(**_learning.grant_values(grant)))
+            await _append_audit(conn, audit)
+
+    async def standing_approval(self, grant_id: str) -> StandingApproval | None:
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(_learning.GRANTS).where(_learning.GRANTS.id == grant_id)
+            )
+            row = found.mappings().first()
+        return None if row is None else _learning.grant(row)
+
+    async def standing_approvals(
+        self,
+        *,
+        agent_id: str | None = None,
+        kind: str | None = None,
+        active_at: datetime | None = None,
+    ) -> Sequence[StandingApproval]:
+        async with self._read() as conn:
+            return await _learning.grants(conn, agent_id=agent_id, kind=kind, active_at=active_at)
+
+    async def revoke_standing(
+        self, grant_id: str, by: str, now: datetime, audit: AuditEvent
+    ) -> StandingApproval | None:
+        async with self._write() as conn:
+            revoked = await _learning.revoke(conn, grant_id, by, now)
+            if revoked is not None:
+                await _append_audit(conn, (audit,))
+        return revoked
+
+    async def add_model(self, model: PredictionModel, audit: AuditEvent) -> PredictionModel:
+        async with self._write() as conn:
+            version = await _learning.next_version(conn)
+            stored = dataclasses.replace(model, version=version, active=False, activated_at=None)
+            await conn.execute(insert(_learning.MODELS).values(**_learning.model_values(stored)))
+            event = dataclasses.replace(audit, data={**audit.data, "version": version})
+            await _append_audit(conn, (event,))
+        return stored
+
+    async def prediction_models(self) -> Sequence[PredictionModel]:
+        async with self._read() as conn:
+            return await _learning.models(conn)
+
+    async def activate_model(self, version: int | None, now: datetime, audit: AuditEvent) -> bool:
+        async with self._write() as conn:
+            if version is not None:
+                found = await conn.execute(
+                    select(_learning.MODELS.version).where(_learning.MODELS.version == version)
+                )
+                if found.first() is None:
+                    return False
+            await _learning.activate(conn, version, now)
+            await _append_audit(conn, (audit,))
+        return True
+
+    async def active_model(self) -> PredictionModel | None:
+        async with self._read() as conn:
+            found = await _learning.models(conn, active_only=True)
+        return found[0] if found else None
+
     async def ping(self) -> None:
         """Raise StorageError unless the database answers."""
         async with self._read() as conn:
@@ -1220,6 +1285,8 @@ def _request_values(r: ApprovalRequest) -> dict[str, Any]:
         "deadline_at": r.deadline_at,
         "remind_at": r.remind_at,
         "canary": r.canary,
+        "predicted_escalation": r.predicted_escalation,
+        "cost": r.cost,
     }
 
 
@@ -1277,6 +1344,8 @@ def _request(row: RowMapping, votes: Iterable[Vote], moves: Iterable[TierMove]) 
         history=tuple(moves),
         version=row["version"],
         canary=row["canary"],
+        predicted_escalation=row["predicted_escalation"],
+        cost=row["cost"],
     )
 
 

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from adapters.web import _svg
+from adapters.web import _standing, _svg
 from adapters.web._present import environment, short_time
 from adapters.web.export import MEDIA_TYPES, audit_export
 from adapters.web.oidc import (
@@ -65,8 +65,9 @@ from bot.core.domain import (
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import Clock, Repository, ReviewService
 from bot.oversight import figures
+from bot.oversight.cost import cost_figures
 from bot.oversight.watch import gather
-from routing import Policy
+from routing import Lane, Policy
 
 log = logging.getLogger("signoff.web")
 
@@ -100,6 +101,8 @@ FLASH = {
     "no_agent": "There is no such agent.",
     "revoked": "The session is signed out, on every replica.",
     "no_session": "That session had already ended.",
+    "grant_revoked": "The standing approval is revoked: matching requests wait for a person again.",
+    "no_grant": "There is no such standing approval (or it was revoked already).",
 }
 
 Requeue = Callable[[OutboxMessage, str], Awaitable[OutboxMessage | None]]
@@ -129,6 +132,11 @@ class WebSettings:
     # batch.min_items (0: off) and batch.max_items of the config.
     batch_min_items: int = 0
     batch_max_items: int = 20
+    # prediction.threshold while prediction is on: items scored above it are flagged
+    # "likely to need you"; None (prediction off) shows no score.
+    likely_at: float | None = None
+    # oversight.reviewer_hourly_cost by tier (None: reviewer time is shown in hours only).
+    hourly_cost: Callable[[str | None], float | None] = lambda _tier: None
 
     @property
     def builtin_admin(self) -> bool:
@@ -410,6 +418,7 @@ class WebInbox:
             builtin_admin=self.settings.builtin_admin,
             password_login=bool(self.settings.reviewers),
             oidc_label=self.oidc.settings.label if self.oidc is not None else None,
+            likely_at=self.settings.likely_at,
             **context,
         )
         response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
@@ -780,6 +789,7 @@ class WebInbox:
         *,
         form: _VoteForm | None = None,
         status: int = 200,
+        similar: _standing.SimilarForm | None = None,
     ) -> Response:
         try:
             item = await self.review.get(request_id)
@@ -809,10 +819,16 @@ class WebInbox:
             key: context.pop(key, None)
             for key in ("conversation", "actions_attempted", "customer", "transaction", "policies")
         }
+        can_vote = item.awaiting_verdict and blocked is None
         return self._html(
             visitor,
             "request.html",
             status=status,
+            similar=similar or _standing.prefilled(item),
+            allow_similar=can_vote
+            and verdict is Verdict.APPROVE
+            and item.lane is Lane.ESCALATE
+            and item.approvals_required == 1,
             item=item,
             mode="review" if verdict is Verdict.CONFIRM else "decide",
             can_vote=item.awaiting_verdict and blocked is None,
@@ -889,6 +905,60 @@ class WebInbox:
             return await self._request_page(visitor, request_id, form=form, status=422)
         return self._redirect("/?" + urlencode({"voted": request_id}))
 
+    async def allow_similar(self, request: Request, request_id: str) -> Response:
+        """Approve + allow similar: approve this item and grant a standing approval for
+        requests like it. The grant is checked first, so a refused grant records nothing."""
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        visitor, data = posted
+        similar = _standing.read(data)
+        try:
+            item = await self.review.get(request_id)
+        except NotFound:
+            return self._message(
+                visitor, "Not found", f"There is no request {request_id}.", status=404
+            )
+        ask = _standing.grant_request(similar, item, visitor.reviewer)
+        if ask is None:
+            return await self._request_page(visitor, request_id, similar=similar, status=422)
+        try:
+            self.review.check_standing(ask)
+            self.review.check_vote(item, visitor.reviewer, Verdict.APPROVE)
+        except InvalidInput as exc:
+            similar.errors[exc.field] = exc.problem[:1].upper() + exc.problem[1:] + "."
+            return await self._request_page(visitor, request_id, similar=similar, status=422)
+        except (NotAllowed, NotFound) as exc:
+            similar.refusal = str(exc)
+            return await self._request_page(visitor, request_id, similar=similar, status=409)
+        try:
+            await self.review.vote(
+                request_id,
+                visitor.reviewer,
+                Verdict.APPROVE,
+                channel=CHANNEL,
+                rationale=f"approved and allowed similar: {ask.reason}",
+                name=visitor.display,
+            )
+        except (NotAllowed, InvalidInput) as exc:
+            similar.refusal = str(exc)
+            return await self._request_page(visitor, request_id, similar=similar, status=409)
+        await self.review.grant_standing(ask, channel=CHANNEL)
+        return self._redirect("/?" + urlencode({"voted": request_id}))
+
+    async def revoke_standing(self, request: Request, grant_id: str) -> Response:
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        visitor, _ = posted
+        try:
+            await self.review.revoke_standing(grant_id, visitor.reviewer, channel=CHANNEL)
+        except NotAllowed as exc:
+            return await self._dashboard(visitor, error=exc.message, status=403)
+        except NotFound:
+            return self._redirect("/dashboard?flash=no_grant#standing")
+        return self._redirect("/dashboard?flash=grant_revoked#standing")
+
     # dashboard
 
     async def _dashboard(
@@ -932,6 +1002,14 @@ class WebInbox:
             dead_posts=dead_posts,
             agents=agents,
             may_stop=may_stop,
+            grants=await self.repo.standing_approvals(active_at=now),
+            cost=cost_figures(
+                evidence.requests,
+                self.settings.hourly_cost,
+                start=data.start,
+                width=data.width,
+                buckets=len(data.buckets),
+            ),
             top_tier=self.policy.top_tier,
             flash=FLASH.get(flash or ""),
             error=error,
@@ -1104,6 +1182,8 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
     ("/requests/{request_id}", "GET", "request_page"),
     ("/requests/{request_id}/vote", "POST", "vote_submit"),
     ("/batch", "POST", "batch_submit"),
+    ("/requests/{request_id}/allow-similar", "POST", "allow_similar"),
+    ("/standing/{grant_id}/revoke", "POST", "revoke_standing"),
     ("/dashboard", "GET", "dashboard_page"),
     ("/deliveries/{delivery_id}/retry", "POST", "retry_delivery"),
     ("/agents/{agent_id}/stop", "POST", "stop_agent"),

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.core.learning import StandingUse
 from routing import Lane, ReviewState, Risk, RoutingInput
 from signoff_client.canonical import canonical_json as canonical_json
 from signoff_client.canonical import sha256_hex as sha256_hex
@@ -212,6 +213,11 @@ class ApprovalRequest:
     # A synthetic attention check (oversight.canaries): its right answer is known, it is
     # never delivered to an agent and never counted in the agent-facing figures.
     canary: bool = False
+    # The escalation model's score when the request arrived (prediction mode shadow or
+    # active), None when no model scored it.
+    predicted_escalation: float | None = None
+    # What the agent reported spending on this request, in `currency`.
+    cost: float | None = None
 
     @property
     def current_action(self) -> Action:
@@ -293,6 +299,7 @@ class ApprovalRequest:
             "decided_at": isoformat(self.decided_at),
             "deadline_at": isoformat(self.deadline_at),
             "outcome": dict(self.outcome) if self.outcome is not None else None,
+            "cost": self.cost,
         }
 
 
@@ -558,6 +565,9 @@ class Change:
     # Cards of channels that are only database rows (the web inbox), posted in this same
     # transaction instead of through the outbox; their `posted` events are in `audit`.
     cards: tuple[CardRef, ...] = ()
+    # A standing approval used by this (new) request: counted in the same transaction, or
+    # the whole change is refused (StandingExhausted) when the grant has no use left.
+    standing_use: StandingUse | None = None
 
 
 @dataclass(frozen=True)

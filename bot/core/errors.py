@@ -28,6 +28,10 @@ class IdempotencyRace(StorageError):
     """Another submit with the same Idempotency-Key committed first."""
 
 
+class StandingExhausted(StorageError):
+    """The standing approval a change used is revoked, expired or used up by now."""
+
+
 class NotFound(SignoffError):
     """The request (or delivery) does not exist for this caller."""
 

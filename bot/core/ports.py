@@ -27,6 +27,7 @@ from bot.core.domain import (
     Verdict,
     WebSession,
 )
+from bot.core.learning import GrantRequest, PredictionModel, StandingApproval
 from bot.core.views import BatchView, CardView
 
 
@@ -233,6 +234,50 @@ class Repository(Protocol):
 
     async def count_outbox(self, kind: OutboxKind, status: OutboxStatus) -> int: ...
 
+    async def add_standing(self, grant: StandingApproval, audit: Sequence[AuditEvent]) -> None:
+        """Store a new standing approval with its audit events in one transaction.
+
+        A use is counted through `Change.standing_use` in the transaction of the request it
+        approves (`apply` raises StandingExhausted when none is left).
+        """
+        ...
+
+    async def standing_approval(self, grant_id: str) -> StandingApproval | None: ...
+
+    async def standing_approvals(
+        self,
+        *,
+        agent_id: str | None = None,
+        kind: str | None = None,
+        active_at: datetime | None = None,
+    ) -> Sequence[StandingApproval]:
+        """Grants, oldest first; with `active_at`, only those unrevoked, unexpired at that
+        time and with a use left."""
+        ...
+
+    async def revoke_standing(
+        self, grant_id: str, by: str, now: datetime, audit: AuditEvent
+    ) -> StandingApproval | None:
+        """Revoke a grant and write `audit` with it; None (nothing written) when there is no
+        such grant or it was already revoked."""
+        ...
+
+    async def add_model(self, model: PredictionModel, audit: AuditEvent) -> PredictionModel:
+        """Store a trained model as the next version (its `version` is ignored; `active`
+        starts false) with `audit`, whose data gains the version; returns the stored model."""
+        ...
+
+    async def prediction_models(self) -> Sequence[PredictionModel]:
+        """Every stored model version, newest first."""
+        ...
+
+    async def activate_model(self, version: int | None, now: datetime, audit: AuditEvent) -> bool:
+        """Make `version` the only active model (None: no model active) and write `audit`;
+        False (nothing written) when no model has that version."""
+        ...
+
+    async def active_model(self) -> PredictionModel | None: ...
+
     async def ping(self) -> None:
         """Raise StorageError unless the database answers."""
         ...
@@ -421,6 +466,19 @@ class ReviewService(Protocol):
 
     def check_stop_authority(self, reviewer: str) -> None:
         """Raise NotAllowed unless `reviewer` sits in the top tier."""
+        ...
+
+    def check_standing(self, ask: GrantRequest) -> None:
+        """Raise NotAllowed, NotFound or InvalidInput unless the grant may be made as asked."""
+        ...
+
+    async def grant_standing(self, ask: GrantRequest, *, channel: str) -> StandingApproval:
+        """Store a standing approval (audited). Raises what `check_standing` raises."""
+        ...
+
+    async def revoke_standing(self, grant_id: str, by: str, *, channel: str) -> StandingApproval:
+        """End a grant now (audited); its grantor or a top-tier reviewer may. Raises NotFound
+        (unknown or already revoked), NotAllowed."""
         ...
 
     async def set_stopped(

@@ -50,23 +50,35 @@ from bot.core.errors import (
     InvalidInput,
     NotAllowed,
     NotFound,
+    StandingExhausted,
     StorageError,
     VersionConflict,
 )
 from bot.core.jsondepth import MAX_DEPTH, value_depth
+from bot.core.learning import (
+    STANDING_CHANNEL,
+    GrantRequest,
+    Predictor,
+    StandingApproval,
+    StandingUse,
+)
 from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
+from bot.engine import standing
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.metrics import Metrics
+from bot.engine.standing import covering
 from routing import (
     Lane,
     Policy,
     ReviewState,
     Risk,
+    RoutingDecision,
     RoutingInput,
     TimeoutAction,
     decide,
+    sampled,
 )
 
 log = logging.getLogger("signoff.engine")
@@ -100,6 +112,7 @@ class NewRequest:
     callback_url: str | None = None
     labels: Mapping[str, Any] = field(default_factory=dict)
     context: Mapping[str, Any] = field(default_factory=dict)
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -108,9 +121,12 @@ class Submitted:
     created: bool
 
 
-def submit_response(request: ApprovalRequest) -> dict[str, Any]:
-    """The body of `201 POST /v1/requests` (CONTRACT section 5)."""
-    return {
+def submit_response(
+    request: ApprovalRequest, standing: StandingUse | None = None
+) -> dict[str, Any]:
+    """The body of `201 POST /v1/requests` (CONTRACT section 5); a request approved by a
+    standing approval also names it (section 12)."""
+    body: dict[str, Any] = {
         "id": request.id,
         "status": request.status.value,
         "lane": request.lane.value,
@@ -121,6 +137,9 @@ def submit_response(request: ApprovalRequest) -> dict[str, Any]:
         "created_at": isoformat(request.created_at),
         "review": request.review.value,
     }
+    if standing is not None:
+        body["standing_approval"] = standing.grant_id
+    return body
 
 
 def webhook_body(request: ApprovalRequest, event_type: str, at: datetime) -> dict[str, Any]:
@@ -163,9 +182,13 @@ class Engine:
         monotonic: Callable[[], float] = time.monotonic,
         canaries: CanaryPolicy | None = None,
         people: People | None = None,
+        predictor: Predictor | None = None,
     ) -> None:
         self.repo = repo
         self.people = people or People()
+        # Scores each submission for the escalation model (prediction mode shadow or active);
+        # whether the score routes is the policy's `predicted_escalation_above`.
+        self.predictor = predictor
         self.policy = policy
         self.agents = dict(agents)
         self.clock = clock
@@ -412,25 +435,27 @@ class Engine:
         stopped = await self._agent_stopped(agent_id)
         now = self.clock.now()
         request_id = new_id("req", now)
-        decision = decide(
-            RoutingInput(
-                request_id=request_id,
-                agent_id=agent_id,
-                action_kind=new.action.kind,
-                action_summary=new.action.summary,
-                action_payload=new.action.payload,
-                confidence=new.confidence,
-                amount=new.amount,
-                currency=new.currency,
-                reversible=new.reversible,
-                domain=new.domain,
-                sentiment=new.sentiment,
-                labels=new.labels,
-                context=new.context,
-                agent_stopped=stopped,
-            ),
-            self.policy,
+        routing_input = RoutingInput(
+            request_id=request_id,
+            agent_id=agent_id,
+            action_kind=new.action.kind,
+            action_summary=new.action.summary,
+            action_payload=new.action.payload,
+            confidence=new.confidence,
+            amount=new.amount,
+            currency=new.currency,
+            reversible=new.reversible,
+            domain=new.domain,
+            sentiment=new.sentiment,
+            labels=new.labels,
+            context=new.context,
+            agent_stopped=stopped,
         )
+        score = self.predictor.score(routing_input, now) if self.predictor else None
+        if score is not None and self.policy.predicted_escalation_above is not None:
+            # Active mode only: in shadow mode the score is stored and shown, never routed on.
+            routing_input = dataclasses.replace(routing_input, predicted_escalation=score)
+        decision = decide(routing_input, self.policy)
         for error in decision.rule_errors:
             log.warning(
                 "rule %s failed on %s, escalating: %s", error.rule, request_id, error.message
@@ -469,6 +494,8 @@ class Engine:
             if pending and tier_spec and tier_spec.remind_after
             else None,
             history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
+            predicted_escalation=score,
+            cost=new.cost,
         )
         outbox: list[OutboxMessage] = []
         cards: list[CardRef] = []
@@ -510,22 +537,36 @@ class Engine:
             if idempotency_key is not None
             else None
         )
+        change = Change(
+            request=request,
+            outbox=tuple(outbox),
+            audit=tuple(events),
+            idempotency=record,
+            cards=tuple(cards),
+        )
         try:
-            await self.repo.apply(
-                Change(
-                    request=request,
-                    outbox=tuple(outbox),
-                    audit=tuple(events),
-                    idempotency=record,
-                    cards=tuple(cards),
-                )
-            )
+            for grant in await self._standing_grants(request, routing_input, decision, now):
+                standing = self._standing_approved(change, grant, now)
+                try:
+                    await self.repo.apply(standing)
+                except StandingExhausted:
+                    continue  # another replica took its last use: the next grant, or a person
+                change = standing
+                break
+            else:
+                await self.repo.apply(change)
         except IdempotencyRace:
             replay = await self._replay(agent_id, idempotency_key or "", body_sha256)
             if replay is None:
                 raise
             return replay
+        if change.request is not None and change.request is not request:
+            request, outbox, cards = change.request, list(change.outbox), list(change.cards)
+            response = submit_response(request, change.standing_use)
+            self.metrics.verdicts.labels(verdict="approve", channel=STANDING_CHANNEL).inc()
         self.metrics.requests.labels(lane=request.lane.value, risk=request.risk.value).inc()
+        if self.predictor is not None:
+            self.predictor.observe(routing_input, decision.lane is Lane.ESCALATE)
         self._observe_inline_posts(request, cards)
         # No one waits on this request yet (its id is in the answer still to be sent), so
         # there is no long-poll to wake, here or on another replica.
@@ -533,6 +574,101 @@ class Engine:
         if self.canaries is not None and self.canaries.follows(request):
             await self._add_canary(request, self.canaries)
         return Submitted(response, True)
+
+    async def _standing_grants(
+        self,
+        request: ApprovalRequest,
+        inp: RoutingInput,
+        decision: RoutingDecision,
+        now: datetime,
+    ) -> list[StandingApproval]:
+        """The active standing approvals that would approve this new request, oldest first."""
+        if decision.status != "pending" or decision.approvals_required != 1 or request.canary:
+            return []
+        grants = await self.repo.standing_approvals(
+            agent_id=request.agent_id, kind=request.action.kind, active_at=now
+        )
+        if not grants:
+            return []
+        agent = self.agents.get(request.agent_id)
+        return covering(
+            grants,
+            inp,
+            decision,
+            self.policy,
+            requested_by=request.requested_by,
+            owner=agent.owner if agent else None,
+        )
+
+    def _standing_approved(self, change: Change, grant: StandingApproval, now: datetime) -> Change:
+        """`change` (a new pending request) approved by `grant`: the grantor's vote on channel
+        `standing`, the webhook, and an after-the-fact review card when sampled."""
+        pending = change.request
+        assert pending is not None and pending.tier is not None
+        vote = Vote(
+            grant.grantor,
+            grant.grantor,
+            Verdict.APPROVE,
+            f"standing approval {grant.id}: {grant.reason}",
+            now,
+            STANDING_CHANNEL,
+            pending.action.sha256,
+        )
+        review = sampled(pending.id, self.policy.routing.review_sample_rate)
+        request = dataclasses.replace(
+            _finish(dataclasses.replace(pending, votes=(vote,)), Status.APPROVED, now),
+            review=ReviewState.QUEUED if review else ReviewState.SAMPLED_OUT,
+            review_status=ReviewStatus.OPEN if review else None,
+        )
+        outbox: list[OutboxMessage] = []
+        cards: list[CardRef] = []
+        posted: list[AuditEvent] = []
+        if review:
+            outbox, cards, posted = self._card_posts(request, pending.tier, now)
+        outbox += self._webhook(request, "request.resolved", now)
+        submitted, routed = change.audit[:2]
+        events = [
+            submitted,
+            routed,
+            *posted,
+            self._event(
+                "voted",
+                request,
+                now,
+                actor=grant.grantor,
+                channel=STANDING_CHANNEL,
+                reason=vote.rationale,
+                verdict=Verdict.APPROVE.value,
+                name=grant.grantor,
+                action_sha256=vote.action_sha256,
+                approvals=1,
+                approvals_required=1,
+                standing_approval=grant.id,
+            ),
+            self._event(
+                "resolved",
+                request,
+                now,
+                actor=grant.grantor,
+                channel=STANDING_CHANNEL,
+                reason="standing_approval",
+                status=request.status.value,
+                action_sha256=request.current_action.sha256,
+                standing_approval=grant.id,
+            ),
+        ]
+        use = StandingUse(grant.id, now)
+        record = change.idempotency
+        if record is not None:
+            record = dataclasses.replace(record, response=submit_response(request, use))
+        return Change(
+            request=request,
+            outbox=tuple(outbox),
+            audit=tuple(events),
+            idempotency=record,
+            cards=tuple(cards),
+            standing_use=use,
+        )
 
     async def _add_canary(self, real: ApprovalRequest, canaries: CanaryPolicy) -> None:
         """Queue an attention check beside `real`: same tier, risk and approvals, a known
@@ -1064,6 +1200,22 @@ class Engine:
                 "not_top_tier",
                 f"only reviewers of tier {self.policy.top_tier} may stop or start agents",
             )
+
+    def check_standing(self, ask: GrantRequest) -> None:
+        """Raise NotAllowed, NotFound or InvalidInput unless the grant may be made as asked."""
+        standing.check_grant(ask, self.policy, self.agents)
+
+    async def grant_standing(self, ask: GrantRequest, *, channel: str) -> StandingApproval:
+        """Store a standing approval with its audit event; raises as `check_standing`."""
+        return await standing.grant(
+            self.repo, self.policy, self.agents, ask, self.clock.now(), channel=channel
+        )
+
+    async def revoke_standing(self, grant_id: str, by: str, *, channel: str) -> StandingApproval:
+        """End a grant now; raises NotFound (unknown or already revoked), NotAllowed."""
+        return await standing.revoke(
+            self.repo, grant_id, by, self.clock.now(), channel=channel, policy=self.policy
+        )
 
     # -- time ------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from bot.core.domain import (
     Vote,
     as_utc,
 )
+from bot.core.learning import STANDING_CHANNEL
 from routing import Lane
 
 LANES = (Lane.AUTONOMOUS.value, Lane.REVIEW.value, Lane.ESCALATE.value)
@@ -215,7 +216,9 @@ def _reviewer_stats(
     canaries: dict[str, list[bool]] = {}
     for request in requests:
         for vote in request.votes:
-            if vote.reviewer == POLICY_ACTOR:
+            # A standing approval's use is the grantor's vote, cast by Signoff in no time:
+            # counting it would make every grantor look like a rubber stamp.
+            if vote.reviewer == POLICY_ACTOR or vote.channel == STANDING_CHANNEL:
                 continue
             # Grouped by person: one human's Slack, Teams and web votes are one reviewer.
             who = vote.person or vote.reviewer
@@ -367,7 +370,9 @@ def compute(
         if at is not None:
             decided[at][1] += 1
             decided[at][0] += request.status in _OVERRIDES
-        if request.lane is Lane.ESCALATE and request.decided_at is not None:
+        # A standing approval decides at once, on a person's earlier say: not a wait.
+        standing = any(v.channel == STANDING_CHANNEL for v in request.votes)
+        if request.lane is Lane.ESCALATE and request.decided_at is not None and not standing:
             decision_seconds.append(
                 max((request.decided_at - request.created_at).total_seconds(), 0.0)
             )

@@ -150,8 +150,11 @@ def html_report(
     now: datetime,
     css: str = "",
     alerts: Sequence[Alert] = (),
+    *,
+    sections: str = "",
 ) -> str:
-    """A self-contained page: the table with targets, the warning signs, and the plots."""
+    """A self-contained page: the table with targets, the warning signs, and the plots;
+    `sections` (trusted HTML, e.g. bot.oversight.learning) goes before the plots."""
     table = "".join(
         f"<tr><th scope='row'>{html.escape(n)}</th><td>{html.escape(v)}</td>"
         f"<td>{html.escape(t)}</td><td>{html.escape(w)}</td></tr>"
@@ -207,7 +210,7 @@ time-to-escalate under 10 seconds, task success above 95%.</p>
 <table><thead><tr><th>Reviewer</th><th>Votes</th><th>Approval rate</th>
 <th>Median time to decide</th><th>Attention checks approved</th><th></th></tr></thead>
 <tbody>{reviewers or "<tr><td colspan=6>no votes yet</td></tr>"}</tbody></table>
-<h2>Plots</h2>
+{sections}<h2>Plots</h2>
 {plots}
 </body></html>
 """

@@ -28,7 +28,9 @@ from bot.engine.metrics import Metrics
 from bot.engine.outbox import LEASE, OutboxWorker
 from bot.engine.scheduler import PeriodicJob, Scheduler
 from bot.engine.waiters import Waiters
-from bot.oversight.watch import Watch
+from bot.oversight.cost import CostGauges, cost_figures
+from bot.oversight.predict import ActiveModel
+from bot.oversight.watch import Watch, gather
 from bot.server import http
 from bot.server.config import LoadedConfig
 from bot.server.services import Services, secret_lookup
@@ -39,6 +41,8 @@ from storage import InMemoryNotifier, notifier_for, open_repository
 
 log = logging.getLogger("signoff")
 
+
+MODEL_REFRESH_SECONDS = 60.0
 
 TIMING_ENV = {
     "outbox_interval": "SIGNOFF_OUTBOX_INTERVAL",
@@ -125,6 +129,7 @@ async def build_services(
         all_channels["teams"] = teams
     all_channels.update(channels or {})
     scheduler_ref: list[Scheduler] = []
+    services_extras: dict[str, Any] = {}
 
     def committed(request_id: str | None, outbox: bool) -> None:
         waiters.notify(request_id)
@@ -209,6 +214,34 @@ async def build_services(
             scheduler_ref[0].kick()
 
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
+    cost_gauges = CostGauges(metrics.registry)
+
+    async def measure_cost() -> None:
+        now = clock.now()
+        evidence = await gather(repo, now - oversight.window)
+        figures = evidence.figures(
+            now, [t.name for t in config.policy.tiers], oversight.thresholds()
+        )
+        cost_gauges.update(
+            cost_figures(
+                evidence.requests,
+                oversight.hourly_cost,
+                start=figures.start,
+                width=figures.width,
+                buckets=len(figures.buckets),
+            )
+        )
+
+    jobs.append(PeriodicJob("cost", oversight.evaluate_every.total_seconds(), measure_cost))
+    services_extras["measure_cost"] = measure_cost
+    if settings.prediction.mode != "off":
+        # The active model is read at start and re-read every minute, so `signoff predict
+        # activate` reaches every replica without a restart.
+        model = ActiveModel(repo)
+        await model.refresh()
+        engine.predictor = model
+        services_extras["model"] = model
+        jobs.append(PeriodicJob("model", MODEL_REFRESH_SECONDS, model.refresh))
     if planner.enabled:
         jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
     scheduler = Scheduler(
@@ -235,6 +268,7 @@ async def build_services(
     services.extras["notifier"] = notifier
     services.extras["watch"] = watch
     services.extras["planner"] = planner
+    services.extras.update(services_extras)
     if owned_repo:
         services.stack.push_async_callback(repo.close)
     if owned_resume and isinstance(resume_target, PerAgentResumeTarget):

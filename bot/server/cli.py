@@ -428,21 +428,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bot.oversight.figures import quality
     from bot.oversight.report import html_report, text_report
     from bot.oversight.watch import gather
+    from bot.server._learn_cli import learning_sections
 
     config = _config(args)
     since = _parse_since(args.since) or datetime.now(UTC)
     now = datetime.now(UTC)
 
     async def work(repo: Any) -> Any:
-        return await gather(repo, since), await repo.alerts(active_only=True)
+        learned = await repo.standing_approvals(), await repo.active_model()
+        return await gather(repo, since), await repo.alerts(active_only=True), learned
 
-    evidence, alerts = asyncio.run(_with_repo(config, work))
+    evidence, alerts, (grants, model) = asyncio.run(_with_repo(config, work))
     figures = evidence.figures(
         now, [t.name for t in config.policy.tiers], config.settings.oversight.thresholds()
     )
     requests = evidence.requests
     measured = quality(requests)
+    learning = learning_sections(config, requests, grants, model, now, figures)
     sys.stdout.write(text_report(figures, measured, since, now, alerts))
+    sys.stdout.write("\n".join(learning.text) + "\n")
     if args.html:
         css = resources.files("adapters.web").joinpath("static/signoff.css").read_text("utf-8")
         page = html_report(
@@ -453,6 +457,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             now,
             css,
             alerts,
+            sections=learning.html,
         )
         with open(args.html, "w", encoding="utf-8") as out:
             out.write(page)
@@ -683,6 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
         "mcp", help="MCP: approval tools for MCP clients, and a gateway that asks first"
     )
     add_mcp_commands(mcp)
+
+    from bot.server._learn_cli import add_commands
+
+    add_commands(sub, with_config)
     return parser
 
 

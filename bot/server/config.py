@@ -274,6 +274,33 @@ class OversightConfig(_Section):
     queue_growth: float = Field(default=0.5, gt=0)
     rubber_stamp: RubberStampConfig = Field(default_factory=RubberStampConfig)
     canaries: CanaryConfig = Field(default_factory=CanaryConfig)
+    # What an hour of a reviewer costs, in the agents' currency: one figure for every tier,
+    # or one per tier (a tier left out costs nothing). Unset: reviewer time in hours only.
+    reviewer_hourly_cost: float | dict[str, float] | None = None
+
+    @field_validator("reviewer_hourly_cost", mode="before")
+    @classmethod
+    def _hourly_costs(cls, value: Any) -> Any:
+        # Checked by hand: a union's own errors would name its members, not the key.
+        def rate(number: Any, where: str) -> float:
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValueError(f"{where}must be a number (an hourly cost), not {number!r}")
+            if not 0 <= number < float("inf"):
+                raise ValueError(f"{where}must be zero or more, not {number!r}")
+            return float(number)
+
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            return {str(k): rate(v, f"{k}: ") for k, v in value.items()}
+        return rate(value, "")
+
+    def hourly_cost(self, tier: str | None) -> float | None:
+        """The hourly cost of a reviewer at `tier`; None when none is configured."""
+        rate = self.reviewer_hourly_cost
+        if rate is None or isinstance(rate, float | int):
+            return None if rate is None else float(rate)
+        return rate.get(tier or "", 0.0)
 
     def thresholds(self) -> Thresholds:
         return Thresholds(
@@ -323,6 +350,15 @@ class PersonConfig(_Section):
         return value
 
 
+class PredictionConfig(_Section):
+    """The escalation model (bot.oversight.predict): off, shadow (scores are stored and
+    shown, nothing else changes) or active (`predicted_escalation` reaches the rules, and
+    a score above `threshold` escalates with reason `predicted_escalation`)."""
+
+    mode: Literal["off", "shadow", "active"] = "off"
+    threshold: float = Field(default=0.7, gt=0, lt=1)
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
     public_url: str = ""
@@ -337,6 +373,7 @@ class Settings(_Section):
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
     people: list[PersonConfig] = Field(default_factory=list)
+    prediction: PredictionConfig = Field(default_factory=PredictionConfig)
 
     @field_validator("agents")
     @classmethod
@@ -435,7 +472,14 @@ def parse_config(
     except ValidationError as exc:
         raise _validation_error(exc) from exc
     try:
-        policy = compile_policy(settings.routing, settings.tiers)
+        prediction = settings.prediction
+        policy = compile_policy(
+            settings.routing,
+            settings.tiers,
+            predicted_escalation_above=prediction.threshold
+            if prediction.mode == "active"
+            else None,
+        )
     except PolicyError as exc:
         raise ConfigError(exc.path, exc.problem) from exc
     _check_cross_references(settings, policy)
@@ -512,6 +556,10 @@ def _check_cross_references(settings: Settings, policy: Policy) -> None:
     for index, name in enumerate(canaries.tiers or []):
         if name not in tier_names:
             raise ConfigError(f"oversight.canaries.tiers[{index}]", f"no tier named {name!r}")
+    rates = settings.oversight.reviewer_hourly_cost
+    for name in rates if isinstance(rates, dict) else ():
+        if name not in tier_names:
+            raise ConfigError(f"oversight.reviewer_hourly_cost.{name}", f"no tier named {name!r}")
     agent_ids = set(settings.agent_specs())
     if canaries.agent is not None and canaries.agent not in agent_ids:
         raise ConfigError("oversight.canaries.agent", f"no agent named {canaries.agent!r}")

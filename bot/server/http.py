@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -106,6 +106,9 @@ class SubmitIn(_Body):
     callback_url: str | None = Field(default=None, max_length=2000)
     labels: dict[str, Any] = Field(default_factory=dict)
     context: ContextIn = Field(default_factory=ContextIn)
+    # What the agent spent on this request, in `currency` (a JSON number: the cost of
+    # oversight is reported per resolution).
+    cost: Annotated[float, Strict()] | None = Field(default=None, ge=0.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _storable_text(self) -> SubmitIn:
@@ -125,6 +128,8 @@ class SubmitOut(BaseModel):
     approvals_required: int
     created_at: str
     review: Literal["queued", "sampled_out", "none"]
+    # Only when a standing approval approved the request: its id (sa_...).
+    standing_approval: str | None = None
 
 
 class VoteOut(BaseModel):
@@ -187,6 +192,7 @@ class RequestOut(BaseModel):
     decided_at: str | None
     deadline_at: str | None
     outcome: dict[str, Any] | None
+    cost: float | None = None
 
 
 class RequestList(BaseModel):
@@ -433,6 +439,7 @@ async def submit(
         callback_url=body.callback_url,
         labels=body.labels,
         context=body.context.model_dump(),
+        cost=body.cost,
     )
     digest = body_digest(await request.body()) if idempotency_key is not None else None
     result = await svc.engine.submit(

@@ -125,6 +125,10 @@ people: []
 #  - id: ops-lead
 #    name: Operations lead
 #    identities: [slack:U0DDD, teams:2f1c0000-aad-object-id, web:lead]
+
+prediction:                    # the escalation model (`signoff predict`, docs/learning.md)
+  mode: "off"                  # off | shadow (score stored and shown) | active (routes)
+  threshold: 0.7               # active: a score above it escalates (predicted_escalation)
 """
 
 

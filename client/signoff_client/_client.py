@@ -103,10 +103,13 @@ class RoutingAnswer(_Result):
     approvals_required: int
     created_at: datetime
     review: Literal["queued", "sampled_out", "none"]
+    # The standing approval (sa_...) that approved an escalated request at once, if one did.
+    standing_approval: str | None = None
 
     @property
     def proceed(self) -> bool:
-        """True when the agent may act now (autonomous and review lanes)."""
+        """True when the agent may act now (autonomous and review lanes, or a standing
+        approval)."""
         return self.status == "approved"
 
 
@@ -145,6 +148,7 @@ class RequestDetail(_Result):
     decided_at: datetime | None
     deadline_at: datetime | None
     outcome: dict[str, Any] | None
+    cost: float | None = None
 
     @property
     def current_action(self) -> Action:
@@ -429,6 +433,7 @@ class _Core:
         labels: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        cost: float | None = None,
     ) -> Plan[RoutingAnswer]:
         """Ask whether the agent may act (`POST /v1/requests`).
 
@@ -454,6 +459,7 @@ class _Core:
             "callback_url": callback_url,
             "labels": dict(labels) if labels is not None else None,
             "context": dict(context) if context is not None else None,
+            "cost": cost,
         }
         body = {
             "action": action_json,

@@ -80,6 +80,9 @@ def test_a_month_of_traffic_gives_a_readable_report(tmp_path: Path) -> None:
     for chart in ("chart-lanes", "chart-escalation", "chart-queue", "chart-decisions"):
         assert f'id="{chart}"' in html
     assert "Escalation precision" in html and "Task success rate" in html
+    assert "Standing approvals:\n  0 items approved under standing approvals" in out
+    assert "Model:\n  no model in use" in out
+    assert "<h2>Standing approvals</h2>" in html and "<h2>Model</h2>" in html
 
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: the report was checked but not rendered")

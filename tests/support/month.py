@@ -5,6 +5,10 @@ review, a fifth escalate. Three reviewers: Alice reads carefully (minutes, rejec
 wrong), Carol is the manager, and from day 20 Bob slides into rubber-stamping (a few
 seconds, approves everything, including an attention check). Agents report outcomes for
 part of what proceeded, a few of them wrong. The last days leave a growing queue.
+
+With `learn_from`, the history learns from itself on that day (a quarter: `days=90,
+learn_from=45`): an escalation model is trained on what happened so far and scores every
+later request in shadow mode, and Alice grants a standing approval for small invoices.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.clock import ManualClock
-from bot.core.domain import Status, Verdict
+from bot.core.domain import AuditEvent, Status, Verdict
+from bot.core.learning import GrantRequest
 from bot.core.ports import Repository
 from bot.engine.canaries import CanaryPolicy
 from bot.engine.machine import Engine
@@ -51,20 +56,62 @@ class MonthFigures:
     escalated: int
     bob_votes: int
     bob_approvals: int
+    standing_approved: int = 0
+    model_version: int | None = None
 
 
-async def simulate_month(repo: Repository, start: datetime, days: int = 30) -> MonthFigures:
+async def _learn(world: World, days_left: int) -> int:
+    """Train and activate a model on the history so far; grant Alice's standing approval."""
+    from bot.oversight.predict import ActiveModel, train
+
+    engine = world.engine
+    now = world.clock.now()
+    history = []
+    cursor = None
+    while True:
+        page = await world.repo.list_requests(limit=500, cursor=cursor)
+        history += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    event = AuditEvent(event="model_trained", at=now, actor="cli", channel="cli")
+    stored = await world.repo.add_model(train(history).as_model(now, "cli"), event)
+    await world.repo.activate_model(stored.version, now, event)
+    model = ActiveModel(world.repo)
+    await model.refresh()
+    engine.predictor = model
+    await engine.grant_standing(
+        GrantRequest(
+            grantor="web:alice",
+            agent_id="invoice-bot",
+            kind="invoice",
+            ttl=timedelta(days=min(days_left, 30)),  # the longest a grant may run
+            max_uses=10_000,
+            reason="small invoices from known suppliers",
+            when="amount <= 200.0",
+        ),
+        channel="web",
+    )
+    return stored.version
+
+
+async def simulate_month(
+    repo: Repository, start: datetime, days: int = 30, *, learn_from: int | None = None
+) -> MonthFigures:
     rng = random.Random(2026)
     clock = ManualClock(start)
     world = World(repo, month_config(), clock, rng=rng)
     engine: Engine = world.engine
-    requests = escalated = bob_votes = bob_approvals = 0
+    requests = escalated = bob_votes = bob_approvals = standing = 0
+    model_version = None
     attention_check = CanaryPolicy(rate=1.0, tiers=frozenset({"junior"}))
     canary_due = False
     for day in range(days):
         morning = start + timedelta(days=day)
         if clock.now() < morning:
             clock.advance(morning - clock.now())
+        if day == learn_from:
+            model_version = await _learn(world, days - day)
         per_day = 20 + day // 3  # traffic grows through the month
         # Queue growth in the last three days: reviewers stop keeping up.
         keeping_up = day < days - 3
@@ -87,6 +134,7 @@ async def simulate_month(repo: Repository, start: datetime, days: int = 30) -> M
             result = await engine.submit("invoice-bot", new)
             rid = str(result.response["id"])
             requests += 1
+            standing += "standing_approval" in result.response
             request = await engine.get(rid)
             if canary_due and attention_check.follows(request):
                 canary_due = False
@@ -119,10 +167,12 @@ async def simulate_month(repo: Repository, start: datetime, days: int = 30) -> M
                 )
             elif request.review_status is not None and keeping_up and wrong:
                 clock.advance(timedelta(minutes=rng.randint(5, 120)))
+                # Alice's standing approval already voted for her: Carol reviews its uses.
+                checker = "web:carol" if "standing_approval" in result.response else "web:alice"
                 await engine.vote(
-                    rid, "web:alice", Verdict.REVERSE, channel="web", rationale="duplicate"
+                    rid, checker, Verdict.REVERSE, channel="web", rationale="duplicate"
                 )
             elif request.status is Status.APPROVED and rng.random() < 0.5:
                 await engine.record_outcome("invoice-bot", rid, not wrong, "reconciled")
         await world.worker.drain()
-    return MonthFigures(requests, escalated, bob_votes, bob_approvals)
+    return MonthFigures(requests, escalated, bob_votes, bob_approvals, standing, model_version)

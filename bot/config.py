@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from adapters.resume.spec import RESUME_KINDS, ResumeSpec, WebhookResume
+from bot.callbacks import default_prefix, parse_http_url
 from bot.canaries import CanaryPolicy
 from bot.domain import AgentSpec
 from bot.errors import ConfigError
@@ -46,11 +47,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _prefix(value: str) -> str:
+    parse_http_url(value)
+    return value
+
+
 class AgentConfig(_Section):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     key_sha256: str | list[str] | None = None
     callback_url: str | None = None
-    callback_prefixes: list[str] | None = None
+    # Parsed at load (bot.callbacks): each must be an http(s) URL with a host; no path is "/".
+    callback_prefixes: list[Annotated[str, AfterValidator(_prefix)]] | None = None
     webhook_secret_env: str | None = None
     owner: str | None = None
     resume: ResumeSpec | None = None
@@ -67,14 +74,7 @@ class AgentConfig(_Section):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None:
-            check_http_url(value)
-        return value
-
-    @field_validator("callback_prefixes")
-    @classmethod
-    def _http_prefixes(cls, value: list[str] | None) -> list[str] | None:
-        for prefix in value or []:
-            check_http_url(prefix)
+            parse_http_url(value)
         return value
 
     @field_validator("webhook_secret_env")
@@ -99,8 +99,7 @@ class AgentConfig(_Section):
             )
         prefixes = self.callback_prefixes
         if prefixes is None and self.callback_url:
-            parts = urlsplit(self.callback_url)
-            prefixes = [f"{parts.scheme}://{parts.netloc}/"]
+            prefixes = [default_prefix(self.callback_url)]
         return AgentSpec(
             id=self.id,
             key_sha256=tuple(keys),
@@ -109,14 +108,6 @@ class AgentConfig(_Section):
             webhook_secret_env=self.webhook_secret_env,
             owner=self.owner,
         )
-
-
-def check_http_url(value: str) -> str:
-    """Raise ValueError unless `value` is an absolute http(s) URL with a host."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bot.callbacks import check_callback_url
 from bot.canaries import CanaryPolicy, template_for
 from bot.cards import CardViews
 from bot.domain import (
@@ -367,22 +368,15 @@ class Engine:
     # -- submit ----------------------------------------------------------------------------
 
     def check_callback(self, agent_id: str, url: str | None) -> None:
-        """Refuse callback URLs that are not http(s) or lie outside the agent's prefixes."""
+        """Refuse callback URLs that are not well-formed http(s) URLs (bot.callbacks) or do
+        not lie under one of the agent's prefixes, compared part by part."""
         if url is None:
             return
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput("callback_url", f"{url!r} is not an http(s) URL")
         agent = self.agents.get(agent_id)
-        prefixes = agent.callback_prefixes if agent else ()
-        if not any(url.startswith(p) for p in prefixes):
-            allowed = ", ".join(prefixes) if prefixes else "none configured"
-            raise InvalidInput(
-                "callback_url",
-                f"{url!r} is outside this agent's callback_prefixes ({allowed})",
-            )
+        try:
+            check_callback_url(url, agent.callback_prefixes if agent else ())
+        except ValueError as exc:
+            raise InvalidInput("callback_url", str(exc)) from exc
         if not agent or not agent.webhook_secret_env:
             raise InvalidInput("callback_url", "this agent has no webhook secret configured")
 

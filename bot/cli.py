@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from bot.config import DEMO_AGENT, LoadedConfig, format_loc, load_config
 from bot.domain import isoformat, verify_chain
 from bot.errors import ConfigError, StorageError
+from bot.preflight import check_secrets
 
 EXIT_CONFIG = 2
 
@@ -50,6 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         env["SIGNOFF_PORT"] = str(args.port)
     config = load_config(args.config, env)
+    check_secrets(config.settings, env)
     logging.basicConfig(
         level=os.environ.get("SIGNOFF_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -217,7 +219,10 @@ def _route(
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
+    import os
+
     config = load_config(args.file)
+    check_secrets(config.settings, os.environ)
     policy = config.policy
     print(f"{args.file}: valid")
     print(

@@ -126,6 +126,9 @@ class SlackCredentials:
 
 
 class SlackConfig(_Section):
+    # None: on when the credentials are set (and required when tiers use Slack, see
+    # bot.preflight); false: off whatever the environment holds; true: required.
+    enabled: bool | None = None
     bot_token_env: str = "SLACK_BOT_TOKEN"
     signing_secret_env: str = "SLACK_SIGNING_SECRET"
     app_token_env: str = "SLACK_APP_TOKEN"
@@ -134,7 +137,10 @@ class SlackConfig(_Section):
 
     def credentials(self, env: Mapping[str, str]) -> SlackCredentials | None:
         """Slack is on with the bot token and a way to hear from Slack: the signing secret
-        (HTTP), the app token (Socket Mode), or both. None means Slack is off."""
+        (HTTP), the app token (Socket Mode), or both. None means Slack is off, as does
+        `enabled: false`."""
+        if self.enabled is False:
+            return None
         token = env.get(self.bot_token_env)
         secret = env.get(self.signing_secret_env) or None
         app_token = env.get(self.app_token_env) or None
@@ -144,7 +150,8 @@ class SlackConfig(_Section):
 
 
 class TeamsConfig(_Section):
-    enabled: bool = False
+    # None: on when the app id is set; false: off whatever the environment holds.
+    enabled: bool | None = None
     auth: Literal["botframework", "none"] = "botframework"
     app_id_env: str = "TEAMS_APP_ID"
     app_password_env: str = "TEAMS_APP_PASSWORD"
@@ -153,7 +160,9 @@ class TeamsConfig(_Section):
     alerts_channel: str | None = None
 
     def is_on(self, env: Mapping[str, str]) -> bool:
-        return self.enabled or bool(env.get(self.app_id_env))
+        if self.enabled is not None:
+            return self.enabled
+        return bool(env.get(self.app_id_env))
 
 
 class WebReviewer(_Section):

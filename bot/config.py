@@ -27,6 +27,7 @@ from bot.callbacks import default_prefix, parse_http_url
 from bot.canaries import CanaryPolicy
 from bot.domain import AgentSpec
 from bot.errors import ConfigError
+from bot.lanes import OutboxCaps
 from bot.oversight import Thresholds
 from routing import (
     DEFAULT_TIERS,
@@ -253,6 +254,38 @@ class BatchConfig(_Section):
         return self.min_items >= 2
 
 
+class OutboxLanes(_Section):
+    webhooks: int = Field(default=16, ge=1, le=1000)
+    cards: int = Field(default=12, ge=1, le=1000)
+    alerts: int = Field(default=2, ge=1, le=1000)
+
+
+class OutboxConfig(_Section):
+    """How many deliveries one replica runs at once (bot.lanes.OutboxCaps)."""
+
+    max_in_flight: int = Field(default=32, ge=1, le=1000)
+    per_destination: int = Field(default=4, ge=1, le=1000)
+    lanes: OutboxLanes = Field(default_factory=OutboxLanes)
+
+    def caps(self) -> OutboxCaps:
+        return OutboxCaps(
+            max_in_flight=self.max_in_flight,
+            per_destination=self.per_destination,
+            lanes={
+                "webhooks": self.lanes.webhooks,
+                "cards": self.lanes.cards,
+                "alerts": self.lanes.alerts,
+            },
+        )
+
+    @model_validator(mode="after")
+    def _no_lane_starves(self) -> OutboxConfig:
+        problem = self.caps().problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
     public_url: str = ""
@@ -266,6 +299,7 @@ class Settings(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 
     @field_validator("agents")
     @classmethod

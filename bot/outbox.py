@@ -130,11 +130,14 @@ class OutboxWorker:
         try:
             while True:
                 self._changed.clear()
+                # Deliveries running when the claim began may have kept some due rows out
+                # of it (their destination was full): then claim once more before leaving.
+                was_running = bool(self._running)
                 fresh = 0
                 if not self._stopping and started < budget:
                     fresh = await self._claim_and_start(min(batch, budget - started))
                     started += fresh
-                if not self._running and not fresh:
+                if not self._running and not fresh and (not was_running or self._stopping):
                     return started
                 if not fresh:
                     # Full, or nothing due: wait for a delivery to end, a kick, or a poll.

@@ -54,6 +54,7 @@ from bot.errors import (
     StorageError,
     VersionConflict,
 )
+from bot.escalation import measured_channels
 from bot.metrics import Metrics
 from bot.ports import Clock, InlineChannel, Repository
 from routing import (
@@ -165,6 +166,9 @@ class Engine:
         self.policy = policy
         self.agents = dict(agents)
         self.clock = clock
+        # A deadline that passed before this process started passed while the service was
+        # down (for the replicas that were up sweep every few seconds): see `_escalate_one`.
+        self.started_at = clock.now()
         self.channels = channels
         self.metrics = metrics or Metrics()
         self._on_commit = on_commit
@@ -251,15 +255,20 @@ class Engine:
         outbox: list[OutboxMessage] = []
         cards: list[CardRef] = []
         events: list[AuditEvent] = []
-        for channel, target in self.targets(tier):
+        targets = self.targets(tier)
+        measured = measured_channels(self.policy.tier(tier), (c for c, _ in targets))
+        for channel, target in targets:
             inline = self.inline_channels.get(channel)
             if inline is None:
+                payload: dict[str, Any] = {"channel": channel, "target": target, "tier": tier}
+                if channel not in measured:
+                    payload["measured"] = False
                 outbox.append(
                     OutboxMessage(
                         id=new_id("msg", now),
                         kind=OutboxKind.POST_CARD,
                         request_id=request.id,
-                        payload={"channel": channel, "target": target, "tier": tier},
+                        payload=payload,
                         created_at=now,
                         next_attempt_at=now,
                     )
@@ -275,17 +284,22 @@ class Engine:
                     request_id=request.id,
                     channel=channel,
                     risk=request.risk.value,
-                    data={"tier": tier, "target": target},
+                    data={"tier": tier, "target": target, "measured": channel in measured},
                 )
             )
         return outbox, cards, events
 
     def _observe_inline_posts(self, request: ApprovalRequest, cards: Sequence[CardRef]) -> None:
-        # As the outbox worker does for the first tier's cards: submit -> card posted.
+        # As the outbox worker does for the first tier's cards: submit -> card posted, in
+        # the channels that have reviewers of the tier (bot.escalation).
         if cards and len(request.history) <= 1:
             elapsed = max((self.clock.now() - request.created_at).total_seconds(), 0.0)
-            for _ in cards:
-                self.metrics.time_to_escalate.observe(elapsed)
+            for card in cards:
+                measured = measured_channels(
+                    self.policy.tier(card.tier), (c for c, _ in self.targets(card.tier))
+                )
+                if card.channel in measured:
+                    self.metrics.time_to_escalate.labels(channel=card.channel).observe(elapsed)
 
     def _card_update(self, request: ApprovalRequest, now: datetime) -> OutboxMessage:
         return OutboxMessage(
@@ -1001,17 +1015,21 @@ class Engine:
         ):
             return False
         next_tier = self.policy.next_tier(request.tier)
+        if next_tier is None and request.deadline_at < self.started_at:
+            # The last tier's window ran out while the service was down: its reviewers never
+            # had it, so they get it again in full before on_timeout may decide.
+            return await self._restart_window(request, now)
         if next_tier is not None:
             spec = self.policy.tier(next_tier)
-            # Catch up from the old deadline, so a service that was down walks the chain at
-            # the pace the policy promised rather than restarting every clock.
-            deadline = request.deadline_at + spec.sla
+            # A tier's SLA counts from the moment the item reached it: after downtime an
+            # overdue item moves one tier and gets that tier's whole window (and reminder),
+            # instead of running up the chain to on_timeout in a few sweeps.
             move = TierMove(request.tier, next_tier, now, "sla")
             updated = dataclasses.replace(
                 request,
                 tier=next_tier,
-                deadline_at=deadline,
-                remind_at=deadline - spec.sla + spec.remind_after if spec.remind_after else None,
+                deadline_at=now + spec.sla,
+                remind_at=now + spec.remind_after if spec.remind_after else None,
                 history=(*request.history, move),
                 updated_at=now,
             )
@@ -1081,6 +1099,29 @@ class Engine:
             )
             self._observe_decision(updated)
         self._committed(request_id)
+        return True
+
+    async def _restart_window(self, request: ApprovalRequest, now: datetime) -> bool:
+        assert request.tier is not None and request.deadline_at is not None
+        spec = self.policy.tier(request.tier)
+        updated = dataclasses.replace(
+            request,
+            deadline_at=now + spec.sla,
+            remind_at=now + spec.remind_after if spec.remind_after else None,
+            updated_at=now,
+        )
+        event = self._event(
+            "sla_restarted",
+            updated,
+            now,
+            reason="downtime",
+            tier=request.tier,
+            missed_deadline=isoformat(request.deadline_at),
+        )
+        await self.repo.apply(
+            Change(request=updated, expected_version=request.version, audit=(event,))
+        )
+        self._committed(request.id)
         return True
 
     async def remind(self, limit: int = 200) -> int:

@@ -292,8 +292,11 @@ class OutboxWorker:
         target = str(message.payload["target"])
         ref = await channel.post_card(self.view(request, tier, target))
         now = self.clock.now()
-        if len(request.history) <= 1:
-            self.metrics.time_to_escalate.observe(
+        # Only copies in a channel with reviewers of the tier measure time-to-escalate
+        # (bot.escalation; the engine noted the others when it queued them).
+        measured = message.payload.get("measured", True) is not False
+        if len(request.history) <= 1 and measured:
+            self.metrics.time_to_escalate.labels(channel=channel_name).observe(
                 max((now - request.created_at).total_seconds(), 0.0)
             )
         card = CardRef(request.id, channel_name, tier, dict(ref), now)
@@ -303,7 +306,7 @@ class OutboxWorker:
             request_id=request.id,
             channel=channel_name,
             risk=request.risk.value,
-            data={"tier": tier, "target": target},
+            data={"tier": tier, "target": target, "measured": measured},
         )
         return OutboxResult(OutboxStatus.DONE, card=card, audit=(event,))
 

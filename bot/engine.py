@@ -306,10 +306,20 @@ class Engine:
             id=new_id("msg", now),
             kind=OutboxKind.UPDATE_CARDS,
             request_id=request.id,
-            payload={"version": request.version + 1},
+            payload={"version": request.version + 1, **self._destination(request.tier)},
             created_at=now,
             next_attempt_at=now,
         )
+
+    def _destination(self, tier: str | None) -> dict[str, str]:
+        """Where an edit or reminder of a card at `tier` goes first, for the outbox's cap
+        per destination (bot.lanes): the tier's first chat channel, if it has one."""
+        if tier is None or tier not in {t.name for t in self.policy.tiers}:
+            return {}
+        for channel, target in self.targets(tier):
+            if channel not in self.inline_channels:
+                return {"destination": f"{channel}:{target}"}
+        return {}
 
     def _webhook(
         self, request: ApprovalRequest, event_type: str, now: datetime
@@ -1148,7 +1158,7 @@ class Engine:
             id=new_id("msg", now),
             kind=OutboxKind.REMIND,
             request_id=request.id,
-            payload={"tier": request.tier},
+            payload={"tier": request.tier, **self._destination(request.tier)},
             created_at=now,
             next_attempt_at=now,
         )

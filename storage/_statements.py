@@ -138,12 +138,20 @@ PENDING: ColumnElement[str] = literal_column("'pending'")
 # Leases the due messages in one statement (no SELECT then UPDATE round trip). Due means
 # pending, `next_attempt_at <= now` and no lease or an expired one, oldest first;
 # PostgreSQL skips rows another claimer holds locked, SQLite's write lock serialises.
+# Only the kinds of one lane, and none for a destination whose cap is reached ("busy").
 _due = (
     select(OUTBOX.c.id)
     .where(
         OUTBOX.c.status == PENDING,
         OUTBOX.c.next_attempt_at <= bindparam("due_at"),
         or_(OUTBOX.c.lease_expires_at.is_(None), OUTBOX.c.lease_expires_at <= bindparam("due_at")),
+        # A worker never claims again what it still runs (even past its lease).
+        or_(OUTBOX.c.lease_owner.is_(None), OUTBOX.c.lease_owner != bindparam("claimer")),
+        OUTBOX.c.kind.in_(bindparam("kinds", expanding=True)),
+        or_(
+            OUTBOX.c.destination.is_(None),
+            OUTBOX.c.destination.not_in(bindparam("busy", expanding=True)),
+        ),
     )
     .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
     .limit(bindparam("claim_limit"))

@@ -30,6 +30,7 @@ from bot.core.domain import (
     audit_hash,
 )
 from bot.core.errors import IdempotencyRace, StandingExhausted, StorageError, VersionConflict
+from bot.core.lanes import destination
 from bot.core.learning import PredictionModel, StandingApproval
 
 
@@ -144,8 +145,17 @@ class InMemoryRepository:
         return [r.id for r in sorted(due, key=lambda r: (r.remind_at or now, r.id))[:limit]]
 
     async def claim_outbox(
-        self, owner: str, now: datetime, lease: timedelta, limit: int
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        *,
+        kinds: Sequence[OutboxKind] | None = None,
+        busy: Sequence[str] = (),
     ) -> Sequence[OutboxMessage]:
+        wanted = set(kinds if kinds is not None else OutboxKind)
+        skipped = set(busy)
         async with self._lock:
             due = sorted(
                 (
@@ -154,6 +164,9 @@ class InMemoryRepository:
                     if m.status is OutboxStatus.PENDING
                     and m.next_attempt_at <= now
                     and (m.lease_expires_at is None or m.lease_expires_at <= now)
+                    and m.lease_owner != owner
+                    and m.kind in wanted
+                    and destination(m.kind, m.payload, m.request_id) not in skipped
                 ),
                 key=lambda m: (m.next_attempt_at, m.id),
             )[:limit]
@@ -224,6 +237,23 @@ class InMemoryRepository:
                 )
                 released += 1
         return released
+
+    async def renew_outbox(
+        self, message_ids: Sequence[str], owner: str, expires_at: datetime
+    ) -> Sequence[str]:
+        renewed: list[str] = []
+        async with self._lock:
+            for message_id in message_ids:
+                message = self._outbox.get(message_id)
+                if (
+                    message is None
+                    or message.lease_owner != owner
+                    or message.status is not OutboxStatus.PENDING
+                ):
+                    continue
+                self._outbox[message_id] = dataclasses.replace(message, lease_expires_at=expires_at)
+                renewed.append(message_id)
+        return renewed
 
     async def requeue_outbox(
         self, message_id: str, now: datetime, audit: AuditEvent

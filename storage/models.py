@@ -198,6 +198,9 @@ class OutboxRow(Base):
     last_error: Mapped[str | None]
     lease_owner: Mapped[str | None]
     lease_expires_at: Mapped[datetime | None]
+    # The receiver (bot.lanes.destination), set at insert: a claim skips destinations whose
+    # per-destination cap is reached. NULL on rows written before the column existed.
+    destination: Mapped[str | None]
 
     __table_args__ = (
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),

@@ -72,6 +72,7 @@ from bot.core.domain import (
     isoformat,
 )
 from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
+from bot.core.lanes import destination
 from bot.core.learning import PredictionModel, StandingApproval
 from routing import Lane, ReviewState, Risk
 from storage import _learning, _web_sessions
@@ -421,7 +422,14 @@ class SqlRepository:
         )
 
     async def claim_outbox(
-        self, owner: str, now: datetime, lease: timedelta, limit: int
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        *,
+        kinds: Sequence[OutboxKind] | None = None,
+        busy: Sequence[str] = (),
     ) -> Sequence[OutboxMessage]:
         """Lease up to `limit` due messages to `owner` (expired leases of others count as due).
 
@@ -431,11 +439,17 @@ class SqlRepository:
         expires = now + lease
         if limit <= 0:
             return []
+        params = {
+            "due_at": now,
+            "claim_limit": limit,
+            "owner": owner,
+            "claimer": owner,
+            "expires": expires,
+            "kinds": [k.value for k in (kinds if kinds is not None else OutboxKind)],
+            "busy": list(busy),
+        }
         async with self._write() as conn:
-            claimed = await conn.execute(
-                CLAIM_OUTBOX,
-                {"due_at": now, "claim_limit": limit, "owner": owner, "expires": expires},
-            )
+            claimed = await conn.execute(CLAIM_OUTBOX, params)
             messages = [_outbox(row) for row in claimed.mappings()]
         # RETURNING comes in no particular order; the claim's order is the sending order.
         return sorted(messages, key=lambda m: (m.next_attempt_at, m.id))
@@ -548,6 +562,24 @@ class SqlRepository:
                 .returning(OutboxRow.id)
             )
             return len(released.all())
+
+    async def renew_outbox(
+        self, message_ids: Sequence[str], owner: str, expires_at: datetime
+    ) -> Sequence[str]:
+        if not message_ids:
+            return []
+        async with self._write() as conn:
+            renewed = await conn.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id.in_(list(message_ids)),
+                    OutboxRow.lease_owner == owner,
+                    OutboxRow.status == OutboxStatus.PENDING.value,
+                )
+                .values(lease_expires_at=expires_at)
+                .returning(OutboxRow.id)
+            )
+            return [row[0] for row in renewed.all()]
 
     async def requeue_outbox(
         self, message_id: str, now: datetime, audit: AuditEvent
@@ -1402,6 +1434,7 @@ def _outbox_values(m: OutboxMessage) -> dict[str, Any]:
         "last_error": m.last_error,
         "lease_owner": m.lease_owner,
         "lease_expires_at": m.lease_expires_at,
+        "destination": destination(m.kind, m.payload, m.request_id),
     }
 
 

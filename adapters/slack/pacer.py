@@ -13,11 +13,12 @@ from bot.core.errors import DeliveryError
 class ChannelPacer:
     """Spaces calls per key (a channel id) `interval` seconds apart, in this process.
 
-    `turn(key)` waits for the key's next slot when that is at most `max_wait` away (the
-    one-second spacing, Slack's usual `Retry-After: 1`); a key held longer (a 429 asked
-    for 30 s) raises a retryable DeliveryError at once, without calling Slack, so the
-    outbox tries again later instead of a worker spinning, or sleeping on it while its
-    lease runs out. `monotonic` and `sleep` are injectable so tests run on virtual time.
+    `turn(key)` waits for the key's next slot: behind the other writes queued for it (the
+    outbox runs a few deliveries per channel at once and renews their leases meanwhile),
+    or through a short hold (Slack's usual `Retry-After: 1`, at most `max_wait`). A key
+    held longer (a 429 asked for 30 s) raises a retryable DeliveryError at once, without
+    calling Slack, so the outbox tries again later instead of a worker spinning or sleeping
+    on it. `monotonic` and `sleep` are injectable so tests run on virtual time.
     """
 
     def __init__(
@@ -33,6 +34,7 @@ class ChannelPacer:
         self._monotonic = monotonic
         self._sleep = sleep
         self._ready: dict[str, float] = {}
+        self._held: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def turn(self, key: str) -> None:
@@ -46,11 +48,12 @@ class ChannelPacer:
             now = self._monotonic()
             ready = self._ready.get(key, now)
             wait = ready - now
-            if wait > self.max_wait:
+            held = self._held.get(key, now) - now
+            if held > self.max_wait:
                 raise DeliveryError(
-                    f"Slack asked to wait {wait:.0f}s more before writing to {key}",
+                    f"Slack asked to wait {held:.0f}s more before writing to {key}",
                     retryable=True,
-                    retry_after=wait,
+                    retry_after=held,
                 )
             if wait > 0:
                 await self._sleep(wait)
@@ -60,3 +63,4 @@ class ChannelPacer:
         """Keep `key` quiet for `seconds` from now (Slack's Retry-After)."""
         until = self._monotonic() + max(seconds, 0.0)
         self._ready[key] = max(self._ready.get(key, until), until)
+        self._held[key] = max(self._held.get(key, until), until)

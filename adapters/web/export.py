@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.core.domain import AuditRecord
+from bot.core.spreadsheet import safe_row
 
 AUDIT_CSV_FIELDS = (
     "seq",
@@ -36,12 +37,13 @@ def audit_jsonl(records: Iterable[AuditRecord]) -> str:
 
 
 def audit_csv(records: Iterable[AuditRecord]) -> str:
-    """A header row and one row per event; `data` is its JSON text (keys sorted)."""
+    """A header row and one row per event; `data` is its JSON text (keys sorted); text
+    cells a spreadsheet would run as a formula start with `'` (bot.spreadsheet)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=AUDIT_CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for row in audit_rows(records):
-        writer.writerow({**row, "data": json.dumps(row["data"], sort_keys=True)})
+        writer.writerow(safe_row({**row, "data": json.dumps(row["data"], sort_keys=True)}))
     return out.getvalue()
 
 

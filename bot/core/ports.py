@@ -79,9 +79,28 @@ class Repository(Protocol):
     async def due_for_reminder(self, now: datetime, limit: int) -> Sequence[str]: ...
 
     async def claim_outbox(
-        self, owner: str, now: datetime, lease: timedelta, limit: int
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        *,
+        kinds: Sequence[OutboxKind] | None = None,
+        busy: Sequence[str] = (),
     ) -> Sequence[OutboxMessage]:
-        """Lease up to `limit` due messages to `owner` (expired leases of others count as due)."""
+        """Lease up to `limit` due messages to `owner` (expired leases of others count as due).
+
+        Only messages of `kinds` (default: every kind) whose destination
+        (`bot.lanes.destination`) is not in `busy`, and never one whose lease `owner`
+        holds or held (it may still be running there).
+        """
+        ...
+
+    async def renew_outbox(
+        self, message_ids: Sequence[str], owner: str, expires_at: datetime
+    ) -> Sequence[str]:
+        """Extend the leases `owner` still holds on pending messages to `expires_at` (a
+        delivery still running); returns the ids renewed (a lease taken over is not)."""
         ...
 
     async def finish_outbox(self, message_id: str, owner: str, result: OutboxResult) -> bool:

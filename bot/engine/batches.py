@@ -113,7 +113,7 @@ class BatchPlanner:
             created_at=now,
             updated_at=now,
         )
-        if await self.repo.open_batch(card, (self._message(OutboxKind.POST_BATCH, card.id),)):
+        if await self.repo.open_batch(card, (self._message(OutboxKind.POST_BATCH, card),)):
             log.info(
                 "batch card %s: %d %s items at %s (%s)", card.id, len(items), kind, tier, channel
             )
@@ -131,16 +131,17 @@ class BatchPlanner:
             status=status,
             updated_at=self.clock.now(),
         )
-        message = self._message(OutboxKind.UPDATE_BATCH, card.id)
+        message = self._message(OutboxKind.UPDATE_BATCH, card)
         return int(await self.repo.update_batch(updated, card.version, (message,)))
 
-    def _message(self, kind: OutboxKind, batch_id: str) -> OutboxMessage:
+    def _message(self, kind: OutboxKind, card: BatchCard) -> OutboxMessage:
         now = self.clock.now()
         return OutboxMessage(
             id=new_id("msg", now),
             kind=kind,
             request_id=None,
-            payload={"batch_id": batch_id},
+            # The destination counts against the outbox's cap per channel (bot.lanes).
+            payload={"batch_id": card.id, "destination": f"{card.channel}:{card.target}"},
             created_at=now,
             next_attempt_at=now,
         )

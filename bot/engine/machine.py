@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bot.core.callbacks import check_callback_url
 from bot.core.domain import (
     POLICY_ACTOR,
     STOPPED_REASON,
@@ -54,6 +55,7 @@ from bot.core.errors import (
     StorageError,
     VersionConflict,
 )
+from bot.core.escalation import measured_channels
 from bot.core.jsondepth import MAX_DEPTH, value_depth
 from bot.core.learning import (
     STANDING_CHANNEL,
@@ -192,6 +194,9 @@ class Engine:
         self.policy = policy
         self.agents = dict(agents)
         self.clock = clock
+        # A deadline that passed before this process started passed while the service was
+        # down (for the replicas that were up sweep every few seconds): see `_escalate_one`.
+        self.started_at = clock.now()
         self.channels = channels
         self.metrics = metrics or Metrics()
         self._on_commit = on_commit
@@ -278,15 +283,20 @@ class Engine:
         outbox: list[OutboxMessage] = []
         cards: list[CardRef] = []
         events: list[AuditEvent] = []
-        for channel, target in self.targets(tier):
+        targets = self.targets(tier)
+        measured = measured_channels(self.policy.tier(tier), (c for c, _ in targets))
+        for channel, target in targets:
             inline = self.inline_channels.get(channel)
             if inline is None:
+                payload: dict[str, Any] = {"channel": channel, "target": target, "tier": tier}
+                if channel not in measured:
+                    payload["measured"] = False
                 outbox.append(
                     OutboxMessage(
                         id=new_id("msg", now),
                         kind=OutboxKind.POST_CARD,
                         request_id=request.id,
-                        payload={"channel": channel, "target": target, "tier": tier},
+                        payload=payload,
                         created_at=now,
                         next_attempt_at=now,
                     )
@@ -302,27 +312,42 @@ class Engine:
                     request_id=request.id,
                     channel=channel,
                     risk=request.risk.value,
-                    data={"tier": tier, "target": target},
+                    data={"tier": tier, "target": target, "measured": channel in measured},
                 )
             )
         return outbox, cards, events
 
     def _observe_inline_posts(self, request: ApprovalRequest, cards: Sequence[CardRef]) -> None:
-        # As the outbox worker does for the first tier's cards: submit -> card posted.
+        # As the outbox worker does for the first tier's cards: submit -> card posted, in
+        # the channels that have reviewers of the tier (bot.escalation).
         if cards and len(request.history) <= 1:
             elapsed = max((self.clock.now() - request.created_at).total_seconds(), 0.0)
-            for _ in cards:
-                self.metrics.time_to_escalate.observe(elapsed)
+            for card in cards:
+                measured = measured_channels(
+                    self.policy.tier(card.tier), (c for c, _ in self.targets(card.tier))
+                )
+                if card.channel in measured:
+                    self.metrics.time_to_escalate.labels(channel=card.channel).observe(elapsed)
 
     def _card_update(self, request: ApprovalRequest, now: datetime) -> OutboxMessage:
         return OutboxMessage(
             id=new_id("msg", now),
             kind=OutboxKind.UPDATE_CARDS,
             request_id=request.id,
-            payload={"version": request.version + 1},
+            payload={"version": request.version + 1, **self._destination(request.tier)},
             created_at=now,
             next_attempt_at=now,
         )
+
+    def _destination(self, tier: str | None) -> dict[str, str]:
+        """Where an edit or reminder of a card at `tier` goes first, for the outbox's cap
+        per destination (bot.lanes): the tier's first chat channel, if it has one."""
+        if tier is None or tier not in {t.name for t in self.policy.tiers}:
+            return {}
+        for channel, target in self.targets(tier):
+            if channel not in self.inline_channels:
+                return {"destination": f"{channel}:{target}"}
+        return {}
 
     def _webhook(
         self, request: ApprovalRequest, event_type: str, now: datetime
@@ -395,22 +420,15 @@ class Engine:
     # -- submit ----------------------------------------------------------------------------
 
     def check_callback(self, agent_id: str, url: str | None) -> None:
-        """Refuse callback URLs that are not http(s) or lie outside the agent's prefixes."""
+        """Refuse callback URLs that are not well-formed http(s) URLs (bot.callbacks) or do
+        not lie under one of the agent's prefixes, compared part by part."""
         if url is None:
             return
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput("callback_url", f"{url!r} is not an http(s) URL")
         agent = self.agents.get(agent_id)
-        prefixes = agent.callback_prefixes if agent else ()
-        if not any(url.startswith(p) for p in prefixes):
-            allowed = ", ".join(prefixes) if prefixes else "none configured"
-            raise InvalidInput(
-                "callback_url",
-                f"{url!r} is outside this agent's callback_prefixes ({allowed})",
-            )
+        try:
+            check_callback_url(url, agent.callback_prefixes if agent else ())
+        except ValueError as exc:
+            raise InvalidInput("callback_url", str(exc)) from exc
         if not agent or not agent.webhook_secret_env:
             raise InvalidInput("callback_url", "this agent has no webhook secret configured")
 
@@ -1256,17 +1274,21 @@ class Engine:
         ):
             return False
         next_tier = self.policy.next_tier(request.tier)
+        if next_tier is None and request.deadline_at < self.started_at:
+            # The last tier's window ran out while the service was down: its reviewers never
+            # had it, so they get it again in full before on_timeout may decide.
+            return await self._restart_window(request, now)
         if next_tier is not None:
             spec = self.policy.tier(next_tier)
-            # Catch up from the old deadline, so a service that was down walks the chain at
-            # the pace the policy promised rather than restarting every clock.
-            deadline = request.deadline_at + spec.sla
+            # A tier's SLA counts from the moment the item reached it: after downtime an
+            # overdue item moves one tier and gets that tier's whole window (and reminder),
+            # instead of running up the chain to on_timeout in a few sweeps.
             move = TierMove(request.tier, next_tier, now, "sla")
             updated = dataclasses.replace(
                 request,
                 tier=next_tier,
-                deadline_at=deadline,
-                remind_at=deadline - spec.sla + spec.remind_after if spec.remind_after else None,
+                deadline_at=now + spec.sla,
+                remind_at=now + spec.remind_after if spec.remind_after else None,
                 history=(*request.history, move),
                 updated_at=now,
             )
@@ -1338,6 +1360,29 @@ class Engine:
         self._committed(request_id)
         return True
 
+    async def _restart_window(self, request: ApprovalRequest, now: datetime) -> bool:
+        assert request.tier is not None and request.deadline_at is not None
+        spec = self.policy.tier(request.tier)
+        updated = dataclasses.replace(
+            request,
+            deadline_at=now + spec.sla,
+            remind_at=now + spec.remind_after if spec.remind_after else None,
+            updated_at=now,
+        )
+        event = self._event(
+            "sla_restarted",
+            updated,
+            now,
+            reason="downtime",
+            tier=request.tier,
+            missed_deadline=isoformat(request.deadline_at),
+        )
+        await self.repo.apply(
+            Change(request=updated, expected_version=request.version, audit=(event,))
+        )
+        self._committed(request.id)
+        return True
+
     async def remind(self, limit: int = 200) -> int:
         """Queue a reminder for pending items whose tier's remind_after has passed."""
         now = self.clock.now()
@@ -1362,7 +1407,7 @@ class Engine:
             id=new_id("msg", now),
             kind=OutboxKind.REMIND,
             request_id=request.id,
-            payload={"tier": request.tier},
+            payload={"tier": request.tier, **self._destination(request.tier)},
             created_at=now,
             next_attempt_at=now,
         )

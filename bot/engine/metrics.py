@@ -53,7 +53,9 @@ class Metrics:
         )
         self.time_to_escalate = Histogram(
             "signoff_time_to_escalate_seconds",
-            "Seconds from submit to the approval card being posted.",
+            "Seconds from submit to the approval card being posted, per channel with "
+            "reviewers of the tier.",
+            ["channel"],
             buckets=_ESCALATE_BUCKETS,
             registry=self.registry,
         )

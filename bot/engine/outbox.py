@@ -4,17 +4,24 @@ Rows are claimed with a lease, performed, and finished with their audit events i
 transaction. A crash between commit and delivery leaves the row pending; the next claim
 (here or on another replica, once the lease expires) performs it: at-least-once.
 
-The lease owner fences: a worker that stalled (GC pause, SIGSTOP, slow network) past its
-lease finds `finish_outbox` refused once another worker took the row over, so its result is
-recorded nowhere; and it does not start a claimed message whose lease is nearly over,
-because another replica (whose clock may run a few seconds ahead) may already hold it.
+Deliveries run concurrently under the caps of `bot.lanes.OutboxCaps`: one lane per kind
+of work (cards, alerts, webhooks), so cards never wait behind webhooks, and a cap per
+destination, so a receiver that hangs holds only its own slots. A claim takes only rows
+of a lane with free slots and skips destinations at their cap; the lease of a delivery
+still running is renewed.
+
+The lease owner fences: a worker that stalled (GC pause, SIGSTOP) past its lease, without
+renewing it, finds `finish_outbox` refused once another worker took the row over, so its
+result is recorded nowhere.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
-import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
@@ -34,6 +41,7 @@ from bot.core.domain import (
     new_id,
 )
 from bot.core.errors import DeliveryError, StorageError
+from bot.core.lanes import LANE_KINDS, LaneName, OutboxCaps, destination
 from bot.core.logs import request_context
 from bot.core.ports import (
     AlertSink,
@@ -52,10 +60,13 @@ from routing import Policy
 log = logging.getLogger("signoff.outbox")
 
 LEASE = timedelta(seconds=60)
-# A claimed message is only started while more than this share of its lease is left: the
-# rest covers one slow attempt (webhooks and Slack calls time out after 10 s) and clock skew
-# between replicas, which judge expiry by their own clocks.
-LEASE_MARGIN = 0.25
+# A running delivery's lease is renewed this often (a share of the lease), so a slow
+# receiver keeps its message while the attempt lasts; a worker that stops renewing (frozen,
+# crashed) loses it to another replica once the lease runs out.
+RENEW_SHARE = 1 / 3
+# How often a drain with deliveries in flight looks for newly due messages when nothing
+# finished and nobody kicked it (retries coming due, rows of other replicas).
+IDLE_POLL = 1.0
 
 
 class OutboxWorker:
@@ -73,9 +84,9 @@ class OutboxWorker:
         owner: str | None = None,
         rng: random.Random | None = None,
         lease: timedelta = LEASE,
-        monotonic: Callable[[], float] = time.monotonic,
         agents: Mapping[str, AgentSpec] | None = None,
         alert_sinks: Mapping[str, AlertSink] | None = None,
+        caps: OutboxCaps | None = None,
     ) -> None:
         self.repo = repo
         self.policy = policy
@@ -89,44 +100,147 @@ class OutboxWorker:
         self.owner = owner or new_id("worker")
         self.rng = rng or random.Random()
         self.lease = lease
-        self.monotonic = monotonic
         self.lost_leases = 0
         self.agents = dict(agents or {})
         self.alert_sinks = dict(alert_sinks or {})
+        self.caps = caps or OutboxCaps()
+        # What is in flight on this worker, by message id, lane and destination.
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._by_lane: Counter[LaneName] = Counter()
+        self._by_destination: Counter[str] = Counter()
+        self._changed = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Something was queued: a drain waiting on deliveries in flight claims again now."""
+        self._changed.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
 
     async def drain(self, batch: int = 50, max_rounds: int = 100) -> int:
-        """Perform every due message; returns how many attempts were made."""
-        performed = 0
-        for _ in range(max_rounds):
-            claimed_at = self.monotonic()
-            messages = await self.repo.claim_outbox(self.owner, self.clock.now(), self.lease, batch)
-            if not messages:
-                break
-            usable_until = claimed_at + self.lease.total_seconds() * (1 - LEASE_MARGIN)
-            for index, message in enumerate(messages):
-                if self.monotonic() >= usable_until:
-                    # A slow run (a platform pacing us at one message a second) used up the
-                    # lease: give the rest back so they are claimed afresh, not left until
-                    # their leases run out.
-                    rest = [m.id for m in messages[index:]]
-                    await self.repo.release_outbox(rest, self.owner)
-                    log.warning(
-                        "outbox: lease nearly over before %d messages started; released",
-                        len(rest),
-                    )
-                    break
-                with request_context(message.request_id):
-                    result = await self._perform(message)
-                if not await self.repo.finish_outbox(message.id, self.owner, result):
-                    self.lost_leases += 1
-                    log.warning(
-                        "outbox %s (%s): lease lost to another worker meanwhile; this "
-                        "attempt is not recorded",
-                        message.id,
-                        message.kind.value,
-                    )
-                performed += 1
-        return performed
+        """Perform every due message, concurrently within the caps; returns how many
+        attempts were made. Returns once nothing is in flight and nothing more is due
+        (or `batch * max_rounds` attempts were started)."""
+        started = 0
+        budget = batch * max_rounds
+        renewer = asyncio.create_task(self._renew_leases())
+        try:
+            while True:
+                self._changed.clear()
+                # Deliveries running when the claim began may have kept some due rows out
+                # of it (their destination was full): then claim once more before leaving.
+                was_running = bool(self._running)
+                fresh = 0
+                if not self._stopping and started < budget:
+                    fresh = await self._claim_and_start(min(batch, budget - started))
+                    started += fresh
+                if not self._running and not fresh and (not was_running or self._stopping):
+                    return started
+                if not fresh:
+                    # Full, or nothing due: wait for a delivery to end, a kick, or a poll.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), IDLE_POLL)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _claim_and_start(self, limit: int) -> int:
+        """One claim per lane with free slots; returns how many deliveries started."""
+        fresh = 0
+        for lane, kinds in LANE_KINDS.items():
+            free = min(
+                self.caps.lane(lane) - self._by_lane[lane],
+                self.caps.max_in_flight - len(self._running),
+                limit - fresh,
+            )
+            if free <= 0:
+                continue
+            busy = [d for d, n in self._by_destination.items() if n >= self.caps.per_destination]
+            messages = await self.repo.claim_outbox(
+                self.owner, self.clock.now(), self.lease, free, kinds=kinds, busy=busy
+            )
+            give_back: list[str] = []
+            for message in messages:
+                where = destination(message.kind, message.payload, message.request_id)
+                if self._by_destination[where] >= self.caps.per_destination:
+                    # Several due for one receiver in one claim: the rest wait their turn
+                    # in the table, free for any worker, rather than holding a lease here.
+                    give_back.append(message.id)
+                    continue
+                self._start(message, lane, where)
+                fresh += 1
+            if give_back:
+                await self.repo.release_outbox(give_back, self.owner)
+        return fresh
+
+    def _start(self, message: OutboxMessage, lane: LaneName, where: str) -> None:
+        self._by_lane[lane] += 1
+        self._by_destination[where] += 1
+        task = asyncio.create_task(self._deliver(message), name=f"outbox {message.id}")
+        self._running[message.id] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._running.pop(message.id, None)
+            self._by_lane[lane] -= 1
+            self._by_destination[where] -= 1
+            if self._by_destination[where] <= 0:
+                del self._by_destination[where]
+            self._changed.set()
+
+        task.add_done_callback(done)
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        try:
+            with request_context(message.request_id):
+                result = await self._perform(message)
+            finished = await self.repo.finish_outbox(message.id, self.owner, result)
+        except StorageError as exc:
+            # The lease runs out and the message is claimed again: at-least-once.
+            log.warning("outbox %s: result not recorded, database unavailable: %s", message.id, exc)
+            return
+        if not finished:
+            self.lost_leases += 1
+            log.warning(
+                "outbox %s (%s): lease lost to another worker meanwhile; this "
+                "attempt is not recorded",
+                message.id,
+                message.kind.value,
+            )
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of deliveries still running, so a slow receiver's message is not
+        taken over (and sent twice) while its attempt is alive."""
+        every = max(self.lease.total_seconds() * RENEW_SHARE, 0.05)
+        while True:
+            await asyncio.sleep(every)
+            ids = list(self._running)
+            if not ids:
+                continue
+            try:
+                kept = await self.repo.renew_outbox(ids, self.owner, self.clock.now() + self.lease)
+            except StorageError as exc:
+                log.warning("outbox: leases not renewed, database unavailable: %s", exc)
+                continue
+            if len(kept) < len(ids):
+                log.warning("outbox: %d running deliveries lost their lease", len(ids) - len(kept))
+
+    async def stop(self, grace: float = 2.5) -> None:
+        """Claim nothing more; give deliveries in flight `grace` seconds, then cancel them
+        and give their leases back (their receivers may see them again: at-least-once)."""
+        self._stopping = True
+        self._changed.set()
+        running = list(self._running.values())
+        if running:
+            await asyncio.wait(running, timeout=grace)
+        left = [mid for mid, task in self._running.items() if not task.done()]
+        for message_id in left:
+            self._running[message_id].cancel()
+        if left:
+            with contextlib.suppress(StorageError):
+                await self.repo.release_outbox(left, self.owner)
 
     async def _perform(self, message: OutboxMessage) -> OutboxResult:
         try:
@@ -178,8 +292,11 @@ class OutboxWorker:
         target = str(message.payload["target"])
         ref = await channel.post_card(self.view(request, tier, target))
         now = self.clock.now()
-        if len(request.history) <= 1:
-            self.metrics.time_to_escalate.observe(
+        # Only copies in a channel with reviewers of the tier measure time-to-escalate
+        # (bot.escalation; the engine noted the others when it queued them).
+        measured = message.payload.get("measured", True) is not False
+        if len(request.history) <= 1 and measured:
+            self.metrics.time_to_escalate.labels(channel=channel_name).observe(
                 max((now - request.created_at).total_seconds(), 0.0)
             )
         card = CardRef(request.id, channel_name, tier, dict(ref), now)
@@ -189,7 +306,7 @@ class OutboxWorker:
             request_id=request.id,
             channel=channel_name,
             risk=request.risk.value,
-            data={"tier": tier, "target": target},
+            data={"tier": tier, "target": target, "measured": measured},
         )
         return OutboxResult(OutboxStatus.DONE, card=card, audit=(event,))
 

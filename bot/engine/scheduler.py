@@ -86,7 +86,9 @@ class Scheduler:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        # Let a drain in flight finish its current row so no lease is left dangling needlessly.
+        # Deliveries in flight get a moment to finish; the rest give their leases back, so
+        # no lease is left dangling needlessly.
+        await self.worker.stop()
         for _ in range(50):
             if not self._draining:
                 break
@@ -96,6 +98,7 @@ class Scheduler:
         """Run the outbox now rather than at the next tick (called after every commit)."""
         del request_id
         self._again = True
+        self.worker.wake()
         if self._scheduler is not None and not self._draining:
             self._scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
 

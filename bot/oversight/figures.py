@@ -256,18 +256,33 @@ def _reviewer_stats(
 
 
 def _time_to_escalate(records: Sequence[AuditRecord]) -> list[float]:
+    """Per request, submit -> the slowest measured copy of its first tier's card.
+
+    Measured copies are those in channels with reviewers of the tier (`data.measured`,
+    bot.escalation); a `posted` event without a tier (written before tiers were recorded)
+    counts alone, as the first copy did then.
+    """
     submitted: dict[str, datetime] = {}
+    first_tier: dict[str, object] = {}
     found: dict[str, float] = {}
     for record in records:
         event = record.event
-        if event.request_id is None:
+        request_id = event.request_id
+        if request_id is None:
             continue
         if event.event == "submitted":
-            submitted[event.request_id] = event.at
-        elif event.event == "posted" and event.request_id not in found:
-            began = submitted.get(event.request_id)
-            if began is not None:
-                found[event.request_id] = max((event.at - began).total_seconds(), 0.0)
+            submitted[request_id] = event.at
+            continue
+        if event.event != "posted" or request_id not in submitted:
+            continue
+        tier = event.data.get("tier")
+        if request_id in first_tier and (tier is None or tier != first_tier[request_id]):
+            continue
+        first_tier.setdefault(request_id, tier)
+        if event.data.get("measured", True) is False:
+            continue
+        elapsed = max((event.at - submitted[request_id]).total_seconds(), 0.0)
+        found[request_id] = max(found.get(request_id, 0.0), elapsed)
     return list(found.values())
 
 

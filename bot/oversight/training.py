@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.core.domain import POLICY_ACTOR, ApprovalRequest, isoformat
+from bot.core.spreadsheet import safe_row
 from bot.oversight.figures import deciding_vote, needed_a_human, overridden
 
 FORMATS = ("jsonl", "csv")
@@ -159,7 +160,8 @@ def _json(value: Any) -> str:
 
 
 def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
-    """JSONL (one example per line, keys sorted) or CSV (CSV_FIELDS, nested values as JSON).
+    """JSONL (one example per line, keys sorted) or CSV (CSV_FIELDS, nested values as JSON,
+    text that a spreadsheet would run as a formula prefixed with `'`).
 
     Raises:
         ValueError: a format other than those in FORMATS.
@@ -170,6 +172,6 @@ def render(rows: Sequence[dict[str, Any]], fmt: str) -> str:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
         writer.writeheader()
-        writer.writerows(_flat(row) for row in rows)
+        writer.writerows(safe_row(_flat(row)) for row in rows)
         return out.getvalue()
     raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")

@@ -204,6 +204,7 @@ async def build_services(
         lease=timedelta(seconds=timing.outbox_lease),
         agents=engine.agents,
         alert_sinks=sinks,
+        caps=settings.outbox.caps(),
     )
     planner = BatchPlanner(
         engine, min_items=settings.batch.min_items, max_items=settings.batch.max_items

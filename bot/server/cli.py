@@ -26,6 +26,7 @@ from bot.server.demo_key import (
     new_api_key,
     write_demo_key,
 )
+from bot.server.preflight import check_secrets
 from signoff_client.mcp import add_commands as add_mcp_commands
 
 EXIT_CONFIG = 2
@@ -52,6 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         env["SIGNOFF_PORT"] = str(args.port)
     config = load_config(args.config, env)
+    check_secrets(config.settings, env)
     return asyncio.run(_serve(config))
 
 
@@ -285,7 +287,10 @@ def _route(
 
 
 def cmd_policy_check(args: argparse.Namespace) -> int:
+    import os
+
     config = load_config(args.file)
+    check_secrets(config.settings, os.environ)
     policy = config.policy
     print(f"{config.source or 'built-in default (no config file)'}: valid")
     print(

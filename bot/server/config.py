@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,8 +24,10 @@ from pydantic import (
 )
 
 from adapters.resume.spec import RESUME_KINDS, ResumeSpec, WebhookResume
+from bot.core.callbacks import default_prefix, parse_http_url
 from bot.core.domain import AgentSpec
 from bot.core.errors import ConfigError
+from bot.core.lanes import OutboxCaps
 from bot.core.people import People, Person, check_identity, identity_problem
 from bot.engine.canaries import CanaryPolicy
 from bot.oversight.figures import Thresholds
@@ -47,11 +50,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _prefix(value: str) -> str:
+    parse_http_url(value)
+    return value
+
+
 class AgentConfig(_Section):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     key_sha256: str | list[str] | None = None
     callback_url: str | None = None
-    callback_prefixes: list[str] | None = None
+    # Parsed at load (bot.callbacks): each must be an http(s) URL with a host; no path is "/".
+    callback_prefixes: list[Annotated[str, AfterValidator(_prefix)]] | None = None
     webhook_secret_env: str | None = None
     owner: str | None = None
     resume: ResumeSpec | None = None
@@ -68,14 +77,7 @@ class AgentConfig(_Section):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None:
-            check_http_url(value)
-        return value
-
-    @field_validator("callback_prefixes")
-    @classmethod
-    def _http_prefixes(cls, value: list[str] | None) -> list[str] | None:
-        for prefix in value or []:
-            check_http_url(prefix)
+            parse_http_url(value)
         return value
 
     @field_validator("owner")
@@ -105,8 +107,7 @@ class AgentConfig(_Section):
             )
         prefixes = self.callback_prefixes
         if prefixes is None and self.callback_url:
-            parts = urlsplit(self.callback_url)
-            prefixes = [f"{parts.scheme}://{parts.netloc}/"]
+            prefixes = [default_prefix(self.callback_url)]
         return AgentSpec(
             id=self.id,
             key_sha256=tuple(keys),
@@ -115,14 +116,6 @@ class AgentConfig(_Section):
             webhook_secret_env=self.webhook_secret_env,
             owner=self.owner,
         )
-
-
-def check_http_url(value: str) -> str:
-    """Raise ValueError unless `value` is an absolute http(s) URL with a host."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
 
 
 @dataclass(frozen=True)
@@ -141,6 +134,9 @@ class SlackCredentials:
 
 
 class SlackConfig(_Section):
+    # None: on when the credentials are set (and required when tiers use Slack, see
+    # bot.preflight); false: off whatever the environment holds; true: required.
+    enabled: bool | None = None
     bot_token_env: str = "SLACK_BOT_TOKEN"
     signing_secret_env: str = "SLACK_SIGNING_SECRET"
     app_token_env: str = "SLACK_APP_TOKEN"
@@ -149,7 +145,10 @@ class SlackConfig(_Section):
 
     def credentials(self, env: Mapping[str, str]) -> SlackCredentials | None:
         """Slack is on with the bot token and a way to hear from Slack: the signing secret
-        (HTTP), the app token (Socket Mode), or both. None means Slack is off."""
+        (HTTP), the app token (Socket Mode), or both. None means Slack is off, as does
+        `enabled: false`."""
+        if self.enabled is False:
+            return None
         token = env.get(self.bot_token_env)
         secret = env.get(self.signing_secret_env) or None
         app_token = env.get(self.app_token_env) or None
@@ -159,7 +158,8 @@ class SlackConfig(_Section):
 
 
 class TeamsConfig(_Section):
-    enabled: bool = False
+    # None: on when the app id is set; false: off whatever the environment holds.
+    enabled: bool | None = None
     auth: Literal["botframework", "none"] = "botframework"
     app_id_env: str = "TEAMS_APP_ID"
     app_password_env: str = "TEAMS_APP_PASSWORD"
@@ -168,7 +168,9 @@ class TeamsConfig(_Section):
     alerts_channel: str | None = None
 
     def is_on(self, env: Mapping[str, str]) -> bool:
-        return self.enabled or bool(env.get(self.app_id_env))
+        if self.enabled is not None:
+            return self.enabled
+        return bool(env.get(self.app_id_env))
 
 
 class WebReviewer(_Section):
@@ -359,6 +361,38 @@ class PredictionConfig(_Section):
     threshold: float = Field(default=0.7, gt=0, lt=1)
 
 
+class OutboxLanes(_Section):
+    webhooks: int = Field(default=16, ge=1, le=1000)
+    cards: int = Field(default=12, ge=1, le=1000)
+    alerts: int = Field(default=2, ge=1, le=1000)
+
+
+class OutboxConfig(_Section):
+    """How many deliveries one replica runs at once (bot.core.lanes.OutboxCaps)."""
+
+    max_in_flight: int = Field(default=32, ge=1, le=1000)
+    per_destination: int = Field(default=4, ge=1, le=1000)
+    lanes: OutboxLanes = Field(default_factory=OutboxLanes)
+
+    def caps(self) -> OutboxCaps:
+        return OutboxCaps(
+            max_in_flight=self.max_in_flight,
+            per_destination=self.per_destination,
+            lanes={
+                "webhooks": self.lanes.webhooks,
+                "cards": self.lanes.cards,
+                "alerts": self.lanes.alerts,
+            },
+        )
+
+    @model_validator(mode="after")
+    def _no_lane_starves(self) -> OutboxConfig:
+        problem = self.caps().problem()
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
     public_url: str = ""
@@ -374,6 +408,7 @@ class Settings(_Section):
     batch: BatchConfig = Field(default_factory=BatchConfig)
     people: list[PersonConfig] = Field(default_factory=list)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 
     @field_validator("agents")
     @classmethod

@@ -126,6 +126,11 @@ people: []
 #    name: Operations lead
 #    identities: [slack:U0DDD, teams:2f1c0000-aad-object-id, web:lead]
 
+outbox:                        # deliveries in flight at once, per replica (docs/deliveries.md)
+  max_in_flight: 32            # all lanes together
+  per_destination: 4           # to one callback origin, Slack channel or Teams conversation
+  lanes: {webhooks: 16, cards: 12, alerts: 2}
+
 prediction:                    # the escalation model (`signoff predict`, docs/learning.md)
   mode: "off"                  # off | shadow (score stored and shown) | active (routes)
   threshold: 0.7               # active: a score above it escalates (predicted_escalation)

@@ -631,3 +631,43 @@ async def test_audit_event_fields_round_trip(repository: Repository) -> None:
 
 async def test_ping_answers(repository: Repository) -> None:
     await repository.ping()
+
+
+async def test_a_claim_takes_one_lane_and_skips_busy_destinations(
+    repository: Repository,
+) -> None:
+    other = dataclasses.replace(
+        outbox("out_b", due=at(1)),
+        payload={"agent_id": "b", "url": "http://127.0.0.1:9001/hook", "body": {}},
+    )
+    alert = dataclasses.replace(
+        outbox("out_alert", due=at(0), kind=OutboxKind.ALERT, request_id=None),
+        payload={"channel": "slack", "alert": {}},
+    )
+    await repository.apply(Change(outbox=(outbox("out_a", due=at(0)), other, alert)))
+
+    busy = ["webhook:http://127.0.0.1:9000"]
+    webhooks = await repository.claim_outbox(
+        "w", at(10), LEASE, 10, kinds=[OutboxKind.WEBHOOK], busy=busy
+    )
+    assert [m.id for m in webhooks] == ["out_b"]
+    alerts = await repository.claim_outbox("w", at(10), LEASE, 10, kinds=[OutboxKind.ALERT])
+    assert [m.id for m in alerts] == ["out_alert"]
+    rest = await repository.claim_outbox("w2", at(10), LEASE, 10)
+    assert [m.id for m in rest] == ["out_a"]
+
+
+async def test_running_leases_are_renewed_only_by_their_owner(repository: Repository) -> None:
+    await repository.apply(Change(outbox=(outbox("out_1"), outbox("out_2"))))
+    await repository.claim_outbox("slow", at(0), LEASE, 2)
+
+    assert await repository.renew_outbox(["out_1"], "someone-else", at(100)) == []
+    assert list(await repository.renew_outbox(["out_1", "out_missing"], "slow", at(100))) == [
+        "out_1"
+    ]
+    # Renewed past the first lease: not due for another worker at 61 s; the other one is.
+    taken = await repository.claim_outbox("fresh", at(61), LEASE, 10)
+    assert [m.id for m in taken] == ["out_2"]
+    # A worker never claims again a row it holds, even once expired (it may be running).
+    later = await repository.claim_outbox("slow", at(200), LEASE, 10)
+    assert [m.id for m in later] == ["out_2"]

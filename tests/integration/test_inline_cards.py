@@ -13,6 +13,7 @@ from bot.core.clock import ManualClock
 from bot.core.domain import AgentState, OutboxKind, Status, verify_chain
 from bot.core.views import CardView
 from bot.engine.machine import NewRequest
+from bot.oversight import figures as oversight
 from tests.conftest import RepoFactory
 from tests.support.world import TIERS, World, make_config, new_request
 
@@ -60,7 +61,7 @@ async def test_a_web_card_is_posted_in_the_submit_transaction(
         r for r in await world.repo.audit_records(request_id=rid) if r.event.event == "posted"
     ]
     assert posted.event.channel == "web"
-    assert dict(posted.event.data) == {"tier": "senior", "target": "senior"}
+    assert dict(posted.event.data) == {"tier": "senior", "target": "senior", "measured": True}
     assert _observations(world) == 1
     assert [r.id for r in await world.engine.pending_for("web:sam")] == [rid]
     chain = verify_chain(await world.repo.audit_records(), await world.repo.audit_head())
@@ -98,13 +99,59 @@ async def test_chat_cards_still_go_through_the_outbox(
     )
     rid = await world.submit(confidence=0.3)
     [message] = await world.repo.list_outbox(kind=OutboxKind.POST_CARD)
-    assert dict(message.payload) == {"channel": "slack", "target": "C0SENIOR", "tier": "senior"}
+    # Senior's reviewers are all in the web inbox: the Slack copy does not measure
+    # time-to-escalate (bot.escalation).
+    assert dict(message.payload) == {
+        "channel": "slack",
+        "target": "C0SENIOR",
+        "tier": "senior",
+        "measured": False,
+    }
     assert [c.channel for c in await world.repo.cards(rid)] == ["web"]
     assert await world.worker.drain() == 1
     assert slack.posted == [(rid, "senior")]
     assert [c.channel for c in await world.repo.cards(rid)] == ["web", "slack"]
     assert await events(world, rid) == ["submitted", "routed", "posted", "posted"]
-    assert _observations(world) == 2
+    assert _observations(world) == 1 and _observations(world, "slack") == 0
+
+
+@pytest.mark.parametrize(
+    ("reviewers", "measured", "seconds"),
+    [
+        # Slack reviewers: the Slack post is measured (4 s late), the instant web row
+        # also has reviewers, and the slowest copy is the request's time to escalate.
+        (["slack:U0SAM", "web:sam"], {"web": 1, "slack": 1}, 4.0),
+        (["slack:U0SAM"], {"slack": 1}, 4.0),
+        # Only web reviewers: the web row is measured; the Slack copy is a courtesy.
+        (["web:sam"], {"web": 1}, 0.0),
+    ],
+)
+async def test_time_to_escalate_measures_the_channels_with_reviewers_of_the_tier(
+    repo_factory: RepoFactory,
+    clock: ManualClock,
+    reviewers: list[str],
+    measured: dict[str, int],
+    seconds: float,
+) -> None:
+    tiers = [dict(TIERS[0]), dict(TIERS[1], slack_channel="C0SENIOR", reviewers=reviewers)]
+    tiers.append(dict(TIERS[2]))
+    slack = RecordingChannel()
+    world = World(
+        await repo_factory(),
+        make_config(tiers=tiers),
+        clock,
+        channels={"slack": slack},
+        inline_web=True,
+    )
+    await world.submit(confidence=0.3)  # medium risk: senior
+    clock.advance(timedelta(seconds=4))  # the Slack card goes out 4 s after the submit
+    assert await world.worker.drain() == 1
+    for channel in ("web", "slack"):
+        assert _observations(world, channel) == measured.get(channel, 0), channel
+    figures = oversight.compute(
+        [], await world.repo.audit_records(), now=clock.now(), tiers=["senior"], pending_by_tier={}
+    )
+    assert figures.time_to_escalate_p95 == seconds
 
 
 async def test_a_decided_request_gets_no_card(
@@ -116,12 +163,15 @@ async def test_a_decided_request_gets_no_card(
     assert "posted" not in await events(world, rid)
 
 
-def _observations(world: World) -> int:
-    for metric in world.metrics.time_to_escalate.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_count"):
-                return int(sample.value)
-    return 0
+def _observations(world: World, channel: str | None = None) -> int:
+    """How many times time-to-escalate was observed (in `channel`, or in any)."""
+    return sum(
+        int(sample.value)
+        for metric in world.metrics.time_to_escalate.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+        and (channel is None or sample.labels.get("channel") == channel)
+    )
 
 
 # -- the stop state, cached per replica ------------------------------------------------------

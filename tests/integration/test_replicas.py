@@ -362,46 +362,6 @@ async def test_a_stalled_card_poster_does_not_record_a_second_card(
     assert (await events_of(shared_repo, rid))["posted"] == 1
 
 
-async def test_a_worker_gives_back_messages_whose_lease_is_nearly_over(
-    shared_repo: Repository,
-) -> None:
-    clock = ManualClock()
-    now = [0.0]
-
-    class SlowResume:
-        def __init__(self) -> None:
-            self.sent: list[str] = []
-
-        async def deliver(self, delivery: WebhookDelivery) -> DeliveryAttempt:
-            self.sent.append(delivery.id)
-            now[0] += LEASE.total_seconds() * 0.8  # this attempt ate most of the lease
-            return DeliveryAttempt(ok=True, status_code=200)
-
-    slow = SlowResume()
-    a = World(shared_repo, make_config(), clock, resume=slow)
-    a.worker.monotonic = lambda: now[0]
-    first, second = await a.submit(confidence=0.95), await a.submit(confidence=0.95)
-    assert await a.worker.drain(max_rounds=1) == 1  # the second is not started, but given back
-    [waiting] = [
-        m
-        for m in await shared_repo.list_outbox(kind=OutboxKind.WEBHOOK)
-        if m.status is OutboxStatus.PENDING
-    ]
-    assert waiting.lease_owner is None and waiting.lease_expires_at is None
-    # No need to wait for the lease to run out: another worker claims it at once.
-    other = StallingResume()
-    other.sent.append("primed")
-    b = World(shared_repo, make_config(), clock, resume=other)
-    assert await b.worker.drain() == 1
-    records = await shared_repo.audit_records()
-    delivered = [r.event.request_id for r in records if r.event.event == "delivered"]
-    assert sorted(map(str, delivered)) == sorted([first, second])
-    assert len(slow.sent) == 1 and len(other.sent) == 2
-
-
-# -- clock skew --------------------------------------------------------------------------------
-
-
 class SkewedClock:
     def __init__(self, base: ManualClock, skew: timedelta) -> None:
         self.base, self.skew = base, skew

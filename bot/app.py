@@ -283,6 +283,11 @@ def create_app(
             # engine and the outbox shut down.
             await stack.enter_async_context(slack_socket_mode(app, current))
             yield
+            # Here, not only in the services' stack: after a SIGTERM uvicorn re-raises the
+            # signal once the server has stopped, so `signoff serve` never unwinds that stack.
+            audit = current.extras.get("audit")
+            if audit is not None:
+                await audit.final_checkpoint()
 
     app = FastAPI(
         title="Signoff",

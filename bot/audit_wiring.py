@@ -141,6 +141,7 @@ class AuditWiring:
 
     keys: AuditKeys
     writer: CheckpointWriter | None
+    _final_written: bool = False
 
     def banner(self) -> list[str]:
         """What start-up prints: where the key came from and where checkpoints go."""
@@ -172,9 +173,11 @@ class AuditWiring:
                 )
 
     async def final_checkpoint(self) -> None:
-        """At shutdown: anchor the last events too, without failing the shutdown."""
-        if self.writer is None:
+        """At shutdown: anchor the last events too, without failing the shutdown. Runs once:
+        the app's lifespan and the services' stack both ask."""
+        if self.writer is None or self._final_written:
             return
+        self._final_written = True
         try:
             await self.writer.write()
         except Exception:

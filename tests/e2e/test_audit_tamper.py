@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import sqlite3
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -321,3 +323,52 @@ async def test_checkpoint_command_and_config_defaults(setup: Setup) -> None:
         run, "audit", "checkpoint", "--config", str(config), cwd=setup.tmp, env=setup.env
     )
     assert unsigned.returncode == 2 and "SIGNOFF_AUDIT_SIGNING_KEY" in unsigned.stderr
+
+
+def test_serve_keys_the_embedded_chain_and_checkpoints_while_running(tmp_path: Path) -> None:
+    """The embedded default generates its key beside the database and says so; with a sink,
+    checkpoints are written every interval and once more at shutdown."""
+    import httpx
+
+    from tests.e2e.serve import serve
+
+    sink = tmp_path / "checkpoints"
+    config = tmp_path / "signoff.yaml"
+    config.write_text(f"audit:\n  checkpoints: file://{sink}\n  checkpoint_every: 1s\n")
+    with serve(tmp_path) as plain:
+        plain.line_matching(r"audit key: generated .*signoff\.db\.audit-key")
+    key_file = tmp_path / "signoff.db.audit-key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    env = {"SIGNOFF_AUDIT_SIGNING_KEY": pem(SIGNER)}
+    with serve(tmp_path, config=config, env=env) as server:
+        server.line_matching(r"audit key: from .*signoff\.db\.audit-key")
+        server.line_matching(rf"audit checkpoints: file://{sink} every 1s")
+        deadline = time.monotonic() + 15
+        while len(list(sink.glob("*.checkpoint"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(list(sink.glob("*.checkpoint"))) >= 2
+        # Events written now are only anchored by the checkpoint made at shutdown.
+        submitted = httpx.post(
+            f"{server.url}/v1/requests",
+            headers={"Authorization": f"Bearer {server.api_key}"},
+            json={"action": {"kind": "k", "summary": "s"}, "confidence": 0.3},
+            timeout=10,
+        )
+        assert submitted.status_code == 201
+    public = tmp_path / "public.pem"
+    public.write_bytes(public_pem(SIGNER))
+    checked = run(
+        "audit", "verify", "--config", str(config), "--public-key", str(public), cwd=tmp_path
+    )
+    assert checked.returncode == 0, checked.stderr
+    with sqlite3.connect(tmp_path / "signoff.db") as db:
+        (last,) = db.execute("SELECT max(seq) FROM audit_events").fetchone()
+        db.execute("DELETE FROM audit_events WHERE seq = ?", (last,))
+        db.execute(
+            "UPDATE audit_head SET seq = ?, hash = (SELECT hash FROM audit_events WHERE seq = ?)",
+            (last - 1, last - 1),
+        )
+    broken = run(
+        "audit", "verify", "--config", str(config), "--public-key", str(public), cwd=tmp_path
+    )
+    assert_broken_at(broken, last, "removed")

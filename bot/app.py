@@ -19,6 +19,7 @@ from adapters.slack import SlackChannel
 from adapters.teams import TeamsChannel
 from adapters.web.channel import WebInboxChannel
 from bot import http
+from bot.audit_chain import AuditKey, AuditKeyring
 from bot.audit_wiring import AuditKeys, AuditWiring, checkpoint_writer, load_audit_keys
 from bot.batches import BatchPlanner
 from bot.clock import SystemClock
@@ -109,7 +110,11 @@ async def build_services(
     waiters = Waiters()
     owned_repo = repo is None
     env_map = os.environ if env is None else env
-    audit_keys = AuditKeys(None, "as the repository was given")
+    given_key = getattr(repo, "audit_key", None)
+    audit_keys = AuditKeys(
+        AuditKeyring(given_key) if isinstance(given_key, AuditKey) else None,
+        "as the repository was given",
+    )
     if repo is None:
         audit_keys = load_audit_keys(settings.database_url, env_map, create=True)
         current = audit_keys.keyring.current if audit_keys.keyring else None

@@ -57,6 +57,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
             thresholds=settings.oversight.thresholds(),
             batch_min_items=settings.batch.min_items,
             batch_max_items=settings.batch.max_items,
+            audit_keyring=services.extras["audit"].keys.keyring,
         ),
         requeue=requeue,
     )

@@ -34,6 +34,7 @@ from adapters.web.sessions import (
     SessionCodec,
 )
 from bot import oversight as figures
+from bot.audit_chain import AuditKeyring, verify_audit
 from bot.domain import (
     ApprovalRequest,
     AuditRecord,
@@ -46,7 +47,6 @@ from bot.domain import (
     Verdict,
     as_utc,
     batch_blocker,
-    verify_chain,
 )
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.ports import Clock, Repository, ReviewService
@@ -110,6 +110,8 @@ class WebSettings:
     # batch.min_items (0: off) and batch.max_items of the config.
     batch_min_items: int = 0
     batch_max_items: int = 20
+    # The audit keys, so the audit page checks keyed links as `signoff audit verify` does.
+    audit_keyring: AuditKeyring | None = None
 
     @property
     def builtin_admin(self) -> bool:
@@ -846,7 +848,12 @@ class WebInbox:
         if visitor.login is None:
             return self._to_login(request, visitor)
         params, records, error = await self._audit_query(request.query_params)
-        chain = verify_chain(await self.repo.audit_records())
+        chain = verify_audit(
+            await self.repo.audit_records(),
+            await self.repo.audit_anchor(),
+            keyring=self.settings.audit_keyring,
+            anchor_required=False,
+        )
         query = urlencode({k: v for k, v in params.items() if v})
         return self._html(
             visitor,

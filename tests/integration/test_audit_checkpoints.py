@@ -4,6 +4,7 @@ shutdown, into a directory or an S3 bucket with object lock (moto's server on lo
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,3 +185,35 @@ async def test_s3_sink_keeps_checkpoints_under_object_lock(s3: Any, tmp_path: Pa
     with pytest.raises(ClientError):
         s3.delete_object(Bucket="locked", Key=keys[0], VersionId=version)
     assert not await S3Sink("open", "").object_lock()
+
+
+async def test_web_audit_page_checks_the_keyed_chain(tmp_path: Path) -> None:
+    """The inbox's audit page runs the same keyed check as `signoff audit verify`."""
+    import httpx
+    from sqlalchemy import text
+
+    from bot.app import create_app
+    from bot.web_wiring import issue_login_link
+
+    database = f"sqlite:///{tmp_path / 'signoff.db'}"
+    config = parse_config({"database_url": database}, env={})
+    services = await build_services(config, env={"SIGNOFF_AUDIT_KEY": KEY}, start_scheduler=False)
+    async with services.stack:
+        app = create_app(config, services=services)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://signoff") as admin:
+            link = issue_login_link(services)
+            path = link.replace(config.settings.public_url, "")
+            form = await admin.get(path)
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token is not None
+            signed_in = await admin.post(path, data={"csrf": token.group(1)})
+            assert signed_in.status_code == 303
+            page = await admin.get("/audit")
+            assert "Hash chain intact: 1 events" in page.text
+            repo = SqlRepository.connect(database)
+            async with repo.engine.begin() as conn:
+                await conn.execute(text("UPDATE audit_events SET actor = 'x' WHERE seq = 1"))
+            await repo.close()
+            page = await admin.get("/audit")
+            assert "Hash chain BROKEN at event 1" in page.text

@@ -28,17 +28,21 @@ async def open_repo(config: LoadedConfig) -> Any:
     return await open_repository(config.settings.database_url, migrate=False, audit_key=current)
 
 
-def _public_key(args: argparse.Namespace) -> Any:
-    if args.public_key:
+def _public_keys(args: argparse.Namespace) -> list[Any]:
+    """The keys given with --public-key (repeatable: the keys used over time), else the one
+    of SIGNOFF_AUDIT_SIGNING_KEY."""
+    keys = []
+    for path in args.public_key or ():
         try:
-            with open(args.public_key, "rb") as handle:
+            with open(path, "rb") as handle:
                 pem = handle.read()
         except OSError as exc:
-            problem = f"cannot read {args.public_key}: {exc.strerror}"
-            raise ConfigError("--public-key", problem) from exc
-        return load_public_key(pem, "--public-key")
+            raise ConfigError("--public-key", f"cannot read {path}: {exc.strerror}") from exc
+        keys.append(load_public_key(pem, f"--public-key {path}"))
+    if keys:
+        return keys
     signing = load_signing_key(os.environ)
-    return signing.public_key() if signing is not None else None
+    return [signing.public_key()] if signing is not None else []
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -47,8 +51,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     url = args.checkpoints or config.settings.audit.checkpoints
     where = "--checkpoints" if args.checkpoints else "audit.checkpoints"
     sink = sink_for(url, where) if url else None
-    public = _public_key(args)
-    if sink is not None and public is None:
+    public = _public_keys(args)
+    if sink is not None and not public:
         raise ConfigError(
             "--public-key",
             f"needed to check the checkpoints in {sink.where} (or set SIGNOFF_AUDIT_SIGNING_KEY)",
@@ -150,8 +154,9 @@ def add_commands(audit: Any, with_config: Any) -> None:
     verify.add_argument(
         "--public-key",
         metavar="FILE",
-        help="the checkpoint signer's Ed25519 public key, SubjectPublicKeyInfo PEM "
-        "(default: derived from SIGNOFF_AUDIT_SIGNING_KEY)",
+        action="append",
+        help="the checkpoint signer's Ed25519 public key, SubjectPublicKeyInfo PEM; repeat "
+        "it for keys used before a rotation (default: that of SIGNOFF_AUDIT_SIGNING_KEY)",
     )
     verify.set_defaults(func=cmd_audit_verify)
     checkpoint = with_config(

@@ -82,12 +82,16 @@ def sign_checkpoint(
     return f"{text}\n{SIGNATURE_PREFIX}{origin} {base64.b64encode(signature).decode('ascii')}\n"
 
 
-def read_checkpoint(name: str, note: bytes, public: Ed25519PublicKey) -> Checkpoint:
-    """Parse a signed checkpoint and check its signature against `public`.
+def read_checkpoint(
+    name: str, note: bytes, public: Ed25519PublicKey | Sequence[Ed25519PublicKey]
+) -> Checkpoint:
+    """Parse a signed checkpoint and check its signature against `public` (one key, or the
+    keys in use over time: a signature by any of them will do).
 
     Raises CheckpointError naming the object and the problem (with the size it claims when
     that much could be read).
     """
+    keys = [public] if isinstance(public, Ed25519PublicKey) else list(public)
     if len(note) > MAX_NOTE_BYTES:
         raise CheckpointError(name, "is larger than any checkpoint")
     try:
@@ -111,7 +115,7 @@ def read_checkpoint(name: str, note: bytes, public: Ed25519PublicKey) -> Checkpo
         raise CheckpointError(name, "the hash line is not base64", size) from None
     if len(root) != 32:
         raise CheckpointError(name, "the hash line does not hold 32 bytes", size)
-    expected_id = key_id(origin, public)
+    known = {key_id(origin, key): key for key in keys}
     for line in signatures.splitlines():
         if not line.startswith(SIGNATURE_PREFIX):
             raise CheckpointError(name, f"malformed signature line {line!r}", size)
@@ -120,11 +124,13 @@ def read_checkpoint(name: str, note: bytes, public: Ed25519PublicKey) -> Checkpo
             blob = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise CheckpointError(name, "a signature is not base64", size) from None
-        # Signatures by other keys (witnesses, a rotated key) are ignored, as the spec says.
-        if signer != origin or blob[:4] != expected_id:
+        # Signatures by other keys (witnesses, a rotated key) are ignored, as the spec says;
+        # one by a known key that fails rejects the whole note.
+        key = known.get(blob[:4]) if signer == origin else None
+        if key is None:
             continue
         try:
-            public.verify(blob[4:], text.encode("utf-8"))
+            key.verify(blob[4:], text.encode("utf-8"))
         except InvalidSignature:
             raise CheckpointError(name, "the signature does not verify", size) from None
         return Checkpoint(name, size, root.hex(), _time(lines[3:]))
@@ -343,7 +349,7 @@ class CheckpointWriter:
 
 
 async def read_checkpoints(
-    sink: CheckpointSink, public: Ed25519PublicKey
+    sink: CheckpointSink, public: Ed25519PublicKey | Sequence[Ed25519PublicKey]
 ) -> tuple[list[Checkpoint], list[CheckpointError]]:
     """Every checkpoint in `sink` whose signature verifies, and the ones that do not."""
     good: list[Checkpoint] = []

@@ -301,6 +301,12 @@ async def test_checkpoint_by_another_key(setup: Setup) -> None:
     finally:
         await forged.repo.close()  # type: ignore[attr-defined]
     assert_broken_at(await setup.verify(), EVENTS, "not signed by the given public key")
+    # After a signing key rotation, both public keys are given, and each checkpoint passes.
+    rotated = setup.tmp / "rotated.pem"
+    rotated.write_bytes(public_pem(intruder))
+    both = await setup.verify("--public-key", str(rotated))
+    assert both.returncode == 0, both.stderr
+    assert "2 signed checkpoints agree" in both.stdout
 
 
 async def test_checkpoint_command_and_config_defaults(setup: Setup) -> None:

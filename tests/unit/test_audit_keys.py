@@ -204,3 +204,13 @@ def test_checkpoint_with_a_bad_signature_is_refused() -> None:
         read_checkpoint("n", note.encode(), stranger.public_key())
     with pytest.raises(CheckpointError, match="signed note"):
         read_checkpoint("n", b"o\n7\n", signer.public_key())
+
+
+def test_checkpoints_signed_before_a_key_rotation_verify_with_both_keys() -> None:
+    old, new = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    before = sign_checkpoint("o", 3, "00" * 32, T0, old).encode()
+    after = sign_checkpoint("o", 5, "11" * 32, T0, new).encode()
+    both = [old.public_key(), new.public_key()]
+    assert [read_checkpoint("n", note, both).size for note in (before, after)] == [3, 5]
+    with pytest.raises(CheckpointError, match="not signed by the given public key"):
+        read_checkpoint("n", before, [new.public_key()])

@@ -73,6 +73,9 @@ def load_audit_keys(database_url: str, env: Mapping[str, str], *, create: bool) 
         return AuditKeys(None, f"unkeyed: set {AUDIT_KEY_ENV} to key the audit chain")
     generated = False
     if not path.exists():
+        if not path.parent.is_dir():
+            # Opening the database reports the missing directory; no key without it.
+            return AuditKeys(None, f"unkeyed: {path.parent} does not exist")
         if not create:
             return AuditKeys(None, f"unkeyed: no {AUDIT_KEY_ENV} and no key file {path}")
         generated = _generate(path)

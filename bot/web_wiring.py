@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from adapters.web.inbox import STATIC_DIR, WebInbox, WebLogin, WebSettings, web_router
+from bot.audit_chain import AuditKey, AuditKeyring
 from bot.domain import OutboxMessage
 from bot.services import Services
 
@@ -57,7 +58,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
             thresholds=settings.oversight.thresholds(),
             batch_min_items=settings.batch.min_items,
             batch_max_items=settings.batch.max_items,
-            audit_keyring=services.extras["audit"].keys.keyring,
+            audit_keyring=audit_keyring(services),
         ),
         requeue=requeue,
     )
@@ -90,3 +91,14 @@ def issue_login_link(services: Services) -> str:
     Raises RuntimeError when `web.reviewers` is configured.
     """
     return web_inbox(services).issue_login_link()
+
+
+def audit_keyring(services: Services) -> AuditKeyring | None:
+    """The keys the audit page checks links with: those the services were built with, else
+    the repository's own."""
+    audit = services.extras.get("audit")
+    if audit is not None:
+        keyring: AuditKeyring | None = audit.keys.keyring
+        return keyring
+    key = getattr(services.repo, "audit_key", None)
+    return AuditKeyring(key) if isinstance(key, AuditKey) else None

@@ -161,6 +161,12 @@ async def test_intact_chain_with_legacy_events_verifies(setup: Setup) -> None:
     assert result.returncode == 0, result.stderr
     assert f"intact: {EVENTS} events" in result.stdout
     assert "1 signed checkpoints agree" in result.stdout
+    # Without the key the keyed links cannot be checked: said, and not called intact.
+    no_key = await setup.verify(env={"SIGNOFF_DATABASE_URL": setup.url})
+    assert no_key.returncode == 2 and "events from 3 on are keyed" in no_key.stderr
+    bad_key = await setup.verify(env={**setup.env, "SIGNOFF_AUDIT_KEY": "c2hvcnQ="})
+    assert bad_key.returncode == 2
+    assert "SIGNOFF_AUDIT_KEY: holds 5 bytes; at least 32" in bad_key.stderr
 
 
 async def test_edited_event(setup: Setup) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,8 +21,10 @@ from bot.audit_chain import (
     link_hash,
     verify_audit,
 )
+from bot.audit_wiring import load_audit_keys
 from bot.checkpoints import CheckpointError, key_id, read_checkpoint, sign_checkpoint
 from bot.domain import GENESIS_HASH, AuditEvent, AuditRecord, audit_hash
+from bot.errors import ConfigError
 from storage import InMemoryRepository
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -214,3 +217,23 @@ def test_checkpoints_signed_before_a_key_rotation_verify_with_both_keys() -> Non
     assert [read_checkpoint("n", note, both).size for note in (before, after)] == [3, 5]
     with pytest.raises(CheckpointError, match="not signed by the given public key"):
         read_checkpoint("n", before, [new.public_key()])
+
+
+def test_keys_come_from_the_environment_or_a_file_beside_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'signoff.db'}"
+    key = base64.b64encode(b"e" * 32).decode()
+    old = base64.b64encode(b"f" * 40).decode()
+    env = {"SIGNOFF_AUDIT_KEY": key, "SIGNOFF_AUDIT_OLD_KEYS": old}
+    from_env = load_audit_keys(url, env, create=True)
+    assert from_env.keyring == AuditKeyring(AuditKey(b"e" * 32), (AuditKey(b"f" * 40),))
+    assert not (tmp_path / "signoff.db.audit-key").exists()
+    assert load_audit_keys(url, {}, create=False).keyring is None
+    made = load_audit_keys(url, {}, create=True)
+    path = tmp_path / "signoff.db.audit-key"
+    assert made.generated and path.stat().st_mode & 0o777 == 0o600
+    again = load_audit_keys(url, {}, create=False)
+    assert again.keyring == made.keyring and not again.generated
+    assert load_audit_keys("postgresql://u@h/db", {}, create=True).keyring is None
+    with pytest.raises(ConfigError) as caught:
+        load_audit_keys(url, {"SIGNOFF_AUDIT_OLD_KEYS": "x"}, create=False)
+    assert caught.value.path == "SIGNOFF_AUDIT_OLD_KEYS"

@@ -218,6 +218,7 @@ def test_hash_password_reads_stdin(tmp_path: Path) -> None:
         ["db", "upgrade"],
         ["audit", "export"],
         ["audit", "verify"],
+        ["audit", "checkpoint"],
         ["report"],
         ["export", "training"],
         ["calibrate"],

@@ -186,6 +186,10 @@ def verify_audit(
     findings: list[Finding] = []
     walked = _walk(records, keyring, findings)
     good = walked.good
+    # In this order, so that at the same event the most telling finding is named: a broken
+    # link, then what a signed checkpoint says, then the recorded head.
+    signed = list(checkpoints)
+    _check_checkpoints(records, good, walked.complete, signed, findings)
     if anchor is None:
         if anchor_required:
             findings.append(
@@ -205,8 +209,6 @@ def verify_audit(
                 "the key (or no server has run with this key yet)",
             )
         )
-    signed = list(checkpoints)
-    _check_checkpoints(records, good, walked.complete, signed, findings)
     if not findings:
         return AuditReport(True, len(records), None, None, walked.unverifiable_from, len(signed))
     first = min(findings, key=lambda f: f.seq)

@@ -10,7 +10,13 @@ from typing import Any
 
 from bot.audit_chain import AuditReport, verify_audit
 from bot.audit_wiring import checkpoint_writer, load_audit_keys, load_signing_key
-from bot.checkpoints import CheckpointError, load_public_key, read_checkpoints, sink_for
+from bot.checkpoints import (
+    CheckpointError,
+    SinkError,
+    load_public_key,
+    read_checkpoints,
+    sink_for,
+)
 from bot.config import LoadedConfig, load_config
 from bot.domain import isoformat
 from bot.errors import ConfigError
@@ -70,7 +76,11 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         good, bad = await read_checkpoints(sink, public)
         return records, anchor, good, bad
 
-    records, anchor, good, bad = asyncio.run(work())
+    try:
+        records, anchor, good, bad = asyncio.run(work())
+    except SinkError as exc:
+        print(f"signoff: {exc}", file=sys.stderr)
+        return EXIT_BROKEN
     report = verify_audit(records, anchor, keyring=keys.keyring, checkpoints=good)
     forged = sorted(bad, key=lambda e: e.size if e.size is not None else -1)
     if forged and (report.ok or _before(forged[0], report)):
@@ -133,7 +143,11 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
         finally:
             await repo.close()
 
-    name, where, seq = asyncio.run(work())
+    try:
+        name, where, seq = asyncio.run(work())
+    except SinkError as exc:
+        print(f"signoff: {exc}", file=sys.stderr)
+        return EXIT_BROKEN
     print(f"checkpoint {name} written to {where}: {seq} events")
     return 0
 

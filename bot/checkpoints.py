@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bot.audit_chain import Checkpoint
 from bot.domain import isoformat
-from bot.errors import ConfigError, StorageError
+from bot.errors import ConfigError, SignoffError, StorageError
 from bot.ports import Clock, Repository
 
 log = logging.getLogger("signoff.audit")
@@ -45,6 +45,10 @@ ED25519_TYPE = b"\x01"
 SUFFIX = ".checkpoint"
 # Bigger than any checkpoint Signoff writes; refuses to read a planted huge object whole.
 MAX_NOTE_BYTES = 64 * 1024
+
+
+class SinkError(SignoffError):
+    """The checkpoint sink cannot be written or read (not a database problem)."""
 
 
 class CheckpointError(Exception):
@@ -173,7 +177,7 @@ def load_private_key(pem: bytes, where: str) -> Ed25519PrivateKey:
 
 
 class CheckpointSink(Protocol):
-    """Where checkpoints are kept. Methods raise StorageError when the sink refuses."""
+    """Where checkpoints are kept. Methods raise SinkError when the sink refuses."""
 
     where: str
 
@@ -210,14 +214,14 @@ class DirectorySink:
         except FileExistsError:
             return
         except OSError as exc:
-            raise StorageError(f"cannot write checkpoint to {self.where}: {exc}") from exc
+            raise SinkError(f"cannot write checkpoint to {self.where}: {exc}") from exc
 
     async def read_all(self) -> list[tuple[str, bytes]]:
         return await asyncio.to_thread(self._read_all)
 
     def _read_all(self) -> list[tuple[str, bytes]]:
         if not self.path.is_dir():
-            raise StorageError(f"checkpoint directory {self.path} does not exist")
+            raise SinkError(f"checkpoint directory {self.path} does not exist")
         found = []
         for entry in sorted(self.path.glob(f"*{SUFFIX}")):
             with entry.open("rb") as handle:
@@ -256,7 +260,7 @@ class S3Sink:
                 ContentType="text/plain; charset=utf-8",
             )
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"cannot write checkpoint to {self.where}: {exc}") from exc
+            raise SinkError(f"cannot write checkpoint to {self.where}: {exc}") from exc
 
     async def read_all(self) -> list[tuple[str, bytes]]:
         return await asyncio.to_thread(self._read_all)
@@ -275,7 +279,7 @@ class S3Sink:
                     body = self._s3().get_object(Bucket=self.bucket, Key=key)["Body"]
                     found.append((key[len(self.prefix) :], body.read(MAX_NOTE_BYTES + 1)))
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"cannot read checkpoints from {self.where}: {exc}") from exc
+            raise SinkError(f"cannot read checkpoints from {self.where}: {exc}") from exc
         return sorted(found)
 
     async def object_lock(self) -> bool:
@@ -326,16 +330,22 @@ class CheckpointWriter:
     every: timedelta
 
     async def tick(self) -> str | None:
+        """The periodic job: a checkpoint unless another replica has this interval."""
         now = self.clock.now()
         slot = int(now.timestamp() // max(self.every.total_seconds(), 1e-3))
         if not await self.repo.claim_audit_checkpoint(slot):
             return None
-        return await self.write()
+        try:
+            return await self.write()
+        except SinkError as exc:
+            log.warning("audit checkpoint not written, retried next interval: %s", exc)
+            return None
 
     async def write(self) -> str:
         """Store a checkpoint of the head as recorded now; returns its object name.
 
-        Raises StorageError when the database or the sink refuses, or the head row is gone.
+        Raises StorageError when the database refuses or the head row is gone, SinkError
+        when the sink does.
         """
         anchor = await self.repo.audit_anchor()
         if anchor is None:

@@ -217,3 +217,25 @@ async def test_web_audit_page_checks_the_keyed_chain(tmp_path: Path) -> None:
             await repo.close()
             page = await admin.get("/audit")
             assert "Hash chain BROKEN at event 1" in page.text
+
+
+async def test_an_unwritable_sink_skips_the_interval_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.checkpoints import CheckpointWriter, DirectorySink, SinkError
+    from storage import InMemoryRepository
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    writer = CheckpointWriter(
+        InMemoryRepository(),
+        DirectorySink(blocked / "checkpoints"),
+        SIGNER,
+        "test/signoff/audit",
+        ManualClock(T0),
+        timedelta(minutes=1),
+    )
+    assert await writer.tick() is None
+    assert "audit checkpoint not written" in caplog.text and str(blocked) in caplog.text
+    with pytest.raises(SinkError, match="does not exist"):
+        await DirectorySink(tmp_path / "missing").read_all()

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -23,7 +24,9 @@ from bot.checkpoints import CheckpointWriter, S3Sink, load_private_key, origin_f
 from bot.config import LoadedConfig
 from bot.errors import ConfigError
 from bot.ports import Clock, Repository
-from bot.scheduler import PeriodicJob
+
+if TYPE_CHECKING:
+    from bot.scheduler import PeriodicJob
 
 log = logging.getLogger("signoff.audit")
 
@@ -157,6 +160,9 @@ class AuditWiring:
         return lines
 
     def jobs(self) -> list[PeriodicJob]:
+        # Imported here: the CLI reads keys through this module without the scheduler.
+        from bot.scheduler import PeriodicJob
+
         if self.writer is None:
             return []
         every = self.writer.every.total_seconds()

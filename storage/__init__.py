@@ -5,10 +5,11 @@ Only this package imports SQLAlchemy.
 
 from __future__ import annotations
 
+from bot.core.audit_chain import AuditKey
 from storage.memory import InMemoryRepository
 from storage.migrate import upgrade, upgrade_async
 from storage.notify import InMemoryNotifier, PostgresNotifier
-from storage.sql import SqlRepository
+from storage.sql import SqlRepository, sqlite_path
 
 __all__ = [
     "InMemoryNotifier",
@@ -17,12 +18,15 @@ __all__ = [
     "SqlRepository",
     "notifier_for",
     "open_repository",
+    "sqlite_path",
     "upgrade",
     "upgrade_async",
 ]
 
 
-async def open_repository(url: str, *, migrate: bool) -> SqlRepository:
+async def open_repository(
+    url: str, *, migrate: bool, audit_key: AuditKey | None = None
+) -> SqlRepository:
     """A ready SqlRepository for `url`: migrated first when `migrate`, then pinged.
 
     Raises ConfigError for an unusable URL and StorageError when the database cannot be
@@ -30,7 +34,7 @@ async def open_repository(url: str, *, migrate: bool) -> SqlRepository:
     """
     if migrate:
         await upgrade_async(url)
-    repository = SqlRepository.connect(url)
+    repository = SqlRepository.connect(url, audit_key=audit_key)
     try:
         await repository.ping()
     except BaseException:

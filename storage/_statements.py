@@ -82,14 +82,14 @@ CHILD_COUNTS = select(
 )
 
 LOCK_AUDIT_HEAD = (
-    select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
+    select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash, AUDIT_HEAD.c.key_id)
     .where(AUDIT_HEAD.c.id == AUDIT_HEAD_ID)
     .with_for_update()
 )
 MOVE_AUDIT_HEAD = (
     update(AUDIT_HEAD)
     .where(AUDIT_HEAD.c.id == AUDIT_HEAD_ID)
-    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"), key_id=bindparam("head_key_id"))
 )
 
 
@@ -169,7 +169,8 @@ CLAIM_OUTBOX = (
 # every other writer no longer queues. (A data-modifying CTE runs even unreferenced.)
 APPEND_AUDIT_POSTGRES: TextClause = text(
     "WITH moved AS ("
-    " UPDATE audit_head SET seq = :head_seq, hash = :head_hash WHERE id = 1"
+    " UPDATE audit_head SET seq = :head_seq, hash = :head_hash, key_id = :head_key_id"
+    " WHERE id = 1"
     ") INSERT INTO audit_events"
     " (seq, event, at, request_id, actor, channel, reason, risk, data, prev_hash, hash)"
     " SELECT * FROM unnest("

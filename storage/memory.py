@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+from bot.core.audit_chain import AuditAnchor, AuditKey, UnkeyedAppend, link_events
 from bot.core.domain import (
     GENESIS_HASH,
     AgentState,
@@ -27,7 +28,6 @@ from bot.core.domain import (
     Page,
     Status,
     WebSession,
-    audit_hash,
 )
 from bot.core.errors import IdempotencyRace, StandingExhausted, StorageError, VersionConflict
 from bot.core.lanes import destination
@@ -37,7 +37,10 @@ from bot.core.learning import PredictionModel, StandingApproval
 class InMemoryRepository:
     """Implements `bot.core.ports.Repository` in process memory; one lock makes writes atomic."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, audit_key: AuditKey | None = None) -> None:
+        self.audit_key = audit_key
+        self._audit_key_id: str | None = None
+        self._checkpoint_slot: int | None = None
         self._lock = asyncio.Lock()
         self._requests: dict[str, ApprovalRequest] = {}
         self._idem: dict[tuple[str, str], IdempotencyRecord] = {}
@@ -56,6 +59,7 @@ class InMemoryRepository:
 
     async def apply(self, change: Change) -> None:
         async with self._lock:
+            self._guard_audit(change.audit)
             if change.request is not None:
                 stored = self._requests.get(change.request.id)
                 if change.expected_version is None:
@@ -89,11 +93,49 @@ class InMemoryRepository:
                 self._grants[grant.id] = dataclasses.replace(grant, uses=grant.uses + 1)
             self._append_audit(change.audit)
 
-    def _append_audit(self, events: Sequence[AuditEvent]) -> None:
-        for event in events:
-            prev = self._audit[-1].hash if self._audit else GENESIS_HASH
-            seq = len(self._audit) + 1
-            self._audit.append(AuditRecord(seq, event, prev, audit_hash(prev, seq, event)))
+    def _anchor(self) -> AuditAnchor:
+        if not self._audit:
+            return AuditAnchor(0, GENESIS_HASH, None)
+        return AuditAnchor(self._audit[-1].seq, self._audit[-1].hash, self._audit_key_id)
+
+    def _guard_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Refuse, before anything changes, a write that could not be linked to the chain."""
+        if events and self.audit_key is None and self._audit_key_id is not None:
+            raise StorageError(
+                f"the audit chain is keyed (key {self._audit_key_id}); "
+                "set SIGNOFF_AUDIT_KEY to write to it"
+            )
+
+    def _append_audit(
+        self, events: Sequence[AuditEvent], switch_at: datetime | None = None
+    ) -> bool:
+        if not events and switch_at is None:
+            return False
+        try:
+            records, moved = link_events(
+                self._anchor(), events, self.audit_key, switch_at=switch_at
+            )
+        except UnkeyedAppend as exc:
+            raise StorageError(str(exc)) from exc
+        self._audit += records
+        self._audit_key_id = moved.key_id
+        return bool(records)
+
+    async def audit_anchor(self) -> AuditAnchor | None:
+        return self._anchor()
+
+    async def ensure_audit_key(self, now: datetime) -> bool:
+        if self.audit_key is None:
+            return False
+        async with self._lock:
+            return self._append_audit((), switch_at=now)
+
+    async def claim_audit_checkpoint(self, slot: int) -> bool:
+        async with self._lock:
+            if self._checkpoint_slot == slot:
+                return False
+            self._checkpoint_slot = slot
+            return True
 
     async def get(self, request_id: str) -> ApprovalRequest | None:
         return self._requests.get(request_id)
@@ -182,6 +224,7 @@ class InMemoryRepository:
             message = self._outbox.get(message_id)
             if message is None or message.lease_owner != owner:
                 return False
+            self._guard_audit(result.audit)
             self._outbox[message_id] = dataclasses.replace(
                 message,
                 status=result.status,
@@ -262,6 +305,7 @@ class InMemoryRepository:
             message = self._outbox.get(message_id)
             if message is None or message.status is not OutboxStatus.DEAD:
                 return None
+            self._guard_audit([audit])
             again = dataclasses.replace(
                 message,
                 status=OutboxStatus.PENDING,

@@ -233,6 +233,11 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(Hash)
+    # The audit key the last link was made with (None: unkeyed); a different key first
+    # writes an `audit_keyed` event.
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    # The checkpoint interval last taken by a replica, so N replicas write one per interval.
+    checkpoint_slot: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class IdempotencyRow(Base):

@@ -21,6 +21,7 @@ import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -43,6 +44,7 @@ from sqlalchemy.engine import URL, RowMapping, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from bot.core.audit_chain import AuditAnchor, AuditKey, UnkeyedAppend, link_events
 from bot.core.domain import (
     Action,
     AgentState,
@@ -68,7 +70,6 @@ from bot.core.domain import (
     Vote,
     WebSession,
     as_utc,
-    audit_hash,
     isoformat,
 )
 from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
@@ -111,7 +112,7 @@ from storage.models import (
     WebSessionRow,
 )
 
-__all__ = ["SqlRepository", "async_url", "create_engine"]
+__all__ = ["SqlRepository", "async_url", "create_engine", "sqlite_path"]
 
 # SQLite waits this long for the write lock before it reports "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -170,6 +171,20 @@ def _require_psycopg() -> None:
             "a PostgreSQL URL needs the psycopg driver, which is not installed: "
             "install signoff[postgres] (pip install 'signoff[postgres]')",
         )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for PostgreSQL or an in-memory SQLite.
+
+    Raises ConfigError for an unusable URL (see `async_url`).
+    """
+    target = async_url(url)
+    database = target.database
+    if target.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or target.query.get("mode") == "memory":
+        return None
+    return Path(database)
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -241,7 +256,7 @@ class SqlRepository:
     the database cannot be reached or refuses the operation.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, audit_key: AuditKey | None = None) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**{_READ_ONLY: True})
         self._postgres = engine.dialect.name == "postgresql"
@@ -253,14 +268,16 @@ class SqlRepository:
         self._write_turn = None if self._postgres else asyncio.Lock()
         self._batcher = ApplyBatcher(self._apply_one, self._apply_many)
         self._where = engine.url.render_as_string(hide_password=True)
+        # Links new audit events with HMAC under this key (None: unkeyed, as before keys).
+        self.audit_key = audit_key
 
     @classmethod
-    def connect(cls, url: str) -> SqlRepository:
+    def connect(cls, url: str, *, audit_key: AuditKey | None = None) -> SqlRepository:
         """A repository for a user's database URL (see `async_url`); does not connect yet.
 
         Raises ConfigError when the URL is unusable.
         """
-        return cls(create_engine(url))
+        return cls(create_engine(url), audit_key=audit_key)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -374,7 +391,9 @@ class SqlRepository:
         ):
             if rows:
                 await conn.execute(statement, rows)
-        await _append_audit(conn, [event for change in changes for event in change.audit])
+        await _append_audit(
+            conn, [event for change in changes for event in change.audit], self.audit_key
+        )
 
     async def _update_request(
         self, conn: AsyncConnection, request: ApprovalRequest, expected: int
@@ -485,7 +504,7 @@ class SqlRepository:
                 await conn.execute(
                     update(BatchCardRow).where(BatchCardRow.id == batch_id).values(ref=dict(ref))
                 )
-            await _append_audit(conn, result.audit)
+            await _append_audit(conn, result.audit, self.audit_key)
         return True
 
     async def open_batch(self, card: BatchCard, outbox: Sequence[OutboxMessage] = ()) -> bool:
@@ -605,7 +624,7 @@ class SqlRepository:
                     lease_expires_at=None,
                 )
             )
-            await _append_audit(conn, (audit,))
+            await _append_audit(conn, (audit,), self.audit_key)
         return dataclasses.replace(
             _outbox(row),
             status=OutboxStatus.PENDING,
@@ -877,6 +896,41 @@ class SqlRepository:
             return None
         return int(head.seq), str(head.hash)
 
+    async def audit_anchor(self) -> AuditAnchor | None:
+        """The `audit_head` row with the key it was linked with; None when the row is gone."""
+        async with self._read() as conn:
+            found = await conn.execute(
+                select(AuditHeadRow.seq, AuditHeadRow.hash, AuditHeadRow.key_id).where(
+                    AuditHeadRow.id == _AUDIT_HEAD_ID
+                )
+            )
+            head = found.one_or_none()
+        return None if head is None else AuditAnchor(int(head.seq), str(head.hash), head.key_id)
+
+    async def ensure_audit_key(self, now: datetime) -> bool:
+        """Record the move to `audit_key` now (an `audit_keyed` event) unless the chain's last
+        link already uses it; True when an event was written."""
+        if self.audit_key is None:
+            return False
+        async with self._write() as conn:
+            return await _append_audit(conn, (), self.audit_key, switch_at=now)
+
+    async def claim_audit_checkpoint(self, slot: int) -> bool:
+        """Take checkpoint interval `slot` for this replica; False when another took it."""
+        async with self._write() as conn:
+            taken = await conn.execute(
+                update(AuditHeadRow)
+                .where(
+                    AuditHeadRow.id == _AUDIT_HEAD_ID,
+                    or_(
+                        AuditHeadRow.checkpoint_slot.is_(None), AuditHeadRow.checkpoint_slot != slot
+                    ),
+                )
+                .values(checkpoint_slot=slot)
+                .returning(AuditHeadRow.id)
+            )
+            return taken.one_or_none() is not None
+
     async def pending_by_tier(self) -> Mapping[str, int]:
         """How many pending requests sit at each tier."""
         async with self._read() as conn:
@@ -1074,7 +1128,7 @@ class SqlRepository:
     async def add_standing(self, grant: StandingApproval, audit: Sequence[AuditEvent]) -> None:
         async with self._write() as conn:
             await conn.execute(insert(_learning.GRANTS).values(**_learning.grant_values(grant)))
-            await _append_audit(conn, audit)
+            await _append_audit(conn, audit, self.audit_key)
 
     async def standing_approval(self, grant_id: str) -> StandingApproval | None:
         async with self._read() as conn:
@@ -1100,7 +1154,7 @@ class SqlRepository:
         async with self._write() as conn:
             revoked = await _learning.revoke(conn, grant_id, by, now)
             if revoked is not None:
-                await _append_audit(conn, (audit,))
+                await _append_audit(conn, (audit,), self.audit_key)
         return revoked
 
     async def add_model(self, model: PredictionModel, audit: AuditEvent) -> PredictionModel:
@@ -1109,7 +1163,7 @@ class SqlRepository:
             stored = dataclasses.replace(model, version=version, active=False, activated_at=None)
             await conn.execute(insert(_learning.MODELS).values(**_learning.model_values(stored)))
             event = dataclasses.replace(audit, data={**audit.data, "version": version})
-            await _append_audit(conn, (event,))
+            await _append_audit(conn, (event,), self.audit_key)
         return stored
 
     async def prediction_models(self) -> Sequence[PredictionModel]:
@@ -1125,7 +1179,7 @@ class SqlRepository:
                 if found.first() is None:
                     return False
             await _learning.activate(conn, version, now)
-            await _append_audit(conn, (audit,))
+            await _append_audit(conn, (audit,), self.audit_key)
         return True
 
     async def active_model(self) -> PredictionModel | None:
@@ -1186,42 +1240,59 @@ async def _count(conn: AsyncConnection, *where: Any) -> int:
     return int(found.scalar_one())
 
 
-async def _append_audit(conn: AsyncConnection, events: Sequence[AuditEvent]) -> None:
-    """Link `events` to the chain. Called last in a transaction: the head lock serialises."""
-    if not events:
-        return
+async def _append_audit(
+    conn: AsyncConnection,
+    events: Sequence[AuditEvent],
+    key: AuditKey | None,
+    *,
+    switch_at: datetime | None = None,
+) -> bool:
+    """Link `events` to the chain. Called last in a transaction: the head lock serialises.
+
+    `switch_at` writes the `audit_keyed` event even without other events. True when any
+    event was written."""
+    if not events and switch_at is None:
+        return False
     head = (await conn.execute(LOCK_AUDIT_HEAD)).one_or_none()
     if head is None:
         raise StorageError("the audit chain has no head row; run `signoff db upgrade`")
-    seq, prev = int(head.seq), str(head.hash)
-    rows = []
-    for audit_event in events:
-        seq += 1
-        digest = audit_hash(prev, seq, audit_event)
-        rows.append(
-            {
-                "seq": seq,
-                "event": audit_event.event,
-                "at": audit_event.at,
-                "request_id": audit_event.request_id,
-                "actor": audit_event.actor,
-                "channel": audit_event.channel,
-                "reason": audit_event.reason,
-                "risk": audit_event.risk,
-                "data": dict(audit_event.data),
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
-        prev = digest
+    anchor = AuditAnchor(int(head.seq), str(head.hash), head.key_id)
+    try:
+        records, moved = link_events(anchor, events, key, switch_at=switch_at)
+    except UnkeyedAppend as exc:
+        raise StorageError(str(exc)) from exc
+    if not records:
+        return False
+    seq, prev = moved.seq, moved.hash
+    rows = [
+        {
+            "seq": record.seq,
+            "event": record.event.event,
+            "at": record.event.at,
+            "request_id": record.event.request_id,
+            "actor": record.event.actor,
+            "channel": record.event.channel,
+            "reason": record.event.reason,
+            "risk": record.event.risk,
+            "data": dict(record.event.data),
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+        }
+        for record in records
+    ]
     if conn.dialect.name == "postgresql":
-        await conn.execute(APPEND_AUDIT_POSTGRES, _audit_arrays(rows, seq, prev))
-        return
+        await conn.execute(APPEND_AUDIT_POSTGRES, _audit_arrays(rows, seq, prev, moved.key_id))
+        return True
     await conn.execute(INSERT_AUDIT, rows)
-    await conn.execute(MOVE_AUDIT_HEAD, {"head_seq": seq, "head_hash": prev})
+    await conn.execute(
+        MOVE_AUDIT_HEAD, {"head_seq": seq, "head_hash": prev, "head_key_id": moved.key_id}
+    )
+    return True
 
 
-def _audit_arrays(rows: Sequence[Mapping[str, Any]], seq: int, head: str) -> dict[str, Any]:
+def _audit_arrays(
+    rows: Sequence[Mapping[str, Any]], seq: int, head: str, key_id: str | None
+) -> dict[str, Any]:
     """APPEND_AUDIT_POSTGRES's parameters: one array per column, the JSON as text."""
 
     def column(name: str) -> list[Any]:
@@ -1230,6 +1301,7 @@ def _audit_arrays(rows: Sequence[Mapping[str, Any]], seq: int, head: str) -> dic
     return {
         "head_seq": seq,
         "head_hash": head,
+        "head_key_id": key_id,
         "seqs": column("seq"),
         "events": column("event"),
         "ats": [as_utc(row["at"]) for row in rows],

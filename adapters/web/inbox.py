@@ -46,6 +46,7 @@ from adapters.web.sessions import (
     token_digest,
 )
 from bot.core import jsondepth
+from bot.core.audit_chain import AuditKeyring, verify_audit
 from bot.core.domain import (
     ApprovalRequest,
     AuditRecord,
@@ -60,7 +61,6 @@ from bot.core.domain import (
     as_utc,
     batch_blocker,
     new_id,
-    verify_chain,
 )
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import Clock, Repository, ReviewService
@@ -137,6 +137,8 @@ class WebSettings:
     likely_at: float | None = None
     # oversight.reviewer_hourly_cost by tier (None: reviewer time is shown in hours only).
     hourly_cost: Callable[[str | None], float | None] = lambda _tier: None
+    # The audit keys, so the audit page checks keyed links as `signoff audit verify` does.
+    audit_keyring: AuditKeyring | None = None
 
     @property
     def builtin_admin(self) -> bool:
@@ -1131,7 +1133,12 @@ class WebInbox:
         if visitor.login is None:
             return self._to_login(request, visitor)
         params, records, error = await self._audit_query(request.query_params)
-        chain = verify_chain(await self.repo.audit_records())
+        chain = verify_audit(
+            await self.repo.audit_records(),
+            await self.repo.audit_anchor(),
+            keyring=self.settings.audit_keyring,
+            anchor_required=False,
+        )
         query = urlencode({k: v for k, v in params.items() if v})
         return self._html(
             visitor,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from bot.core.audit_chain import AuditAnchor
 from bot.core.domain import (
     AgentState,
     Alert,
@@ -182,6 +183,19 @@ class Repository(Protocol):
 
         Verification compares the chain's end with it, so removing the newest events shows.
         """
+        ...
+
+    async def audit_anchor(self) -> AuditAnchor | None:
+        """The recorded head with the key id of the last link; None when it was removed."""
+        ...
+
+    async def ensure_audit_key(self, now: datetime) -> bool:
+        """Write an `audit_keyed` event unless the chain's last link uses the repository's
+        audit key already (or it has none); True when one was written."""
+        ...
+
+    async def claim_audit_checkpoint(self, slot: int) -> bool:
+        """Take the checkpoint interval `slot`; False when a replica took it already."""
         ...
 
     async def pending_by_tier(self) -> Mapping[str, int]: ...

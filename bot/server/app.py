@@ -18,6 +18,7 @@ from adapters.resume import PerAgentResumeTarget
 from adapters.slack import SlackChannel
 from adapters.teams import TeamsChannel
 from adapters.web.channel import WebInboxChannel
+from bot.core.audit_chain import AuditKey, AuditKeyring
 from bot.core.clock import SystemClock
 from bot.core.errors import ConfigError
 from bot.core.logs import RequestIdFromPath
@@ -32,6 +33,7 @@ from bot.oversight.cost import CostGauges, cost_figures
 from bot.oversight.predict import ActiveModel
 from bot.oversight.watch import Watch, gather
 from bot.server import http
+from bot.server.audit_wiring import AuditKeys, AuditWiring, checkpoint_writer, load_audit_keys
 from bot.server.config import LoadedConfig
 from bot.server.services import Services, secret_lookup
 from bot.server.slack import mount_slack, slack_channel, slack_socket_mode
@@ -112,10 +114,24 @@ async def build_services(
     metrics = Metrics()
     waiters = Waiters()
     owned_repo = repo is None
+    env_map = os.environ if env is None else env
+    given_key = getattr(repo, "audit_key", None)
+    audit_keys = AuditKeys(
+        AuditKeyring(given_key) if isinstance(given_key, AuditKey) else None,
+        "as the repository was given",
+    )
     if repo is None:
-        repo = await open_repository(settings.database_url, migrate=True)
+        audit_keys = load_audit_keys(settings.database_url, env_map, create=True)
+        current = audit_keys.keyring.current if audit_keys.keyring else None
+        repo = await open_repository(settings.database_url, migrate=True, audit_key=current)
         if notifier is None:
             notifier = notifier_for(repo)
+    try:
+        audit = AuditWiring(audit_keys, checkpoint_writer(config, repo, clock, env_map))
+    except ConfigError:
+        if owned_repo:
+            await repo.close()
+        raise
     notifier = notifier if notifier is not None else InMemoryNotifier()
     resume_target: ResumeTarget
     owned_resume = resume is None
@@ -245,6 +261,7 @@ async def build_services(
         jobs.append(PeriodicJob("model", MODEL_REFRESH_SECONDS, model.refresh))
     if planner.enabled:
         jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
+    jobs += audit.jobs()
     scheduler = Scheduler(
         engine,
         worker,
@@ -270,6 +287,7 @@ async def build_services(
     services.extras["watch"] = watch
     services.extras["planner"] = planner
     services.extras.update(services_extras)
+    services.extras["audit"] = audit
     if owned_repo:
         services.stack.push_async_callback(repo.close)
     if owned_resume and isinstance(resume_target, PerAgentResumeTarget):
@@ -279,6 +297,8 @@ async def build_services(
     notifier.subscribe("agent", engine.forget_agent_state)
     await notifier.start()
     services.stack.push_async_callback(notifier.close)
+    await audit.start(repo, clock)
+    services.stack.push_async_callback(audit.final_checkpoint)
     if start_scheduler:
         scheduler.start()
         services.stack.push_async_callback(scheduler.stop)
@@ -305,6 +325,11 @@ def create_app(
             # engine and the outbox shut down.
             await stack.enter_async_context(slack_socket_mode(app, current))
             yield
+            # Here, not only in the services' stack: after a SIGTERM uvicorn re-raises the
+            # signal once the server has stopped, so `signoff serve` never unwinds that stack.
+            audit = current.extras.get("audit")
+            if audit is not None:
+                await audit.final_checkpoint()
 
     app = FastAPI(
         title="Signoff",

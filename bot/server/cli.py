@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.core import logs
-from bot.core.domain import isoformat, verify_chain
+from bot.core.domain import isoformat
 from bot.core.errors import ConfigError, StorageError
+from bot.server.audit_cli import add_commands as add_audit_commands
 from bot.server.config import DEMO_AGENT, LoadedConfig, format_loc, load_config
 from bot.server.demo_key import (
     demo_key_path,
@@ -71,6 +72,7 @@ async def _serve(config: LoadedConfig) -> int:
             f"is running at http://{settings.host}:{settings.port}",
             f"  database: {_redact(settings.database_url)}",
             f"  channels: {', '.join(sorted(services.channels))}",
+            *(f"  {line}" for line in services.extras["audit"].banner()),
         ]
         slack = settings.slack.credentials(os.environ)
         if slack is not None:
@@ -384,9 +386,9 @@ async def _requests_since(repo: Any, since: datetime | None) -> list[Any]:
 
 
 async def _with_repo(config: LoadedConfig, work: Any, *, migrate: bool = False) -> Any:
-    from storage import open_repository
+    from bot.server.audit_cli import open_repo
 
-    repo = await open_repository(config.settings.database_url, migrate=migrate)
+    repo = await open_repo(config, migrate=migrate)
     try:
         return await work(repo)
     finally:
@@ -407,23 +409,6 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
     sys.stdout.write(audit_export(records, args.format))
     return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    config = _config(args)
-
-    async def work(repo: Any) -> Any:
-        return await repo.audit_records(), await repo.audit_head()
-
-    records, head = asyncio.run(_with_repo(config, work))
-    result = verify_chain(records, head)
-    if result.ok:
-        last = records[-1] if records else None
-        tail = f"; last event {last.seq} at {isoformat(last.event.at)}" if last else ""
-        print(f"audit log intact: {result.checked} events{tail}")
-        return 0
-    print(f"audit log BROKEN at event {result.first_bad_seq}: {result.problem}", file=sys.stderr)
-    return 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -622,10 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--last", type=int, help="only the last N events")
     export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     export.set_defaults(func=cmd_audit_export)
-    verify = with_config(
-        audit.add_parser("verify", help="check the hash chain; exit 1 naming the first bad event")
-    )
-    verify.set_defaults(func=cmd_audit_verify)
+    add_audit_commands(audit, with_config)
     report = with_config(
         sub.add_parser("report", help="production metrics, targets and warning signs")
     )

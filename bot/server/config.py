@@ -393,6 +393,32 @@ class OutboxConfig(_Section):
         return self
 
 
+class AuditConfig(_Section):
+    """Signed checkpoints of the audit chain (docs/audit.md); off while `checkpoints` is unset."""
+
+    checkpoints: str | None = None
+    checkpoint_every: Duration = Field(default=timedelta(minutes=1))
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _sink_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
+                return value
+            if parts.scheme == "s3" and parts.netloc:
+                return value
+            raise ValueError("must be file:///ABSOLUTE/DIRECTORY or s3://BUCKET/PREFIX")
+        return value
+
+    @field_validator("checkpoint_every")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+
 class Settings(_Section):
     database_url: str = "sqlite:///./signoff.db"
     public_url: str = ""
@@ -409,6 +435,7 @@ class Settings(_Section):
     people: list[PersonConfig] = Field(default_factory=list)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     @field_validator("agents")
     @classmethod

@@ -131,6 +131,10 @@ outbox:                        # deliveries in flight at once, per replica (docs
   per_destination: 4           # to one callback origin, Slack channel or Teams conversation
   lanes: {webhooks: 16, cards: 12, alerts: 2}
 
+audit:                         # signed checkpoints of the audit chain (docs/audit.md)
+  checkpoints: null            # file:///DIR or s3://BUCKET/PREFIX; needs SIGNOFF_AUDIT_SIGNING_KEY
+  checkpoint_every: 1m
+
 prediction:                    # the escalation model (`signoff predict`, docs/learning.md)
   mode: "off"                  # off | shadow (score stored and shown) | active (routes)
   threshold: 0.7               # active: a score above it escalates (predicted_escalation)

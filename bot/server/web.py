@@ -20,6 +20,7 @@ from adapters.web.inbox import (
 )
 from adapters.web.legal import legal_router
 from adapters.web.oidc import CALLBACK_PATH, OidcSettings
+from bot.core.audit_chain import AuditKey, AuditKeyring
 from bot.core.domain import OutboxMessage
 from bot.server.config import Settings
 from bot.server.services import Services
@@ -71,6 +72,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
             batch_max_items=settings.batch.max_items,
             hourly_cost=settings.oversight.hourly_cost,
             likely_at=settings.prediction.threshold if settings.prediction.mode != "off" else None,
+            audit_keyring=audit_keyring(services),
         ),
         requeue=requeue,
     )
@@ -123,3 +125,14 @@ async def issue_login_link(services: Services, login: str | None = None) -> str:
     """
     inbox = web_inbox(services)
     return await inbox.issue_login_link(login or BUILTIN_LOGIN)
+
+
+def audit_keyring(services: Services) -> AuditKeyring | None:
+    """The keys the audit page checks links with: those the services were built with, else
+    the repository's own."""
+    audit = services.extras.get("audit")
+    if audit is not None:
+        keyring: AuditKeyring | None = audit.keys.keyring
+        return keyring
+    key = getattr(services.repo, "audit_key", None)
+    return AuditKeyring(key) if isinstance(key, AuditKey) else None

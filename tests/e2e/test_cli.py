@@ -80,7 +80,9 @@ def test_embedded_default_walk_through(tmp_path: Path) -> None:
     assert "intact" in verified.stdout
     exported = run("audit", "export", "--format", "jsonl", cwd=tmp_path)
     events = [json.loads(line)["event"] for line in exported.stdout.splitlines()]
-    assert events[:2] == ["submitted", "routed"]
+    # The first start generated the audit key beside the database and recorded the switch.
+    assert events[:3] == ["audit_keyed", "submitted", "routed"]
+    assert (tmp_path / "signoff.db.audit-key").stat().st_mode & 0o777 == 0o600
     assert "cancelled" in events
     csv_out = run("audit", "export", "--format", "csv", "--last", "2", cwd=tmp_path)
     assert csv_out.stdout.splitlines()[0].startswith("seq,at,event")
@@ -217,6 +219,7 @@ def test_hash_password_reads_stdin(tmp_path: Path) -> None:
         ["db", "upgrade"],
         ["audit", "export"],
         ["audit", "verify"],
+        ["audit", "checkpoint"],
         ["report"],
         ["export", "training"],
         ["calibrate"],

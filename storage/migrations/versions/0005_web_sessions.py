@@ -5,7 +5,7 @@ rows. Lock-outs count failures per (login, address), so a stranger cannot lock a
 out from elsewhere: `login_failures` is made again with the address in its key. Its rows
 only matter for the 15 minutes of a lock, so the old counts are not carried over.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

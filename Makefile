@@ -37,7 +37,7 @@ test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=80
+	$(BIN)/pytest -n 3 --dist loadfile --cov --cov-report=term:skip-covered --cov-fail-under=80
 
 clean:
 	rm -rf $(VENV) .node .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov signoff.db*

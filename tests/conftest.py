@@ -11,6 +11,32 @@ import pytest
 from bot.core.ports import Repository
 from storage.memory import InMemoryRepository
 
+
+
+def _worker_database() -> None:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own (the given one's
+    name plus the worker id, created when missing), because the tests reset the `public`
+    schema of the database they use. Runs before any test module reads the URL."""
+    url = os.environ.get("SIGNOFF_TEST_POSTGRES_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if found is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["SIGNOFF_TEST_POSTGRES_URL"] = parsed.set(database=name).render_as_string(
+        hide_password=False
+    )
+
+
+_worker_database()
 POSTGRES_URL = os.environ.get("SIGNOFF_TEST_POSTGRES_URL")
 BACKENDS = ["memory", "sqlite", "postgres"]
 

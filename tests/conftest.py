@@ -12,7 +12,6 @@ from bot.core.ports import Repository
 from storage.memory import InMemoryRepository
 
 
-
 def _worker_database() -> None:
     """Under pytest-xdist each worker gets a PostgreSQL database of its own (the given one's
     name plus the worker id, created when missing), because the tests reset the `public`

@@ -18,6 +18,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
@@ -187,6 +188,28 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
+_DEEP_JSON_LIMIT = 20_000
+
+
+def load_stored_json(text: str | bytes) -> Any:
+    """json.loads for stored columns, also for values nested deeper than the interpreter's
+    recursion limit allows from where the read happens.
+
+    Inputs are limited to 32 levels now, but rows stored before that limit (a reviewer's
+    modify 900 levels deep) must still read: an accepted value may never make a read fail.
+    Only such a value pays for the raised limit, and only while it is decoded.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, _DEEP_JSON_LIMIT))
+        try:
+            return json.loads(text)
+        finally:
+            sys.setrecursionlimit(limit)
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url` (see `async_url`), set up for Signoff's locking scheme.
 
@@ -194,7 +217,12 @@ def create_engine(url: str) -> AsyncEngine:
     """
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        engine = create_async_engine(
+            target,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            json_deserializer=load_stored_json,
+        )
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -207,6 +235,7 @@ def create_engine(url: str) -> AsyncEngine:
         connect_args=connect_args,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
+        json_deserializer=load_stored_json,
     )
 
 

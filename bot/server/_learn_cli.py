@@ -27,9 +27,9 @@ def _fail(message: str, code: int) -> int:
 
 
 async def _with_repo(config: LoadedConfig, work: Callable[[Any], Any]) -> Any:
-    from storage import open_repository
+    from bot.server.audit_cli import open_repo
 
-    repo = await open_repository(config.settings.database_url, migrate=False)
+    repo = await open_repo(config)
     try:
         return await work(repo)
     finally:

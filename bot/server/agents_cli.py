@@ -31,9 +31,10 @@ def cli_actor() -> str:
 async def _set_stopped(config: LoadedConfig, agent_id: str, stopped: bool, reason: str) -> Any:
     from adapters.web.channel import WebInboxChannel
     from bot.engine.machine import Engine
-    from storage import notifier_for, open_repository
+    from bot.server.audit_cli import open_repo
+    from storage import notifier_for
 
-    repo = await open_repository(config.settings.database_url, migrate=False)
+    repo = await open_repo(config)
     notifier = notifier_for(repo)
     try:
         await notifier.start()
@@ -90,12 +91,12 @@ def cmd_agents_start(args: argparse.Namespace) -> int:
 
 
 def cmd_agents_list(args: argparse.Namespace) -> int:
-    from storage import open_repository
+    from bot.server.audit_cli import open_repo
 
     config = load_config(args.config)
 
     async def states() -> list[tuple[str, Any]]:
-        repo = await open_repository(config.settings.database_url, migrate=False)
+        repo = await open_repo(config)
         try:
             return [(a, await repo.agent_state(a)) for a in sorted(config.settings.agent_specs())]
         finally:

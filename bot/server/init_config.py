@@ -78,6 +78,7 @@ tiers:                         # the escalation chain, lowest first
     reviewers: [web:admin]
 
 slack:                         # on when the bot token and the signing secret (or app token) are set
+  enabled: null                # null: on when the credentials are set; false: off
   bot_token_env: SLACK_BOT_TOKEN
   signing_secret_env: SLACK_SIGNING_SECRET
   app_token_env: SLACK_APP_TOKEN        # Socket Mode (xapp-...)
@@ -85,7 +86,7 @@ slack:                         # on when the bot token and the signing secret (o
   alerts_channel: null                  # a channel id for warning signs, e.g. C0OPS
 
 teams:                         # on when the app id is set, or with enabled: true
-  enabled: false
+  enabled: null                # null: on when the app id is set; false: off whatever is set
   auth: botframework           # botframework (tokens checked) | none (local testing only)
   app_id_env: TEAMS_APP_ID
   app_password_env: TEAMS_APP_PASSWORD
@@ -126,6 +127,10 @@ people: []
 #    name: Operations lead
 #    identities: [slack:U0DDD, teams:2f1c0000-aad-object-id, web:lead]
 
+prediction:                    # the escalation model (`signoff predict`, docs/learning.md)
+  mode: "off"                  # off | shadow (score stored and shown) | active (routes)
+  threshold: 0.7               # active: a score above it escalates (predicted_escalation)
+
 outbox:                        # deliveries in flight at once, per replica (docs/deliveries.md)
   max_in_flight: 32            # all lanes together
   per_destination: 4           # to one callback origin, Slack channel or Teams conversation
@@ -134,10 +139,6 @@ outbox:                        # deliveries in flight at once, per replica (docs
 audit:                         # signed checkpoints of the audit chain (docs/audit.md)
   checkpoints: null            # file:///DIR or s3://BUCKET/PREFIX; needs SIGNOFF_AUDIT_SIGNING_KEY
   checkpoint_every: 1m
-
-prediction:                    # the escalation model (`signoff predict`, docs/learning.md)
-  mode: "off"                  # off | shadow (score stored and shown) | active (routes)
-  threshold: 0.7               # active: a score above it escalates (predicted_escalation)
 """
 
 

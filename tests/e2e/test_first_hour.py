@@ -47,6 +47,8 @@ def test_the_console_is_quiet_and_the_banner_comes_last(tmp_path: Path) -> None:
     assert [line.strip().split(":")[0] for line in lines[banner + 1 :]] == [
         "database",
         "channels",
+        "audit key",
+        "(keep that file",
         "agent",
         "api key",
         "(kept in signoff.demo-key; `signoff keys new demo` replaces it)",

@@ -71,7 +71,7 @@ async def test_replicas_write_one_checkpoint_per_interval_and_one_at_shutdown(
     async with a.stack, b.stack:
         writers = [s.extras["audit"].writer for s in (a, b)]
         assert [w.every for w in writers] == [timedelta(minutes=1)] * 2
-        assert [j.id for j in a.scheduler._jobs] == ["watch", "audit_checkpoint"]
+        assert "audit_checkpoint" in [j.id for j in a.scheduler._jobs]
         written = [await w.tick() for w in writers]
         assert sum(name is not None for name in written) == 1  # the interval went to one
         clock.advance(timedelta(seconds=30))
@@ -202,7 +202,7 @@ async def test_web_audit_page_checks_the_keyed_chain(tmp_path: Path) -> None:
         app = create_app(config, services=services)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://signoff") as admin:
-            link = issue_login_link(services)
+            link = await issue_login_link(services)
             path = link.replace(config.settings.public_url, "")
             form = await admin.get(path)
             token = re.search(r'name="csrf" value="([^"]+)"', form.text)

@@ -28,6 +28,7 @@ from bot.server.demo_key import (
     write_demo_key,
 )
 from bot.server.preflight import check_secrets
+from bot.server.workers import check_workers, run_workers
 from signoff_client.mcp import add_commands as add_mcp_commands
 
 EXIT_CONFIG = 2
@@ -55,10 +56,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env["SIGNOFF_PORT"] = str(args.port)
     config = load_config(args.config, env)
     check_secrets(config.settings, env)
-    return asyncio.run(_serve(config))
+    workers = args.workers or 1
+    check_workers(workers, config.settings.database_url)
+    if workers > 1:
+        child = [*(["--config", args.config] if args.config else [])]
+        for flag, value in (
+            ("--host", args.host),
+            ("--port", args.port),
+            ("--log-level", args.log_level),
+            ("--log-format", args.log_format),
+        ):
+            if value:
+                child += [flag, str(value)]
+        return run_workers(workers, config.settings.host, config.settings.port, child)
+    return asyncio.run(_serve(config, listen_fd=args.listen_fd))
 
 
-async def _serve(config: LoadedConfig) -> int:
+async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
     import uvicorn
 
     from bot.server.app import build_services, create_app
@@ -106,6 +120,8 @@ async def _serve(config: LoadedConfig) -> int:
                 app,
                 host=settings.host,
                 port=settings.port,
+                # A worker of `--workers N` accepts on the socket its parent bound.
+                fd=listen_fd,
                 # Logging is set up once, by `bot.core.logs`; uvicorn adds no handlers or levels.
                 log_config=None,
                 log_level=None,
@@ -527,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = with_config(sub.add_parser("serve", help="run the HTTP service and the scheduler"))
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes on one port, each a replica (PostgreSQL only; default 1)",
+    )
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     serve.add_argument(
         "--log-level",
         type=str.upper,

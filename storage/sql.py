@@ -18,7 +18,6 @@ import dataclasses
 import importlib.util
 import json
 import os
-import sys
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
@@ -77,6 +76,7 @@ from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionC
 from bot.core.lanes import destination
 from bot.core.learning import PredictionModel, StandingApproval
 from routing import Lane, ReviewState, Risk
+from signoff_client.canonical import tolerating_depth
 from storage import _learning, _web_sessions
 from storage._batch import ApplyBatcher, BatchRefused
 from storage._statements import (
@@ -188,26 +188,10 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-_DEEP_JSON_LIMIT = 20_000
-
-
 def load_stored_json(text: str | bytes) -> Any:
-    """json.loads for stored columns, also for values nested deeper than the interpreter's
-    recursion limit allows from where the read happens.
-
-    Inputs are limited to 32 levels now, but rows stored before that limit (a reviewer's
-    modify 900 levels deep) must still read: an accepted value may never make a read fail.
-    Only such a value pays for the raised limit, and only while it is decoded.
-    """
-    try:
-        return json.loads(text)
-    except RecursionError:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, _DEEP_JSON_LIMIT))
-        try:
-            return json.loads(text)
-        finally:
-            sys.setrecursionlimit(limit)
+    """json.loads for stored columns, also for values stored before inputs were limited to
+    32 levels (an accepted value may never make a read fail)."""
+    return tolerating_depth(lambda: json.loads(text))
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -30,6 +30,7 @@ from bot.core.jsondepth import MAX_DEPTH, text_depth
 from bot.core.people import check_identity
 from bot.engine.machine import NewRequest, body_digest
 from bot.server.services import Services
+from signoff_client.canonical import tolerating_depth
 
 MAX_BODY = 256 * 1024
 
@@ -392,6 +393,11 @@ class BodyLimit:
 # -- routes ---------------------------------------------------------------------------------
 
 
+class _StoredJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return tolerating_depth(lambda: JSONResponse.render(self, content))
+
+
 def _stored(body: Any) -> JSONResponse:
     """Stored data, answered as the JSON it already is.
 
@@ -399,7 +405,7 @@ def _stored(body: Any) -> JSONResponse:
     walks them recursively, which fails (500, on every read) for a value nested deeper
     than the interpreter allows, such as one accepted before inputs were depth-limited.
     """
-    return JSONResponse(body)
+    return _StoredJSONResponse(body)
 
 
 router = APIRouter(responses=_ERRORS)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-import json
 import logging
 import secrets
 import time
@@ -35,6 +33,8 @@ from joserfc.errors import (
     MissingClaimError,
 )
 from joserfc.jwk import KeySet
+
+from adapters.web.sessions import SignedJson
 
 log = logging.getLogger("signoff.web.oidc")
 
@@ -117,47 +117,29 @@ class PendingLogin:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class PendingCodec:
     """Signs pending sign-ins into a cookie value and reads them back (None if altered,
     expired or malformed)."""
 
     def __init__(self, secret: bytes) -> None:
-        self._key = hmac.new(secret, _PENDING_CONTEXT, hashlib.sha256).digest()
-
-    def _sign(self, payload: str) -> str:
-        return _b64encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+        self._sealed = SignedJson(secret, _PENDING_CONTEXT)
 
     def encode(self, pending: PendingLogin) -> str:
-        data = {
-            "s": pending.state,
-            "n": pending.nonce,
-            "v": pending.verifier,
-            "t": pending.target,
-            "e": pending.expires,
-        }
-        payload = _b64encode(json.dumps(data, separators=(",", ":")).encode("utf-8"))
-        return f"{payload}.{self._sign(payload)}"
+        return self._sealed.seal(
+            {
+                "s": pending.state,
+                "n": pending.nonce,
+                "v": pending.verifier,
+                "t": pending.target,
+                "e": pending.expires,
+            }
+        )
 
     def decode(self, value: str | None, now: datetime) -> PendingLogin | None:
-        if not value or value.count(".") != 1:
-            return None
-        payload, signature = value.split(".")
-        try:
-            expected = self._sign(payload)
-        except UnicodeEncodeError:
-            return None
-        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        data = self._sealed.open(value)
+        if data is None:
             return None
         try:
-            data = json.loads(_b64decode(payload))
             pending = PendingLogin(
                 state=str(data["s"]),
                 nonce=str(data["n"]),

@@ -16,6 +16,7 @@ import json
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.core.ports import Repository
 
@@ -63,29 +64,22 @@ class Session:
         return bool(token) and hmac.compare_digest(self.csrf.encode(), (token or "").encode())
 
 
-class SessionCodec:
-    """Turns sessions into cookie values and back; anything altered or expired reads as None."""
+class SignedJson:
+    """A small JSON object sealed into a cookie value (`payload.signature`, HMAC-SHA256 under
+    a key derived from the secret and `context`), and read back: None when altered or
+    malformed. Web sessions and pending OpenID Connect sign-ins both travel this way."""
 
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < 16:
-            raise ValueError("the session secret must be at least 16 bytes")
-        self._key = hmac.new(secret, _COOKIE_CONTEXT, hashlib.sha256).digest()
+    def __init__(self, secret: bytes, context: bytes) -> None:
+        self._key = hmac.new(secret, context, hashlib.sha256).digest()
 
     def _sign(self, payload: str) -> str:
         return _b64encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
 
-    def encode(self, session: Session) -> str:
-        data = {
-            "sid": session.sid,
-            "csrf": session.csrf,
-            "exp": session.expires,
-            "login": session.login,
-            "fp": session.fingerprint,
-        }
+    def seal(self, data: dict[str, object]) -> str:
         payload = _b64encode(json.dumps(data, separators=(",", ":")).encode("utf-8"))
         return f"{payload}.{self._sign(payload)}"
 
-    def decode(self, value: str | None, now: datetime) -> Session | None:
+    def open(self, value: str | None) -> dict[str, Any] | None:
         if not value or value.count(".") != 1:
             return None
         payload, signature = value.split(".")
@@ -97,6 +91,35 @@ class SessionCodec:
             return None
         try:
             data = json.loads(_b64decode(payload))
+        except (ValueError, binascii.Error):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+class SessionCodec:
+    """Turns sessions into cookie values and back; anything altered or expired reads as None."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the session secret must be at least 16 bytes")
+        self._sealed = SignedJson(secret, _COOKIE_CONTEXT)
+
+    def encode(self, session: Session) -> str:
+        return self._sealed.seal(
+            {
+                "sid": session.sid,
+                "csrf": session.csrf,
+                "exp": session.expires,
+                "login": session.login,
+                "fp": session.fingerprint,
+            }
+        )
+
+    def decode(self, value: str | None, now: datetime) -> Session | None:
+        data = self._sealed.open(value)
+        if data is None:
+            return None
+        try:
             session = Session(
                 sid=str(data["sid"]),
                 csrf=str(data["csrf"]),
@@ -104,7 +127,7 @@ class SessionCodec:
                 login=None if data["login"] is None else str(data["login"]),
                 fingerprint=str(data["fp"]),
             )
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        except (ValueError, KeyError, TypeError):
             return None
         if session.expires <= now.timestamp():
             return None

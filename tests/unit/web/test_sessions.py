@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.web.sessions import (
+    _COOKIE_CONTEXT,
     Session,
     SessionCodec,
+    SignedJson,
     token_digest,
 )
 
@@ -54,8 +56,11 @@ def test_tampered_payload_or_signature_reads_as_no_session() -> None:
 
 def test_a_well_signed_but_malformed_payload_is_refused() -> None:
     codec = SessionCodec(b"k" * 32)
-    payload = base64.urlsafe_b64encode(b'{"sid": 1}').rstrip(b"=").decode()
-    assert codec.decode(f"{payload}.{codec._sign(payload)}", NOW) is None
+    sealed = SignedJson(b"k" * 32, _COOKIE_CONTEXT)
+    assert codec.decode(sealed.seal({"sid": 1}), NOW) is None
+    # Well signed, but JSON that is not an object; and a payload altered after signing.
+    assert sealed.open(sealed.seal([1, 2])) is None  # type: ignore[arg-type]
+    assert sealed.open(sealed.seal({"a": 1}).replace(".", "x.", 1)) is None
 
 
 def test_expired_sessions_are_refused() -> None:

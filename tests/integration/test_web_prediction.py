@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +29,9 @@ def backend() -> str:
     return "sqlite"
 
 
-@pytest.fixture
-async def svc(repo_factory: RepoFactory) -> AsyncIterator[Services]:
+@asynccontextmanager
+async def services_with_model(repo_factory: RepoFactory, mode: str) -> AsyncIterator[Services]:
+    """Signoff with a trained model active and `prediction.mode` set to `mode`."""
     config = parse_config(
         {
             "agents": [
@@ -37,7 +39,7 @@ async def svc(repo_factory: RepoFactory) -> AsyncIterator[Services]:
             ],
             "tiers": TIERS,
             "web": {"reviewers": hashes()},
-            "prediction": {"mode": "shadow", "threshold": 0.7},
+            "prediction": {"mode": mode, "threshold": 0.7},
         },
         env={},
     )
@@ -49,6 +51,12 @@ async def svc(repo_factory: RepoFactory) -> AsyncIterator[Services]:
         config, repo=repo, clock=ManualClock(NIGHT), start_scheduler=False
     )
     async with services.stack:
+        yield services
+
+
+@pytest.fixture
+async def svc(repo_factory: RepoFactory) -> AsyncIterator[Services]:
+    async with services_with_model(repo_factory, "shadow") as services:
         yield services
 
 
@@ -87,25 +95,7 @@ async def test_shadow_scores_are_shown_and_high_ones_flagged(svc: Services) -> N
 
 @pytest.fixture
 async def active(repo_factory: RepoFactory) -> AsyncIterator[Services]:
-    config = parse_config(
-        {
-            "agents": [
-                {"id": "support-bot", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}
-            ],
-            "tiers": TIERS,
-            "web": {"reviewers": hashes()},
-            "prediction": {"mode": "active", "threshold": 0.7},
-        },
-        env={},
-    )
-    repo = await repo_factory()
-    event = AuditEvent(event="model_trained", at=NIGHT, actor="cli", channel="cli")
-    stored = await repo.add_model(train(history()).as_model(NIGHT, "cli"), event)
-    await repo.activate_model(stored.version, NIGHT, event)
-    services = await build_services(
-        config, repo=repo, clock=ManualClock(NIGHT), start_scheduler=False
-    )
-    async with services.stack:
+    async with services_with_model(repo_factory, "active") as services:
         yield services
 
 

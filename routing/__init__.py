@@ -16,7 +16,8 @@ from routing._decide import (
 from routing._duration import Duration, format_duration, parse_duration
 from routing._enums import RISK_ORDER, Lane, ReviewState, Risk, TimeoutAction
 from routing._errors import PolicyError
-from routing._model import DEFAULT_RULES, DEFAULT_TIERS, RoutingPolicy, Rule, TierSpec
+from routing._explain import Formatter, check_template, render_template
+from routing._model import DEFAULT_RULES, DEFAULT_TIERS, Notify, RoutingPolicy, Rule, TierSpec
 from routing._policy import Policy, compile_policy, default_policy
 from routing._rules import VARIABLES, CompiledRule, RuleError, compile_rule
 from routing._sampling import sampled
@@ -29,7 +30,9 @@ __all__ = [
     "CompiledRule",
     "DecisionStatus",
     "Duration",
+    "Formatter",
     "Lane",
+    "Notify",
     "Policy",
     "PolicyError",
     "ReviewState",
@@ -41,6 +44,7 @@ __all__ = [
     "RuleError",
     "TierSpec",
     "TimeoutAction",
+    "check_template",
     "compile_policy",
     "compile_rule",
     "confidence_lane",
@@ -48,6 +52,7 @@ __all__ = [
     "default_policy",
     "format_duration",
     "parse_duration",
+    "render_template",
     "rule_variables",
     "sampled",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,8 +18,10 @@ from pydantic import (
 
 from routing._duration import Duration, format_duration
 from routing._enums import Risk, TimeoutAction
+from routing._explain import check_template
 
 _REVIEWER = re.compile(r"(slack|teams|web):\S+")
+Notify = Literal["channel", "dm", "both"]
 
 
 def _check_reviewer(value: str) -> str:
@@ -44,6 +46,22 @@ class Rule(BaseModel):
     when: Annotated[str, StringConstraints(min_length=1)]
     risk: Risk = Risk.HIGH
     approvals: Annotated[int, Field(ge=1, le=5)] = 1
+    # What a reviewer reads instead of `name`: "Large payment". `explain` is a sentence over
+    # the request ("Payment of {amount} {currency} is over the 500 limit"), see explain_rule.
+    title: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    explain: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+
+    @field_validator("explain")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_template(value)
+        return value
+
+    @property
+    def heading(self) -> str:
+        """The rule's title, or its name made readable when the config gives none."""
+        return self.title or self.name.replace("_", " ").capitalize()
 
 
 class TierSpec(BaseModel):
@@ -57,6 +75,9 @@ class TierSpec(BaseModel):
     slack_channel: Annotated[str, StringConstraints(min_length=1)] | None = None
     teams_channel: Annotated[str, StringConstraints(min_length=1)] | None = None
     reviewers: tuple[_Reviewer, ...] = ()
+    # Where the tier's reviewers hear of an item: its channels, direct messages to each
+    # named reviewer, or both. A DM is kept in step with the channel card like any copy.
+    notify: Notify = "channel"
 
     @field_validator("remind_after")
     @classmethod
@@ -76,18 +97,37 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         name="high_value_transaction",
         when='action.kind == "payment" && amount > 500.0',
         risk=Risk.HIGH,
+        title="Large payment",
+        explain="A payment of {amount} {currency} is over the 500 limit",
     ),
-    Rule(name="irreversible_action", when="!reversible", risk=Risk.HIGH, approvals=2),
-    Rule(name="negative_sentiment", when="sentiment < -0.6", risk=Risk.HIGH),
+    Rule(
+        name="irreversible_action",
+        when="!reversible",
+        risk=Risk.HIGH,
+        approvals=2,
+        title="Cannot be undone",
+        explain="The agent says this action cannot be undone, so two people must agree",
+    ),
+    Rule(
+        name="negative_sentiment",
+        when="sentiment < -0.6",
+        risk=Risk.HIGH,
+        title="Upset customer",
+        explain="The conversation reads as upset (sentiment {sentiment})",
+    ),
     Rule(
         name="regulated_domain",
         when='domain in ["legal", "medical", "financial"]',
         risk=Risk.HIGH,
+        title="Regulated area",
+        explain="This touches a regulated area ({domain})",
     ),
     Rule(
         name="medium_risk_change",
         when='action.kind in ["account_change", "refund", "config_change"] && confidence < 0.7',
         risk=Risk.MEDIUM,
+        title="Unsure change to an account, refund or setting",
+        explain="The agent is only {confidence} sure about this {action.kind}",
     ),
 )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from routing._enums import Risk, TimeoutAction
 from routing._errors import PolicyError
-from routing._model import DEFAULT_TIERS, RoutingPolicy, TierSpec
+from routing._model import DEFAULT_TIERS, RoutingPolicy, Rule, TierSpec
 from routing._rules import CompiledRule, compile_rule
 
 
@@ -36,6 +36,13 @@ class Policy:
         object.__setattr__(self, "_index", _index_tiers(self.tiers))
         _check_start_tiers(self.routing, self._index)
         object.__setattr__(self, "_compiled", _compile_rules(self.routing))
+
+    def rule(self, name: str) -> Rule | None:
+        """The configured rule called ``name``; None for a name no rule has (any more)."""
+        for rule in self.routing.rules:
+            if rule.name == name:
+                return rule
+        return None
 
     def tier(self, name: str) -> TierSpec:
         """The tier called ``name``.

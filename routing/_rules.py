@@ -11,22 +11,8 @@ from typing import Any
 import cel
 
 from routing._model import Rule
+from routing._variables import VARIABLES as VARIABLES
 
-VARIABLES: frozenset[str] = frozenset(
-    {
-        "action",
-        "confidence",
-        "amount",
-        "currency",
-        "reversible",
-        "domain",
-        "sentiment",
-        "agent_id",
-        "labels",
-        "context",
-        "predicted_escalation",
-    }
-)
 """The names a rule's ``when`` may use (contract section 4)."""
 
 # cel reports parse errors as "... ERROR: <input>:LINE:COLUMN: message" followed by

@@ -109,6 +109,7 @@ _children = union_all(
         VOTES.c.channel.label("child_5"),
         VOTES.c.action_sha256.label("child_6"),
         VOTES.c.person.label("child_7"),
+        VOTES.c.response.label("child_8"),
         VOTES.c.at.label("child_at"),
     ).where(VOTES.c.request_id == _bound_id),
     select(
@@ -118,6 +119,7 @@ _children = union_all(
         TIER_MOVES.c.from_tier,
         TIER_MOVES.c.to_tier,
         TIER_MOVES.c.reason,
+        null(),
         null(),
         null(),
         null(),

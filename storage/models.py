@@ -116,6 +116,11 @@ class RequestRow(Base):
     canary: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     predicted_escalation: Mapped[float | None] = mapped_column(Float)
     cost: Mapped[float | None] = mapped_column(Float)
+    # [{reason, title, explain}]: `reasons` in words as routed; NULL for older rows.
+    reason_texts: Mapped[list[Any] | None] = mapped_column(NullableJSON)
+    question: Mapped[str | None]
+    response_schema: Mapped[dict[str, Any] | None] = mapped_column(NullableJSON)
+    reject_options: Mapped[list[Any] | None] = mapped_column(NullableJSON)
 
     __table_args__ = (
         Index(
@@ -153,6 +158,8 @@ class VoteRow(Base):
     action_sha256: Mapped[str] = mapped_column(Hash)
     # The person behind `reviewer` (people:); "" for votes stored before people existed.
     person: Mapped[str] = mapped_column(default="", server_default="")
+    # A `respond` vote's answer (any JSON value but null); NULL for other verdicts.
+    response: Mapped[Any | None] = mapped_column(NullableJSON)
 
 
 class TierMoveRow(Base):

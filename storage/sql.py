@@ -63,6 +63,7 @@ from bot.core.domain import (
     OutboxResult,
     OutboxStatus,
     Page,
+    ReasonText,
     ReviewStatus,
     Status,
     TierMove,
@@ -700,6 +701,7 @@ class SqlRepository:
                         channel=row["child_5"],
                         action_sha256=row["child_6"],
                         person=row["child_7"] or "",
+                        response=row["child_8"],
                     )
                 )
             elif row["child_kind"] == "move":
@@ -1353,6 +1355,7 @@ async def _children(
                 channel=row["channel"],
                 action_sha256=row["action_sha256"],
                 person=row["person"] or "",
+                response=row["response"],
             )
         )
     found_moves = await conn.execute(
@@ -1404,6 +1407,10 @@ def _request_values(r: ApprovalRequest) -> dict[str, Any]:
         "canary": r.canary,
         "predicted_escalation": r.predicted_escalation,
         "cost": r.cost,
+        "reason_texts": [t.to_json() for t in r.reason_texts] or None,
+        "question": r.question,
+        "response_schema": dict(r.response_schema) if r.response_schema else None,
+        "reject_options": list(r.reject_options) or None,
     }
 
 
@@ -1463,6 +1470,10 @@ def _request(row: RowMapping, votes: Iterable[Vote], moves: Iterable[TierMove]) 
         canary=row["canary"],
         predicted_escalation=row["predicted_escalation"],
         cost=row["cost"],
+        reason_texts=tuple(ReasonText.from_json(t) for t in row["reason_texts"] or ()),
+        question=row["question"],
+        response_schema=row["response_schema"],
+        reject_options=tuple(row["reject_options"] or ()),
     )
 
 
@@ -1501,6 +1512,7 @@ def _vote_values(request_id: str, seq: int, vote: Vote) -> dict[str, Any]:
         "channel": vote.channel,
         "action_sha256": vote.action_sha256,
         "person": vote.person,
+        "response": vote.response,
     }
 
 

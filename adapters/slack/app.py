@@ -34,6 +34,7 @@ from adapters.slack import batch_cards, cards
 from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
 from bot.core import jsondepth
+from bot.core.answers import read_answer
 from bot.core.domain import Verdict, batch_blocker
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
@@ -94,9 +95,11 @@ def parse_metadata(view: Mapping[str, Any]) -> tuple[str, Verdict] | None:
 
 
 def input_value(view: Mapping[str, Any], block_id: str) -> str:
+    """What the user typed (a text input) or picked (a static select) in block `block_id`."""
     values = (view.get("state") or {}).get("values") or {}
     value = (values.get(block_id) or {}).get(block_id) or {}
-    return str(value.get("value") or "")
+    picked = value.get("selected_option") or {}
+    return str(value.get("value") or picked.get("value") or "")
 
 
 def parse_payload(text: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -306,7 +309,7 @@ class SlackApp:
         except NotAllowed as exc:
             await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")
             return
-        if review.rationale_required(request, verdict):
+        if review.rationale_required(request, verdict) or verdict is Verdict.RESPOND:
             modal = cards.verdict_modal(
                 request,
                 verdict,
@@ -329,12 +332,20 @@ class SlackApp:
         request_id, verdict = meta
         actor = actor_of(body)
         rationale = input_value(view, cards.RATIONALE).strip()
+        picked = input_value(view, cards.REJECT_OPTION).strip()
+        if picked:
+            rationale = f"{picked}: {rationale}" if rationale else picked
         errors: dict[str, str] = {}
         payload: dict[str, Any] | None = None
+        response: Any = None
         if verdict is Verdict.MODIFY:
             payload, problem = parse_payload(input_value(view, cards.MODIFIED_PAYLOAD))
             if problem:
                 errors[cards.MODIFIED_PAYLOAD] = problem
+        if verdict is Verdict.RESPOND:
+            response, problem = await self._answer(request_id, input_value(view, cards.RESPONSE))
+            if problem:
+                errors[cards.RESPONSE] = problem
         if not rationale and await self._rationale_required(request_id, verdict):
             errors[cards.RATIONALE] = (
                 "Please say why: the rationale is recorded and sent to the agent."
@@ -344,7 +355,18 @@ class SlackApp:
             return
         await ack()
         channel = channel_from_external_id(view)
-        await self._vote(actor, channel, request_id, verdict, rationale, payload)
+        await self._vote(actor, channel, request_id, verdict, rationale, payload, response)
+
+    async def _answer(self, request_id: str, text: str) -> tuple[Any, str | None]:
+        """The typed answer as the request's schema wants it, or the problem to show."""
+        try:
+            request = await self._review().get(request_id)
+        except NotFound:
+            return None, "This request no longer exists."
+        try:
+            return read_answer(request.response_schema, text), None
+        except InvalidInput as exc:
+            return None, _sentence(exc.problem)
 
     async def _rationale_required(self, request_id: str, verdict: Verdict) -> bool:
         review = self._review()
@@ -361,6 +383,7 @@ class SlackApp:
         verdict: Verdict,
         rationale: str = "",
         payload: Mapping[str, Any] | None = None,
+        response: Any = None,
     ) -> None:
         try:
             await self._review().vote(
@@ -371,6 +394,7 @@ class SlackApp:
                 rationale=rationale,
                 name=actor.name,
                 modified_payload=payload,
+                response=response,
             )
         except NotAllowed as exc:
             await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")

@@ -23,6 +23,7 @@ from adapters.slack._mrkdwn import (
     mention,
     pretty_json,
 )
+from bot.core.answers import choices, wants_text
 from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
 from bot.core.views import CardView
 
@@ -34,18 +35,23 @@ MODIFY = "signoff_modify"
 DETAILS = "signoff_details"
 CONFIRM = "signoff_confirm"
 REVERSE = "signoff_reverse"
+RESPOND = "signoff_respond"
 VERDICT_ACTIONS: Mapping[str, Verdict] = {
     APPROVE: Verdict.APPROVE,
     REJECT: Verdict.REJECT,
     MODIFY: Verdict.MODIFY,
     CONFIRM: Verdict.CONFIRM,
     REVERSE: Verdict.REVERSE,
+    RESPOND: Verdict.RESPOND,
 }
 
 VERDICT_CALLBACK = "signoff_verdict"
 DETAILS_CALLBACK = "signoff_details"
 RATIONALE = "rationale"
 MODIFIED_PAYLOAD = "modified_payload"
+# The respond modal's answer, and the reject modal's pick among the request's reject_options.
+RESPONSE = "response"
+REJECT_OPTION = "reject_option"
 
 MAX_TEXT = 3000
 MAX_FIELD = 2000
@@ -61,6 +67,7 @@ _VERDICT_ICON = {
     Verdict.MODIFY: "✏️",
     Verdict.CONFIRM: "👍",
     Verdict.REVERSE: "↩️",
+    Verdict.RESPOND: "💬",
 }
 _OUTCOME = {
     Status.APPROVED: ("✅", "Approved"),
@@ -137,17 +144,16 @@ def card_message(view: CardView, *, ping: bool = False) -> SlackMessage:
         blocks.append(section(votes_text(request.votes)))
     blocks.append(_footer(view))
     if kind == "approval":
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    button(APPROVE, "Approve", request.id, "primary"),
-                    button(REJECT, "Reject", request.id, "danger"),
-                    button(MODIFY, "Modify", request.id),
-                    button(DETAILS, "Details", request.id),
-                ],
-            }
-        )
+        elements = [
+            button(APPROVE, "Approve", request.id, "primary"),
+            button(REJECT, "Reject", request.id, "danger"),
+            button(MODIFY, "Modify", request.id),
+            button(DETAILS, "Details", request.id),
+        ]
+        if asks(request):
+            elements.insert(0, button(RESPOND, "Answer", request.id, "primary"))
+            elements[1].pop("style", None)
+        blocks.append({"type": "actions", "elements": elements})
     elif kind == "review":
         blocks.append(
             {
@@ -445,7 +451,13 @@ _VERDICT_WORDS = {
     Verdict.MODIFY: ("Approve edited", "Modify request"),
     Verdict.CONFIRM: ("Confirm", "Confirm request"),
     Verdict.REVERSE: ("Reverse", "Reverse request"),
+    Verdict.RESPOND: ("Send answer", "Answer the question"),
 }
+
+
+def asks(request: ApprovalRequest) -> bool:
+    """Whether the agent asked the reviewer something (the card offers an Answer button)."""
+    return bool(request.question or request.response_schema)
 
 
 def editable_payload(payload: Mapping[str, Any]) -> str | None:
@@ -496,10 +508,33 @@ def verdict_modal(
                 "element": element,
             }
         )
+    if verdict is Verdict.RESPOND:
+        blocks += _answer_blocks(request)
+    if verdict is Verdict.REJECT and request.reject_options:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": REJECT_OPTION,
+                "optional": True,
+                "label": plain("Reason", 2000),
+                "element": {
+                    "type": "static_select",
+                    "action_id": REJECT_OPTION,
+                    "placeholder": plain("Pick the reason", 150),
+                    "options": [_option(o) for o in request.reject_options[:100]],
+                },
+            }
+        )
+    # Optional where the reason may come from elsewhere (an answer, a picked reject reason);
+    # a rationale the rules require is still refused empty when the form is submitted.
+    optional = verdict is Verdict.RESPOND or (
+        verdict is Verdict.REJECT and bool(request.reject_options)
+    )
     blocks.append(
         {
             "type": "input",
             "block_id": RATIONALE,
+            "optional": optional,
             "label": plain("Rationale", 2000),
             "hint": plain("Why? It is recorded in the audit trail and sent to the agent.", 2000),
             "element": {
@@ -522,6 +557,50 @@ def verdict_modal(
     if external_id:
         view["external_id"] = external_id[:255]
     return view
+
+
+def _option(text: str) -> dict[str, Any]:
+    return {"text": plain(text, 75), "value": text[:150]}
+
+
+def _answer_blocks(request: ApprovalRequest) -> list[Block]:
+    """The question and the answer input: a pick list for a string `enum`, else text."""
+    blocks: list[Block] = []
+    if request.question:
+        blocks.append(section(f"*The agent asks*\n{escape(request.question)}"))
+    picks = choices(request.response_schema)
+    element: dict[str, Any]
+    if picks is not None:
+        element = {
+            "type": "static_select",
+            "action_id": RESPONSE,
+            "placeholder": plain("Pick an answer", 150),
+            "options": [_option(p) for p in picks[:100]],
+        }
+        hint = "Pick one."
+    else:
+        element = {
+            "type": "plain_text_input",
+            "action_id": RESPONSE,
+            "multiline": True,
+            "max_length": MAX_INPUT,
+        }
+        hint = (
+            "Your answer is sent to the agent."
+            if wants_text(request.response_schema)
+            else "Answer as JSON: "
+            + clip(pretty_json(dict(request.response_schema or {}), indent=None), 1800)
+        )
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": RESPONSE,
+            "label": plain("Your answer", 2000),
+            "hint": plain(hint, 2000),
+            "element": element,
+        }
+    )
+    return blocks
 
 
 def pending_text(

@@ -102,11 +102,14 @@ class SlackChannel:
         await self._update(ref, batch_cards.batch_message(view))
 
     async def _post(self, target: str, message: cards.SlackMessage) -> Mapping[str, Any]:
+        # A direct message (`dm:U…`, tiers[].notify) is posted to the user's id: Slack opens
+        # the app's conversation with them and answers with its D… id, which edits then use.
+        address = target.removeprefix("dm:")
         response = await self._write(
             "chat.postMessage",
-            target,
+            address,
             lambda: self.client.chat_postMessage(
-                channel=target,
+                channel=address,
                 text=message.text,
                 blocks=message.blocks,
                 unfurl_links=False,
@@ -114,7 +117,7 @@ class SlackChannel:
             ),
         )
         return {
-            "channel": str(response.get("channel") or target),
+            "channel": str(response.get("channel") or address),
             "ts": str(response["ts"]),
             "target": target,
         }

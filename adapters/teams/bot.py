@@ -36,6 +36,7 @@ from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
 from adapters.teams import batch_cards, cards
 from adapters.teams._turns import closing_connector
 from bot.core import jsondepth
+from bot.core.answers import read_answer
 from bot.core.domain import ApprovalRequest, Status, Verdict
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
@@ -63,6 +64,8 @@ class CardAction:
     tier: str | None
     rationale: str
     modified_payload: str | None
+    # The typed (or picked) answer of a `respond`, as text.
+    response: str = ""
 
 
 def parse_action(verb: Any, data: Any) -> CardAction:
@@ -77,13 +80,19 @@ def parse_action(verb: Any, data: Any) -> CardAction:
         raise InvalidInput("data.request_id", "is required")
     tier = data.get("tier")
     rationale = data.get(cards.RATIONALE)
+    rationale = rationale.strip() if isinstance(rationale, str) else ""
+    picked = data.get(cards.REJECT_OPTION)
+    if verdict is Verdict.REJECT and isinstance(picked, str) and picked.strip():
+        rationale = f"{picked.strip()}: {rationale}" if rationale else picked.strip()
     payload = data.get(cards.MODIFIED_PAYLOAD)
+    response = data.get(cards.RESPONSE)
     return CardAction(
         verdict=verdict,
         request_id=request_id,
         tier=tier if isinstance(tier, str) and tier else None,
-        rationale=rationale.strip() if isinstance(rationale, str) else "",
+        rationale=rationale,
         modified_payload=payload if isinstance(payload, str) else None,
+        response=response if isinstance(response, str) else "",
     )
 
 
@@ -235,11 +244,14 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
                 "Type it in the Rationale box and click again.",
             )
         payload: Mapping[str, Any] | None = None
-        if verdict is Verdict.MODIFY:
-            try:
+        response: Any = None
+        try:
+            if verdict is Verdict.MODIFY:
                 payload = _payload(action.modified_payload)
-            except InvalidInput as exc:
-                return answer(request, f"Not recorded: {exc.problem}.")
+            if verdict is Verdict.RESPOND:
+                response = read_answer(request.response_schema, action.response)
+        except InvalidInput as exc:
+            return answer(request, f"Not recorded: {exc.problem}.")
         try:
             updated = await self.reviews.vote(
                 request.id,
@@ -249,6 +261,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
                 rationale=action.rationale,
                 name=name,
                 modified_payload=payload,
+                response=response,
             )
         except NotAllowed as exc:  # another click won the race since the check above
             return answer(await self.reviews.get(request.id), f"Not recorded: {exc.message}.")

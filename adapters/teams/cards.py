@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from bot.core.answers import choices, wants_text
 from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
 from bot.core.views import CardKind, CardView
 from routing import Risk
@@ -32,12 +33,16 @@ CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 VERSION = "1.5"
 RATIONALE = "rationale"
 MODIFIED_PAYLOAD = "modified_payload"
+# The answer to the request's question (verb `respond`) and the picked reject reason.
+RESPONSE = "response"
+REJECT_OPTION = "reject_option"
 VERBS: Mapping[str, Verdict] = {
     "approve": Verdict.APPROVE,
     "reject": Verdict.REJECT,
     "modify": Verdict.MODIFY,
     "confirm": Verdict.CONFIRM,
     "reverse": Verdict.REVERSE,
+    "respond": Verdict.RESPOND,
 }
 
 MAX_CARD_BYTES = 24_000
@@ -58,6 +63,7 @@ _VERDICT_WORDS = {
     Verdict.MODIFY: ("✏️", "approved with changes"),
     Verdict.CONFIRM: ("👍", "confirmed"),
     Verdict.REVERSE: ("↩️", "reversed"),
+    Verdict.RESPOND: ("💬", "answered"),
 }
 _OUTCOME = {
     Status.APPROVED: ("✅", "Approved"),
@@ -369,9 +375,11 @@ def _actions(view: CardView, kind: CardKind, details_budget: int) -> list[Elemen
     if kind == "approval":
         actions = [
             execute("approve", "Approve", data, "positive"),
-            execute("reject", "Reject", data, "destructive"),
+            _reject(request, data),
             _modify(request, data),
         ]
+        if request.question or request.response_schema:
+            actions.insert(0, _respond(request, data))
     else:
         actions = [
             execute("confirm", "Confirm", data, "positive"),
@@ -381,6 +389,47 @@ def _actions(view: CardView, kind: CardKind, details_budget: int) -> list[Elemen
     if view.inbox_url:
         actions.append({"type": "Action.OpenUrl", "title": "Open in inbox", "url": view.inbox_url})
     return actions
+
+
+def _respond(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:
+    """Answer the agent's question: a choice set for a string `enum`, else a text box."""
+    picks = choices(request.response_schema)
+    field: Element
+    if picks is not None:
+        field = {
+            "type": "Input.ChoiceSet",
+            "id": RESPONSE,
+            "label": "Your answer",
+            "isRequired": True,
+            "errorMessage": "Pick an answer.",
+            "choices": [{"title": clip(p, 150), "value": p} for p in picks[:50]],
+        }
+    else:
+        hint = "" if wants_text(request.response_schema) else " (JSON)"
+        field = {
+            "type": "Input.Text",
+            "id": RESPONSE,
+            "label": f"Your answer{hint}",
+            "isMultiline": True,
+            "isRequired": True,
+            "errorMessage": "Type an answer.",
+            "maxLength": MAX_INPUT,
+        }
+    body = [verbatim(request.question or "The agent asks for an answer.", MAX_TEXT), field]
+    return show_card("Answer…", body, [execute("respond", "Send answer", data, "positive")])
+
+
+def _reject(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:
+    """Reject at once, or with a reason picked from the request's `reject_options`."""
+    if not request.reject_options:
+        return execute("reject", "Reject", data, "destructive")
+    pick: Element = {
+        "type": "Input.ChoiceSet",
+        "id": REJECT_OPTION,
+        "label": "Reason",
+        "choices": [{"title": clip(o, 150), "value": o} for o in request.reject_options[:50]],
+    }
+    return show_card("Reject…", [pick], [execute("reject", "Reject", data, "destructive")])
 
 
 def _modify(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:

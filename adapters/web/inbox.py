@@ -46,6 +46,7 @@ from adapters.web.sessions import (
     token_digest,
 )
 from bot.core import jsondepth
+from bot.core.answers import choices, read_answer, wants_text
 from bot.core.audit_chain import AuditKeyring, verify_audit
 from bot.core.domain import (
     ApprovalRequest,
@@ -64,6 +65,7 @@ from bot.core.domain import (
 )
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import Clock, Repository, ReviewService
+from bot.core.wording import Wording
 from bot.oversight import figures
 from bot.oversight.cost import cost_figures
 from bot.oversight.watch import gather
@@ -194,6 +196,7 @@ class _Filters:
 class _VoteForm:
     rationale: str = ""
     modified_payload: str = ""
+    response: str = ""
     error: str | None = None
     refusal: str | None = None
     field_errors: dict[str, str] = field(default_factory=dict)
@@ -269,8 +272,10 @@ class WebInbox:
         policy: Policy,
         settings: WebSettings,
         requeue: Requeue,
+        wording: Wording | None = None,
     ) -> None:
         self.review = review
+        self.wording = wording or Wording(policy)
         self.repo = repo
         self.clock = clock
         self.policy = policy
@@ -836,6 +841,10 @@ class WebInbox:
             can_vote=item.awaiting_verdict and blocked is None,
             blocked=blocked,
             rationale_always=self.review.rationale_required(item, Verdict.APPROVE),
+            reasons=self.wording.reasons(item),
+            who_decides=self.wording.who_decides(item),
+            answer_choices=choices(item.response_schema),
+            answer_is_text=wants_text(item.response_schema),
             form=form,
             first=first,
             below=below,
@@ -857,6 +866,7 @@ class WebInbox:
         form = _VoteForm(
             rationale=data.get("rationale", "")[:5000],
             modified_payload=data.get("modified_payload", "")[:100_000],
+            response=data.get("response", "")[:5000],
         )
         try:
             verdict = Verdict(data.get("verdict", ""))
@@ -885,6 +895,21 @@ class WebInbox:
                 )
                 return await self._request_page(visitor, request_id, form=form, status=422)
             payload = parsed
+        picked = data.get("reject_option", "").strip()[:200]
+        if verdict is Verdict.REJECT and picked:
+            form.rationale = f"{picked}: {form.rationale}" if form.rationale.strip() else picked
+        response: Any = None
+        if verdict is Verdict.RESPOND:
+            try:
+                item = await self.review.get(request_id)
+                response = read_answer(item.response_schema, form.response)
+            except NotFound:
+                return self._message(
+                    visitor, "Not found", f"There is no request {request_id}.", status=404
+                )
+            except InvalidInput as exc:
+                form.field_errors["response"] = exc.problem[:1].upper() + exc.problem[1:] + "."
+                return await self._request_page(visitor, request_id, form=form, status=422)
         try:
             await self.review.vote(
                 request_id,
@@ -894,6 +919,7 @@ class WebInbox:
                 rationale=form.rationale,
                 name=visitor.display,
                 modified_payload=payload,
+                response=response,
             )
         except NotFound:
             return self._message(

@@ -44,6 +44,9 @@ class Verdict(StrEnum):
     MODIFY = "modify"
     CONFIRM = "confirm"
     REVERSE = "reverse"
+    # An answer to the request's `question` (validated against its `response_schema`); it
+    # counts as the person's approval, so a two-person item still needs two people.
+    RESPOND = "respond"
 
 
 class ReviewStatus(StrEnum):
@@ -134,6 +137,31 @@ class Action:
         )
 
 
+def readable(code: str) -> str:
+    """An identifier as words: `high_value_transaction` -> "High value transaction"."""
+    return code.replace("_", " ").replace(":", ": ").strip().capitalize()
+
+
+@dataclass(frozen=True)
+class ReasonText:
+    """Why a person sees a request, in words: a short title and, when known, a sentence.
+
+    Fixed when the request is routed, so a later policy edit does not rewrite the record.
+    """
+
+    code: str
+    title: str
+    explain: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.code, "title": self.title, "explain": self.explain}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReasonText:
+        explain = data.get("explain")
+        return cls(str(data["reason"]), str(data["title"]), str(explain) if explain else None)
+
+
 @dataclass(frozen=True)
 class Vote:
     reviewer: str
@@ -146,6 +174,8 @@ class Vote:
     # The person behind `reviewer` when the vote was cast (people:); the identity itself
     # for an identity no person lists. Empty only for votes stored before people existed.
     person: str = ""
+    # A `respond` vote's answer (any JSON value); None for every other verdict.
+    response: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +187,7 @@ class Vote:
             "at": isoformat(self.at),
             "channel": self.channel,
             "action_sha256": self.action_sha256,
+            "response": self.response,
         }
 
 
@@ -218,6 +249,28 @@ class ApprovalRequest:
     predicted_escalation: float | None = None
     # What the agent reported spending on this request, in `currency`.
     cost: float | None = None
+    # `reasons` in words (rule titles and sentences), fixed when the request was routed.
+    reason_texts: tuple[ReasonText, ...] = ()
+    # What the agent asks the reviewer, the JSON Schema an answer must meet, and the reasons
+    # a reviewer may pick from when rejecting.
+    question: str | None = None
+    response_schema: Mapping[str, Any] | None = None
+    reject_options: tuple[str, ...] = ()
+
+    @property
+    def response(self) -> Any:
+        """The answer the agent receives: the last counted `respond` vote's, else None."""
+        for vote in reversed(self.approvals_for_current_action()):
+            if vote.verdict is Verdict.RESPOND:
+                return vote.response
+        return None
+
+    @property
+    def reasons_text(self) -> list[str]:
+        """The titles of `reasons` (identifiers made readable for requests stored before)."""
+        if self.reason_texts:
+            return [t.title for t in self.reason_texts]
+        return [readable(code) for code in self.reasons]
 
     @property
     def current_action(self) -> Action:
@@ -262,7 +315,8 @@ class ApprovalRequest:
         return tuple(
             v
             for v in self.votes
-            if v.verdict in (Verdict.APPROVE, Verdict.MODIFY) and v.action_sha256 == digest
+            if v.verdict in (Verdict.APPROVE, Verdict.MODIFY, Verdict.RESPOND)
+            and v.action_sha256 == digest
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -274,6 +328,7 @@ class ApprovalRequest:
             "lane": self.lane.value,
             "risk": self.risk.value,
             "reasons": list(self.reasons),
+            "reasons_text": self.reasons_text,
             "tier": self.tier,
             "approvals_required": self.approvals_required,
             "approvals": len(self.approvals_for_current_action()),
@@ -300,6 +355,10 @@ class ApprovalRequest:
             "deadline_at": isoformat(self.deadline_at),
             "outcome": dict(self.outcome) if self.outcome is not None else None,
             "cost": self.cost,
+            "question": self.question,
+            "response_schema": dict(self.response_schema) if self.response_schema else None,
+            "reject_options": list(self.reject_options),
+            "response": self.response,
         }
 
 

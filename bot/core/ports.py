@@ -469,8 +469,10 @@ class ReviewService(Protocol):
         rationale: str = "",
         name: str | None = None,
         modified_payload: Mapping[str, Any] | None = None,
+        response: Any = None,
     ) -> ApprovalRequest:
-        """Record a verdict. Raises NotFound, NotAllowed, InvalidInput (rationale, payload)."""
+        """Record a verdict (`response`: a respond verdict's answer). Raises NotFound,
+        NotAllowed, InvalidInput (rationale, payload, an answer the schema refuses)."""
         ...
 
     async def vote_many(

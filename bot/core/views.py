@@ -9,10 +9,12 @@ from bot.core.domain import (
     ApprovalRequest,
     BatchCard,
     BatchStatus,
+    ReasonText,
     ReviewStatus,
     Status,
     batch_blocker,
 )
+from bot.core.wording import Deadline, Wording
 from routing import Policy
 
 
@@ -35,6 +37,12 @@ class CardView:
     note: str | None = None
     inbox_url: str | None = None
     tier_chain: tuple[str, ...] = field(default_factory=tuple)
+    # The words of the first screen (bot.core.wording): why a person sees it, the amount as
+    # money, who must still decide, and what the deadline will do.
+    reasons: tuple[ReasonText, ...] = ()
+    amount: str | None = None
+    who_decides: str = ""
+    deadline: Deadline | None = None
 
     @property
     def kind(self) -> CardKind:
@@ -87,9 +95,10 @@ class BatchView:
 class CardViews:
     """Builds `CardView`s for a policy; shared by the outbox worker and inline posting."""
 
-    def __init__(self, policy: Policy, public_url: str) -> None:
+    def __init__(self, policy: Policy, public_url: str, wording: Wording | None = None) -> None:
         self.policy = policy
         self.public_url = public_url.rstrip("/")
+        self.wording = wording or Wording(policy)
 
     def view(self, request: ApprovalRequest, tier: str, target: str) -> CardView:
         note = None
@@ -104,4 +113,8 @@ class CardViews:
             note=note,
             inbox_url=inbox_link(self.public_url, request.id),
             tier_chain=tuple(t.name for t in self.policy.tiers),
+            reasons=self.wording.reasons(request),
+            amount=self.wording.amount(request),
+            who_decides=self.wording.who_decides(request),
+            deadline=self.wording.deadline(request),
         )

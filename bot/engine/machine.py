@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bot.core.answers import check_answer
 from bot.core.callbacks import check_callback_url
 from bot.core.domain import (
     POLICY_ACTOR,
@@ -67,6 +68,7 @@ from bot.core.learning import (
 from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
+from bot.core.wording import Wording
 from bot.engine import standing
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.metrics import Metrics
@@ -115,6 +117,9 @@ class NewRequest:
     labels: Mapping[str, Any] = field(default_factory=dict)
     context: Mapping[str, Any] = field(default_factory=dict)
     cost: float | None = None
+    question: str | None = None
+    response_schema: Mapping[str, Any] | None = None
+    reject_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,10 @@ def webhook_body(request: ApprovalRequest, event_type: str, at: datetime) -> dic
             "action_sha256": request.current_action.sha256,
             "votes": [v.to_json() for v in request.votes],
             "decided_at": isoformat(request.decided_at),
+            "reasons": list(request.reasons),
+            "reasons_text": request.reasons_text,
+            "question": request.question,
+            "response": request.response,
         },
     }
 
@@ -185,8 +194,11 @@ class Engine:
         canaries: CanaryPolicy | None = None,
         people: People | None = None,
         predictor: Predictor | None = None,
+        wording: Wording | None = None,
     ) -> None:
         self.repo = repo
+        # Rule titles and sentences are fixed on each request as it is routed.
+        self.wording = wording or Wording(policy)
         self.people = people or People()
         # Scores each submission for the escalation model (prediction mode shadow or active);
         # whether the score routes is the policy's `predicted_escalation_above`.
@@ -202,7 +214,7 @@ class Engine:
         self._on_commit = on_commit
         self.canaries = canaries
         self.inline_channels = dict(inline_channels or {})
-        self.views = CardViews(policy, public_url)
+        self.views = CardViews(policy, public_url, self.wording)
         self._on_agent_change = on_agent_change
         self._monotonic = monotonic
         self.agent_state_ttl = AGENT_STATE_TTL
@@ -263,13 +275,25 @@ class Engine:
         return await attempt()
 
     def targets(self, tier_name: str) -> list[tuple[str, str]]:
-        """(channel, target) pairs a tier's card goes to: its chat channels and the web inbox."""
+        """(channel, target) pairs a tier's card goes to: its chat channels, direct messages
+        to its named chat reviewers (`notify: dm | both`, targets `dm:<id>`), the web inbox.
+
+        With `notify: dm`, a platform whose reviewers are none of them named keeps its
+        channel card, so an item never goes unseen there.
+        """
         tier = self.policy.tier(tier_name)
         found: list[tuple[str, str]] = []
-        if "slack" in self.channels and tier.slack_channel:
-            found.append(("slack", tier.slack_channel))
-        if "teams" in self.channels and tier.teams_channel:
-            found.append(("teams", tier.teams_channel))
+        for platform, channel in (("slack", tier.slack_channel), ("teams", tier.teams_channel)):
+            if platform not in self.channels:
+                continue
+            direct = [
+                f"dm:{r.split(':', 1)[1]}"
+                for r in tier.reviewers
+                if tier.notify != "channel" and r.startswith(f"{platform}:")
+            ]
+            if channel and (tier.notify != "dm" or not direct):
+                found.append((platform, channel))
+            found += [(platform, target) for target in direct]
         has_web_reviewer = any(r.startswith("web:") for r in tier.reviewers)
         if "web" in self.channels and (has_web_reviewer or not found):
             found.append(("web", tier.name))
@@ -514,6 +538,10 @@ class Engine:
             history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
             predicted_escalation=score,
             cost=new.cost,
+            reason_texts=self.wording.explain(decision.reasons, routing_input),
+            question=new.question,
+            response_schema=new.response_schema,
+            reject_options=tuple(new.reject_options),
         )
         outbox: list[OutboxMessage] = []
         cards: list[CardRef] = []
@@ -719,6 +747,13 @@ class Engine:
             votes=(),
             version=0,
             canary=True,
+            question=None,
+            response_schema=None,
+            reject_options=(),
+        )
+        # Worded like any low-confidence item, so nothing on the card tells it apart.
+        canary = dataclasses.replace(
+            canary, reason_texts=self.wording.explain(canary.reasons, canary.routing_input())
         )
         events = (
             self._event("submitted", canary, now, actor="signoff", kind=template.action.kind),
@@ -839,11 +874,14 @@ class Engine:
         rationale: str = "",
         name: str | None = None,
         modified_payload: Mapping[str, Any] | None = None,
+        response: Any = None,
     ) -> ApprovalRequest:
         """Record one reviewer's verdict; returns the request as it now stands.
 
-        Raises NotFound, NotAllowed (with a stable code), InvalidInput (missing rationale or
-        modified payload), StorageError.
+        `response` is a `respond` verdict's answer, checked against the request's
+        `response_schema`. Raises NotFound, NotAllowed (with a stable code), InvalidInput
+        (missing rationale, modified payload or answer; an answer the schema refuses),
+        StorageError.
         """
         return await self._vote(
             request_id,
@@ -853,6 +891,7 @@ class Engine:
             rationale=rationale,
             name=name,
             modified_payload=modified_payload,
+            response=response,
         )
 
     async def _vote(
@@ -866,6 +905,7 @@ class Engine:
         name: str | None = None,
         modified_payload: Mapping[str, Any] | None = None,
         batch: _BatchVote | None = None,
+        response: Any = None,
     ) -> ApprovalRequest:
         rationale = (rationale or "").strip()
 
@@ -899,6 +939,8 @@ class Engine:
                     "modified_payload",
                     f"the edited payload nests deeper than the limit of {MAX_DEPTH} levels",
                 )
+            if verdict is Verdict.RESPOND:
+                check_answer(request.response_schema, response)
             now = self.clock.now()
             return await self._record_vote(
                 request,
@@ -910,6 +952,7 @@ class Engine:
                 modified_payload,
                 now,
                 batch_id=batch.batch_id if batch is not None else None,
+                response=response if verdict is Verdict.RESPOND else None,
             )
 
         result = await self._retrying(attempt)
@@ -1015,6 +1058,7 @@ class Engine:
         now: datetime,
         *,
         batch_id: str | None = None,
+        response: Any = None,
     ) -> ApprovalRequest:
         modified_action = request.modified_action
         if verdict is Verdict.MODIFY:
@@ -1025,7 +1069,9 @@ class Engine:
             )
         target = modified_action or request.action
         person = self.people.person_of(reviewer)
-        vote = Vote(reviewer, name, verdict, rationale, now, channel, target.sha256, person)
+        vote = Vote(
+            reviewer, name, verdict, rationale, now, channel, target.sha256, person, response
+        )
         updated = dataclasses.replace(
             request,
             votes=(*request.votes, vote),
@@ -1034,7 +1080,7 @@ class Engine:
         )
         if verdict is Verdict.REJECT:
             updated = _finish(updated, Status.REJECTED, now)
-        elif verdict in (Verdict.APPROVE, Verdict.MODIFY):
+        elif verdict in (Verdict.APPROVE, Verdict.MODIFY, Verdict.RESPOND):
             approvals = {
                 self.people.person_of(v.reviewer) for v in updated.approvals_for_current_action()
             }
@@ -1192,7 +1238,14 @@ class Engine:
         reasons = request.reasons
         if STOPPED_REASON not in reasons:
             reasons = (*reasons, STOPPED_REASON)
-        updated = _finish(dataclasses.replace(request, reasons=reasons), Status.REJECTED, now)
+        texts = request.reason_texts
+        if texts and STOPPED_REASON not in request.reasons:
+            texts = (*texts, *self.wording.explain((STOPPED_REASON,), request.routing_input()))
+        updated = _finish(
+            dataclasses.replace(request, reasons=reasons, reason_texts=texts),
+            Status.REJECTED,
+            now,
+        )
         outbox, events = self._resolution(updated, now, actor=actor, channel=channel)
         events[0] = dataclasses.replace(events[0], reason=STOPPED_REASON)
         await self.repo.apply(

@@ -54,6 +54,7 @@ from bot.core.ports import (
 )
 from bot.core.retry import next_delay
 from bot.core.views import BatchView, CardView, CardViews
+from bot.core.wording import Wording
 from bot.engine.metrics import Metrics
 from routing import Policy
 
@@ -87,6 +88,7 @@ class OutboxWorker:
         agents: Mapping[str, AgentSpec] | None = None,
         alert_sinks: Mapping[str, AlertSink] | None = None,
         caps: OutboxCaps | None = None,
+        wording: Wording | None = None,
     ) -> None:
         self.repo = repo
         self.policy = policy
@@ -96,7 +98,7 @@ class OutboxWorker:
         self.secrets = secrets
         self.metrics = metrics
         self.public_url = public_url.rstrip("/")
-        self.views = CardViews(policy, public_url)
+        self.views = CardViews(policy, public_url, wording)
         self.owner = owner or new_id("worker")
         self.rng = rng or random.Random()
         self.lease = lease

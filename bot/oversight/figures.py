@@ -76,13 +76,13 @@ DECISION_BINS: tuple[tuple[float, str], ...] = (
 
 _OVERRIDES = frozenset({Status.REJECTED, Status.MODIFIED, Status.REVERSED})
 _SETTLES: Mapping[Status, frozenset[Verdict]] = {
-    Status.APPROVED: frozenset({Verdict.APPROVE, Verdict.CONFIRM}),
+    Status.APPROVED: frozenset({Verdict.APPROVE, Verdict.CONFIRM, Verdict.RESPOND}),
     Status.MODIFIED: frozenset({Verdict.APPROVE, Verdict.MODIFY}),
     Status.REJECTED: frozenset({Verdict.REJECT}),
     Status.REVERSED: frozenset({Verdict.REVERSE}),
 }
 _HUMAN_OUTCOMES = frozenset(_SETTLES)
-_APPROVING = frozenset({Verdict.APPROVE, Verdict.CONFIRM})
+_APPROVING = frozenset({Verdict.APPROVE, Verdict.CONFIRM, Verdict.RESPOND})
 
 
 @dataclass(frozen=True)

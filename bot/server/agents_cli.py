@@ -56,6 +56,7 @@ async def _set_stopped(config: LoadedConfig, agent_id: str, stopped: bool, reaso
             public_url=config.settings.public_url,
             on_agent_change=lambda agent: notifier.publish("agent", agent),
             people=config.settings.directory(),
+            wording=config.settings.wording(config.policy),
         )
         return await engine.set_stopped(
             agent_id, stopped, actor=cli_actor(), reason=reason, channel="cli"

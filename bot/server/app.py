@@ -192,6 +192,7 @@ async def build_services(
         on_agent_change=agent_changed,
         canaries=settings.oversight.canaries.policy(),
         people=settings.directory(),
+        wording=settings.wording(config.policy),
     )
     sinks: dict[str, AlertSink] = {
         name: channel
@@ -221,6 +222,7 @@ async def build_services(
         agents=engine.agents,
         alert_sinks=sinks,
         caps=settings.outbox.caps(),
+        wording=engine.wording,
     )
     planner = BatchPlanner(
         engine, min_items=settings.batch.min_items, max_items=settings.batch.max_items

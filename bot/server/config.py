@@ -11,8 +11,10 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from babel import Locale, UnknownLocaleError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,6 +31,7 @@ from bot.core.domain import AgentSpec
 from bot.core.errors import ConfigError
 from bot.core.lanes import OutboxCaps
 from bot.core.people import People, Person, check_identity, identity_problem
+from bot.core.wording import Wording
 from bot.engine.canaries import CanaryPolicy
 from bot.oversight.figures import Thresholds
 from routing import (
@@ -367,6 +370,33 @@ class OutboxLanes(_Section):
     alerts: int = Field(default=2, ge=1, le=1000)
 
 
+class DisplayConfig(_Section):
+    """How reviewer views write money, numbers and times (Babel locale, IANA time zone)."""
+
+    locale: str = "en_US"
+    timezone: str = "UTC"
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(f"{value!r} is not a locale Babel knows (e.g. en_US, de_DE)") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)"
+            ) from None
+        return value
+
+
 class OutboxConfig(_Section):
     """How many deliveries one replica runs at once (bot.core.lanes.OutboxCaps)."""
 
@@ -436,6 +466,7 @@ class Settings(_Section):
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
 
     @field_validator("agents")
     @classmethod
@@ -454,6 +485,10 @@ class Settings(_Section):
             host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
             object.__setattr__(self, "public_url", f"http://{host}:{self.port}")
         return self
+
+    def wording(self, policy: Policy) -> Wording:
+        """The words of reviewer views and webhooks in the configured locale and zone."""
+        return Wording(policy, self.display.locale, self.display.timezone)
 
     @property
     def embedded(self) -> bool:

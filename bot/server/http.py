@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.core.answers import check_schema
 from bot.core.domain import Action, OutboxKind, OutboxStatus, Status, isoformat
 from bot.core.errors import (
     Conflict,
@@ -110,6 +111,23 @@ class SubmitIn(_Body):
     # What the agent spent on this request, in `currency` (a JSON number: the cost of
     # oversight is reported per resolution).
     cost: Annotated[float, Strict()] | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    # Asking, not only approving: what the reviewer should answer, the JSON Schema the
+    # answer must meet, and the reasons offered when rejecting.
+    question: str | None = Field(default=None, min_length=1, max_length=2000)
+    response_schema: dict[str, Any] | None = None
+    reject_options: list[Annotated[str, Field(min_length=1, max_length=150)]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    @field_validator("response_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                check_schema(value)
+            except InvalidInput as exc:
+                raise ValueError(exc.problem) from None
+        return value
 
     @model_validator(mode="after")
     def _storable_text(self) -> SubmitIn:
@@ -137,11 +155,12 @@ class VoteOut(BaseModel):
     reviewer: str
     person: str
     name: str
-    verdict: Literal["approve", "reject", "modify", "confirm", "reverse"]
+    verdict: Literal["approve", "reject", "modify", "confirm", "reverse", "respond"]
     rationale: str
     at: str
     channel: str
     action_sha256: str
+    response: Any = None
 
 
 class ActionOut(BaseModel):
@@ -194,6 +213,11 @@ class RequestOut(BaseModel):
     deadline_at: str | None
     outcome: dict[str, Any] | None
     cost: float | None = None
+    reasons_text: list[str] = Field(default_factory=list)
+    question: str | None = None
+    response_schema: dict[str, Any] | None = None
+    reject_options: list[str] = Field(default_factory=list)
+    response: Any = None
 
 
 class RequestList(BaseModel):
@@ -446,6 +470,9 @@ async def submit(
         labels=body.labels,
         context=body.context.model_dump(),
         cost=body.cost,
+        question=body.question,
+        response_schema=body.response_schema,
+        reject_options=tuple(body.reject_options),
     )
     digest = body_digest(await request.body()) if idempotency_key is not None else None
     result = await svc.engine.submit(

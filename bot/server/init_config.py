@@ -46,19 +46,29 @@ routing:
     - name: high_value_transaction
       when: 'action.kind == "payment" && amount > 500.0'
       risk: high
+      title: Large payment       # what reviewers read instead of the name
+      explain: 'A payment of {amount} {currency} is over the 500 limit'  # {request variables}
     - name: irreversible_action
       when: '!reversible'
       risk: high
       approvals: 2             # two distinct reviewers must approve
+      title: Cannot be undone
+      explain: The agent says this action cannot be undone, so two people must agree
     - name: negative_sentiment
       when: 'sentiment < -0.6'
       risk: high
+      title: Upset customer
+      explain: 'The conversation reads as upset (sentiment {sentiment})'
     - name: regulated_domain
       when: 'domain in ["legal", "medical", "financial"]'
       risk: high
+      title: Regulated area
+      explain: 'This touches a regulated area ({domain})'
     - name: medium_risk_change
       when: 'action.kind in ["account_change", "refund", "config_change"] && confidence < 0.7'
       risk: medium
+      title: Unsure change to an account, refund or setting
+      explain: 'The agent is only {confidence} sure about this {action.kind}'
   start_tier: {low: junior, medium: senior, high: manager}
   on_timeout: reject           # past the last tier: reject | expire | approve (not for high),
                                # or by risk, e.g. {low: approve, medium: reject, high: reject}
@@ -70,6 +80,7 @@ tiers:                         # the escalation chain, lowest first
     # slack_channel: C0JUNIOR
     # teams_channel: "19:abc@thread.tacv2"
     reviewers: [web:admin]     # platform:id with platform slack, teams or web
+    # notify: channel          # channel | dm (each named Slack/Teams reviewer) | both
   - name: senior
     sla: 1h
     reviewers: [web:admin]
@@ -139,6 +150,10 @@ outbox:                        # deliveries in flight at once, per replica (docs
 audit:                         # signed checkpoints of the audit chain (docs/audit.md)
   checkpoints: null            # file:///DIR or s3://BUCKET/PREFIX; needs SIGNOFF_AUDIT_SIGNING_KEY
   checkpoint_every: 1m
+
+display:                       # how reviewer views write money, numbers and times
+  locale: en_US                # a CLDR locale (Babel): en_GB, de_DE, fr_FR, ...
+  timezone: UTC                # web inbox and reports; Slack and Teams show the reader's own
 """
 
 

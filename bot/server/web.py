@@ -54,6 +54,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
 
     inbox = WebInbox(
         review=services.engine,
+        wording=services.engine.wording,
         repo=services.repo,
         clock=services.clock,
         policy=services.config.policy,

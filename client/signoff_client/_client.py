@@ -25,7 +25,7 @@ import functools
 import random
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Generator, Mapping
+from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -75,13 +75,15 @@ class Action(_Result):
 class Vote(_Result):
     reviewer: str
     name: str
-    verdict: Literal["approve", "reject", "modify", "confirm", "reverse"]
+    verdict: Literal["approve", "reject", "modify", "confirm", "reverse", "respond"]
     rationale: str
     at: datetime
     channel: str
     action_sha256: str = ""
     # The person behind `reviewer` (the server's `people:`); empty from older servers.
     person: str = ""
+    # A `respond` vote's answer to the request's question; None for other verdicts.
+    response: Any = None
 
 
 class TierMove(_Result):
@@ -149,6 +151,12 @@ class RequestDetail(_Result):
     deadline_at: datetime | None
     outcome: dict[str, Any] | None
     cost: float | None = None
+    # Why a person saw it, as the rules' titles; the question asked and the answer given.
+    reasons_text: list[str] = Field(default_factory=list)
+    question: str | None = None
+    response_schema: dict[str, Any] | None = None
+    reject_options: list[str] = Field(default_factory=list)
+    response: Any = None
 
     @property
     def current_action(self) -> Action:
@@ -170,6 +178,11 @@ class ResumeData(_Result):
     action_sha256: str
     votes: list[Vote]
     decided_at: datetime | None
+    reasons: list[str] = Field(default_factory=list)
+    reasons_text: list[str] = Field(default_factory=list)
+    question: str | None = None
+    # The reviewer's answer to `question` (a `respond` verdict), None without one.
+    response: Any = None
 
     @property
     def current_action(self) -> Action:
@@ -434,13 +447,19 @@ class _Core:
         context: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         cost: float | None = None,
+        question: str | None = None,
+        response_schema: Mapping[str, Any] | None = None,
+        reject_options: Sequence[str] | None = None,
     ) -> Plan[RoutingAnswer]:
         """Ask whether the agent may act (`POST /v1/requests`).
 
         `action` is `{"kind", "summary", "payload"}` (or an `Action`). Fields left None take
-        the server's defaults. The `Idempotency-Key` is `idempotency_key` if given, else
-        derived from `thread_id` and the action (see `derive_idempotency_key`), else random; it
-        is the same on every retry, so a retry never creates a second request.
+        the server's defaults. `question` asks the reviewer something; their answer (checked
+        against the JSON Schema `response_schema`, when given) arrives as `response`;
+        `reject_options` are the reasons a reviewer may pick when rejecting. The
+        `Idempotency-Key` is `idempotency_key` if given, else derived from `thread_id` and the
+        action (see `derive_idempotency_key`), else random; it is the same on every retry, so
+        a retry never creates a second request.
 
         Returns the routing answer: `approved` (proceed), `pending` (wait for a verdict:
         `wait()` or the resume webhook) or `rejected` (the agent is stopped).
@@ -460,6 +479,9 @@ class _Core:
             "labels": dict(labels) if labels is not None else None,
             "context": dict(context) if context is not None else None,
             "cost": cost,
+            "question": question,
+            "response_schema": dict(response_schema) if response_schema is not None else None,
+            "reject_options": list(reject_options) if reject_options is not None else None,
         }
         body = {
             "action": action_json,

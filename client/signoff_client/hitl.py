@@ -43,7 +43,7 @@ InterruptKind = Literal["signoff", "hitl", "hitl_call", "agent_inbox"]
 
 # The vote verdicts that decide each final status; the verdict's rationale is the newest of them.
 _DECIDING = {
-    "approved": ("approve", "modify"),
+    "approved": ("approve", "modify", "respond"),
     "modified": ("modify",),
     "rejected": ("reject",),
     "reversed": ("reverse",),
@@ -68,6 +68,8 @@ class Verdict(BaseModel):
     rationale: str = ""
     decided_at: str | None = None
     event: str = "request.resolved"
+    # The reviewer's answer to the request's `question` (verdict `respond`), else None.
+    response: Any = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -104,6 +106,7 @@ def verdict_from_webhook(body: Mapping[str, Any]) -> Verdict:
         rationale=_rationale(data["status"], votes),
         decided_at=data.get("decided_at"),
         event=str(body.get("type", "request.resolved")),
+        response=data.get("response"),
     )
 
 
@@ -335,7 +338,11 @@ def answer_for(
     edits = _edits(verdict, calls) if verdict.approved else None
     answers = []
     for index, call in enumerate(calls):
-        if isinstance(edits, str):
+        if verdict.approved and verdict.response is not None and "respond" in call.allowed:
+            # The reviewer answered instead of letting the tool run: the answer stands in
+            # for its result (LangChain's "respond", the agent inbox's "response").
+            answers.append(_respond(kind, _answer_text(verdict.response)))
+        elif isinstance(edits, str):
             refusal = f"{denial_message(verdict)}; {edits}"
             answers.append(_refuse(kind, call, refusal))
         elif edits is None:
@@ -373,6 +380,16 @@ def _accept(
             return {"type": "edit", "args": {"action": name, "args": args}}
         return {"type": "edit", "edited_action": {"name": name, "args": args}}
     return _refuse(kind, call, f"Approved in Signoff, but {call.name} allows no approval")
+
+
+def _answer_text(response: Any) -> str:
+    return response if isinstance(response, str) else json.dumps(response, ensure_ascii=False)
+
+
+def _respond(kind: InterruptKind, message: str) -> dict[str, Any]:
+    if kind == "agent_inbox":
+        return {"type": "response", "args": message}
+    return {"type": "respond", "message": message}
 
 
 def _refuse(kind: InterruptKind, call: _Call, message: str) -> dict[str, Any]:

@@ -325,8 +325,8 @@ def test_the_verdict_modal_follows_the_contract(verdict: Verdict) -> None:
         "verdict": verdict.value,
     }
     inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
-    expected = ["rationale", "modified_payload"] if verdict is Verdict.MODIFY else ["rationale"]
-    assert sorted(inputs) == sorted(expected)
+    extra = {Verdict.MODIFY: ["modified_payload"], Verdict.RESPOND: ["response"]}
+    assert sorted(inputs) == sorted(["rationale", *extra.get(verdict, [])])
     for block_id, element in inputs.items():
         assert element["action_id"] == block_id
     if verdict is Verdict.MODIFY:

@@ -235,3 +235,56 @@ def _deciders(request: ApprovalRequest) -> Sequence[Vote]:
     if request.status in (Status.APPROVED, Status.MODIFIED):
         return request.approvals_for_current_action()
     return []
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the agent's payload and a reviewer's edit, at a dotted path."""
+
+    path: str
+    old: Any
+    new: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "old": self.old, "new": self.new}
+
+
+_ABSENT: Any = object()
+
+
+def payload_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
+    """What a modify changed, leaf by leaf (`invoice.lines.0.amount`), in a stable order.
+
+    A key only on one side shows None on the other; lists compare item by item.
+    """
+    found: list[Change] = []
+    _diff("", before, after, found)
+    return tuple(found)
+
+
+def _diff(path: str, old: Any, new: Any, found: list[Change]) -> None:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in [*old, *(k for k in new if k not in old)]:
+            _diff(_join(path, str(key)), old.get(key, _ABSENT), new.get(key, _ABSENT), found)
+        return
+    if isinstance(old, list) and isinstance(new, list) and old and new:
+        for index in range(max(len(old), len(new))):
+            _diff(
+                _join(path, str(index)),
+                old[index] if index < len(old) else _ABSENT,
+                new[index] if index < len(new) else _ABSENT,
+                found,
+            )
+        return
+    if old is _ABSENT or new is _ABSENT or old != new or type(old) is not type(new):
+        found.append(
+            Change(
+                path or "(payload)",
+                None if old is _ABSENT else old,
+                None if new is _ABSENT else new,
+            )
+        )
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

@@ -68,7 +68,7 @@ from bot.core.learning import (
 from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
-from bot.core.wording import Wording
+from bot.core.wording import Wording, payload_changes
 from bot.engine import standing
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.metrics import Metrics
@@ -170,6 +170,11 @@ def webhook_body(request: ApprovalRequest, event_type: str, at: datetime) -> dic
             "reasons_text": request.reasons_text,
             "question": request.question,
             "response": request.response,
+            # What a reviewer's modify changed, leaf by leaf (empty without one).
+            "changes": [
+                c.to_json()
+                for c in payload_changes(request.action.payload, request.current_action.payload)
+            ],
         },
     }
 

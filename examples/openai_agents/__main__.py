@@ -62,12 +62,12 @@ async def settle(
     return 0
 
 
-async def pay(invoice: str, amount: str, saved: Path) -> int:
+async def pay(invoice: str, amount: float, saved: Path) -> int:
     thread_id = f"pay-{invoice}"
     async with client() as signoff:
         approvals = SignoffApprovals(signoff, thread_id=thread_id)
         agent = build_agent(approvals, report)
-        result = await Runner.run(agent, f"Pay {invoice}: {amount} USD", run_config=NO_TRACING)
+        result = await Runner.run(agent, f"Pay {invoice}: {amount:.2f} USD", run_config=NO_TRACING)
         return await settle(result, approvals, thread_id, saved)
 
 
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("pay", help="ask the agent to pay an invoice")
     ask.add_argument("invoice", help="e.g. INV-7")
-    ask.add_argument("amount", help="in USD, e.g. 950")
+    ask.add_argument("amount", type=float, help="in USD, e.g. 950")
     later = sub.add_parser("resume", help="resume the saved run with Signoff's verdict")
     later.add_argument(
         "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for it"

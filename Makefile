@@ -34,10 +34,11 @@ test: $(TEST_STAMP)
 	@scripts/ensure-chromium
 	@scripts/ensure-playground
 	@scripts/ensure-engines
+	@scripts/ensure-langgraph
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -n 3 --dist loadfile --cov --cov-report=term:skip-covered --cov-fail-under=80
 
 clean:
-	rm -rf $(VENV) .node .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov signoff.db*
+	rm -rf $(VENV) .node .engines .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov signoff.db*

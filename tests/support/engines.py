@@ -1,5 +1,5 @@
-"""Real workflow engines started from the tests: the Temporal dev server, Restate and
-moto's Step Functions.
+"""Real workflow engines started from the tests: the Temporal dev server, Restate, moto's
+Step Functions and LangGraph's `langgraph dev`.
 
 Each starts as a subprocess on free loopback ports and is stopped when the context exits. A
 test that needs an engine whose binary is not installed skips, saying how to get it.
@@ -7,6 +7,7 @@ test that needs an engine whose binary is not installed skips, saying how to get
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -163,3 +164,66 @@ def moto_server(tmp_path: Path) -> Iterator[str]:
             process.kill()
             process.wait()
         log.close()
+
+
+LANGGRAPH = Path(__file__).resolve().parents[2] / ".engines" / "langgraph" / "bin" / "langgraph"
+
+
+@contextmanager
+def langgraph_dev(tmp_path: Path, graphs: dict[str, Path], env: dict[str, str]) -> Iterator[str]:
+    """`langgraph dev` (langgraph-cli[inmem], in its own venv from `scripts/ensure-langgraph`)
+    serving `graphs` (graph id -> file holding `graph`) on a free loopback port, with `env`
+    added to its environment; yields its URL once `/ok` answers."""
+    if not LANGGRAPH.exists():
+        pytest.skip("langgraph dev is not installed (scripts/ensure-langgraph, run by make test)")
+    port = free_port()
+    config = tmp_path / "langgraph.json"
+    config.write_text(
+        json.dumps({"dependencies": ["."], "graphs": {k: f"{v}:graph" for k, v in graphs.items()}})
+    )
+    log = (tmp_path / "langgraph.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(LANGGRAPH),
+            "dev",
+            "--no-browser",
+            "--no-reload",
+            "--port",
+            str(port),
+            "--config",
+            str(config),
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")},
+            "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+            "LANGSMITH_TRACING": "false",
+            **env,
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, process)
+        deadline = time.monotonic() + 60
+        while not _answers(f"{url}/ok"):
+            assert process.poll() is None, f"langgraph dev exited; see {tmp_path / 'langgraph.log'}"
+            assert time.monotonic() < deadline, f"langgraph dev did not come up: {tmp_path}"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,1 @@
+"""An OpenAI Agents SDK agent whose payments Signoff approves, paused across processes."""

@@ -1,0 +1,1 @@
+"""A Temporal workflow that pays an invoice once Signoff's verdict arrives as a signal."""

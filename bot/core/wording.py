@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -91,7 +91,10 @@ class Wording:
 
     def __init__(self, policy: Policy, locale: str = "en_US", timezone: str = "UTC") -> None:
         self.policy = policy
-        self.locale = Locale.parse(locale)
+        try:
+            self.locale = Locale.parse(locale)
+        except UnknownLocaleError:
+            raise ValueError(f"unknown locale {locale!r}") from None
         self.zone = ZoneInfo(timezone)
 
     # -- numbers, money, times -----------------------------------------------------------------
@@ -185,8 +188,10 @@ class Wording:
         if needed == 1:
             return f"Needs one person{tier}"
         people = _NUMBER_WORDS.get(needed, str(needed))
-        line = f"Needs {people} different people{tier} — {len(approvals)} of {needed} approved"
-        return f"{line}, by {names}" if names else line
+        line = f"Needs {people} different people{tier}"
+        if not approvals:
+            return line
+        return f"{line} — {len(approvals)} of {needed} approved, by {names}"
 
     def deadline(self, request: ApprovalRequest) -> Deadline | None:
         """What the deadline does to a pending item: escalate to the next tier, or end it."""

@@ -78,10 +78,29 @@ def block_actions(
 
 
 def view_submission(
-    uid: str, view: dict[str, Any], *, rationale: str | None = None, payload: str | None = None
+    uid: str,
+    view: dict[str, Any],
+    *,
+    rationale: str | None = None,
+    payload: str | None = None,
+    typed: dict[str, str] | None = None,
+    picked: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`uid` submits the modal `view` (as views.open got it) with these inputs filled in."""
+    """`uid` submits the modal `view` (as views.open got it) with these inputs filled in:
+    `typed` text inputs and `picked` static selects, by block id (= action id)."""
     values: dict[str, Any] = {}
+    for block_id, text in (typed or {}).items():
+        values[block_id] = {block_id: {"type": "plain_text_input", "value": text}}
+    for block_id, choice in (picked or {}).items():
+        values[block_id] = {
+            block_id: {
+                "type": "static_select",
+                "selected_option": {
+                    "text": {"type": "plain_text", "text": choice, "emoji": True},
+                    "value": choice,
+                },
+            }
+        }
     if rationale is not None:
         values["rationale"] = {"rationale": {"type": "plain_text_input", "value": rationale}}
     if payload is not None:

@@ -121,6 +121,27 @@ class NewRequest:
     response_schema: Mapping[str, Any] | None = None
     reject_options: tuple[str, ...] = ()
 
+    def routing_input(
+        self, request_id: str, agent_id: str, *, agent_stopped: bool = False
+    ) -> RoutingInput:
+        """What routing sees of this submission (the one place it is built from one)."""
+        return RoutingInput(
+            request_id=request_id,
+            agent_id=agent_id,
+            action_kind=self.action.kind,
+            action_summary=self.action.summary,
+            action_payload=self.action.payload,
+            confidence=self.confidence,
+            amount=self.amount,
+            currency=self.currency,
+            reversible=self.reversible,
+            domain=self.domain,
+            sentiment=self.sentiment,
+            labels=self.labels,
+            context=self.context,
+            agent_stopped=agent_stopped,
+        )
+
 
 @dataclass(frozen=True)
 class Submitted:
@@ -482,22 +503,7 @@ class Engine:
         stopped = await self._agent_stopped(agent_id)
         now = self.clock.now()
         request_id = new_id("req", now)
-        routing_input = RoutingInput(
-            request_id=request_id,
-            agent_id=agent_id,
-            action_kind=new.action.kind,
-            action_summary=new.action.summary,
-            action_payload=new.action.payload,
-            confidence=new.confidence,
-            amount=new.amount,
-            currency=new.currency,
-            reversible=new.reversible,
-            domain=new.domain,
-            sentiment=new.sentiment,
-            labels=new.labels,
-            context=new.context,
-            agent_stopped=stopped,
-        )
+        routing_input = new.routing_input(request_id, agent_id, agent_stopped=stopped)
         score = self.predictor.score(routing_input, now) if self.predictor else None
         if score is not None and self.policy.predicted_escalation_above is not None:
             # Active mode only: in shadow mode the score is stored and shown, never routed on.

@@ -209,13 +209,13 @@ def _describe(model: Any) -> list[str]:
 def cmd_predict_train(args: argparse.Namespace) -> int:
     from bot.oversight.calibrate import NotEnoughHistory
     from bot.oversight.predict import PredictUnavailable, train
-    from bot.server.cli import _requests_since
+    from bot.server._cli_common import requests_since
 
     config = load_config(args.config)
     threshold = config.settings.prediction.threshold
 
     async def history(repo: Any) -> Any:
-        return await _requests_since(repo, args.since)
+        return await requests_since(repo, args.since)
 
     requests = asyncio.run(_with_repo(config, history))
     try:

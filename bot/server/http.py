@@ -129,6 +129,27 @@ class SubmitIn(_Body):
                 raise ValueError(exc.problem) from None
         return value
 
+    def new_request(self) -> NewRequest:
+        """The submission as the engine takes it (shape already checked here)."""
+        return NewRequest(
+            action=Action(self.action.kind, self.action.summary, self.action.payload),
+            confidence=self.confidence,
+            thread_id=self.thread_id,
+            amount=self.amount,
+            currency=self.currency,
+            reversible=self.reversible,
+            domain=self.domain,
+            sentiment=self.sentiment,
+            requested_by=self.requested_by,
+            callback_url=self.callback_url,
+            labels=self.labels,
+            context=self.context.model_dump(),
+            cost=self.cost,
+            question=self.question,
+            response_schema=self.response_schema,
+            reject_options=tuple(self.reject_options),
+        )
+
     @model_validator(mode="after")
     def _storable_text(self) -> SubmitIn:
         found = _first_unstorable(self.model_dump(), "body")
@@ -456,24 +477,7 @@ async def submit(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
     """Ask whether the agent may act; routes by risk, then confidence."""
-    new = NewRequest(
-        action=Action(body.action.kind, body.action.summary, body.action.payload),
-        confidence=body.confidence,
-        thread_id=body.thread_id,
-        amount=body.amount,
-        currency=body.currency,
-        reversible=body.reversible,
-        domain=body.domain,
-        sentiment=body.sentiment,
-        requested_by=body.requested_by,
-        callback_url=body.callback_url,
-        labels=body.labels,
-        context=body.context.model_dump(),
-        cost=body.cost,
-        question=body.question,
-        response_schema=body.response_schema,
-        reject_options=tuple(body.reject_options),
-    )
+    new = body.new_request()
     digest = body_digest(await request.body()) if idempotency_key is not None else None
     result = await svc.engine.submit(
         agent, new, idempotency_key=idempotency_key, body_sha256=digest

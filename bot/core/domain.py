@@ -319,48 +319,6 @@ class ApprovalRequest:
             and v.action_sha256 == digest
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "agent_id": self.agent_id,
-            "thread_id": self.thread_id,
-            "status": self.status.value,
-            "lane": self.lane.value,
-            "risk": self.risk.value,
-            "reasons": list(self.reasons),
-            "reasons_text": self.reasons_text,
-            "tier": self.tier,
-            "approvals_required": self.approvals_required,
-            "approvals": len(self.approvals_for_current_action()),
-            "review": self.review.value,
-            "review_status": self.review_status.value if self.review_status else None,
-            "action": self.action.to_json(),
-            "action_sha256": self.current_action.sha256,
-            "modified_action": self.modified_action.to_json() if self.modified_action else None,
-            "confidence": self.confidence,
-            "amount": self.amount,
-            "currency": self.currency,
-            "reversible": self.reversible,
-            "domain": self.domain,
-            "sentiment": self.sentiment,
-            "requested_by": self.requested_by,
-            "callback_url": self.callback_url,
-            "labels": dict(self.labels),
-            "context": dict(self.context),
-            "votes": [v.to_json() for v in self.votes],
-            "history": [m.to_json() for m in self.history],
-            "created_at": isoformat(self.created_at),
-            "updated_at": isoformat(self.updated_at),
-            "decided_at": isoformat(self.decided_at),
-            "deadline_at": isoformat(self.deadline_at),
-            "outcome": dict(self.outcome) if self.outcome is not None else None,
-            "cost": self.cost,
-            "question": self.question,
-            "response_schema": dict(self.response_schema) if self.response_schema else None,
-            "reject_options": list(self.reject_options),
-            "response": self.response,
-        }
-
 
 @dataclass(frozen=True)
 class AgentSpec:

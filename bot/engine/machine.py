@@ -68,11 +68,12 @@ from bot.core.learning import (
 from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
-from bot.core.wording import Wording, payload_changes
+from bot.core.wording import Wording
 from bot.engine import standing
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.metrics import Metrics
 from bot.engine.standing import covering
+from bot.engine.wire import submit_response, webhook_body
 from routing import (
     Lane,
     Policy,
@@ -147,57 +148,6 @@ class NewRequest:
 class Submitted:
     response: Mapping[str, Any]
     created: bool
-
-
-def submit_response(
-    request: ApprovalRequest, standing: StandingUse | None = None
-) -> dict[str, Any]:
-    """The body of `201 POST /v1/requests` (CONTRACT section 5); a request approved by a
-    standing approval also names it (section 12)."""
-    body: dict[str, Any] = {
-        "id": request.id,
-        "status": request.status.value,
-        "lane": request.lane.value,
-        "risk": request.risk.value,
-        "reasons": list(request.reasons),
-        "tier": request.tier,
-        "approvals_required": request.approvals_required,
-        "created_at": isoformat(request.created_at),
-        "review": request.review.value,
-    }
-    if standing is not None:
-        body["standing_approval"] = standing.grant_id
-    return body
-
-
-def webhook_body(request: ApprovalRequest, event_type: str, at: datetime) -> dict[str, Any]:
-    """The Standard Webhooks payload of CONTRACT section 7, fixed when the state changes."""
-    return {
-        "type": event_type,
-        "timestamp": isoformat(at),
-        "data": {
-            "id": request.id,
-            "agent_id": request.agent_id,
-            "thread_id": request.thread_id,
-            "status": request.status.value,
-            "action": request.action.to_json(),
-            "modified_action": request.modified_action.to_json()
-            if request.modified_action
-            else None,
-            "action_sha256": request.current_action.sha256,
-            "votes": [v.to_json() for v in request.votes],
-            "decided_at": isoformat(request.decided_at),
-            "reasons": list(request.reasons),
-            "reasons_text": request.reasons_text,
-            "question": request.question,
-            "response": request.response,
-            # What a reviewer's modify changed, leaf by leaf (empty without one).
-            "changes": [
-                c.to_json()
-                for c in payload_changes(request.action.payload, request.current_action.payload)
-            ],
-        },
-    }
 
 
 class Engine:

@@ -30,6 +30,7 @@ from bot.core.errors import (
 from bot.core.jsondepth import MAX_DEPTH, text_depth
 from bot.core.people import check_identity
 from bot.engine.machine import NewRequest, body_digest
+from bot.engine.wire import RequestList, RequestOut, SubmitOut, request_json
 from bot.server.services import Services
 from signoff_client.canonical import tolerating_depth
 
@@ -156,94 +157,6 @@ class SubmitIn(_Body):
         if found:
             raise ValueError(f"{found} holds a NUL character or an unpaired surrogate")
         return self
-
-
-class SubmitOut(BaseModel):
-    id: str
-    status: Literal["approved", "pending", "rejected"]
-    lane: Literal["autonomous", "review", "escalate"]
-    risk: Literal["low", "medium", "high"]
-    reasons: list[str]
-    tier: str | None
-    approvals_required: int
-    created_at: str
-    review: Literal["queued", "sampled_out", "none"]
-    # Only when a standing approval approved the request: its id (sa_...).
-    standing_approval: str | None = None
-
-
-class VoteOut(BaseModel):
-    reviewer: str
-    person: str
-    name: str
-    verdict: Literal["approve", "reject", "modify", "confirm", "reverse", "respond"]
-    rationale: str
-    at: str
-    channel: str
-    action_sha256: str
-    response: Any = None
-
-
-class ActionOut(BaseModel):
-    kind: str
-    summary: str
-    payload: dict[str, Any]
-
-
-class MoveOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    from_: str | None = Field(alias="from")
-    to: str
-    at: str
-    reason: str
-
-
-class RequestOut(BaseModel):
-    id: str
-    agent_id: str
-    thread_id: str | None
-    status: Literal[
-        "pending", "approved", "modified", "rejected", "expired", "cancelled", "reversed"
-    ]
-    lane: Literal["autonomous", "review", "escalate"]
-    risk: Literal["low", "medium", "high"]
-    reasons: list[str]
-    tier: str | None
-    approvals_required: int
-    approvals: int
-    review: Literal["queued", "sampled_out", "none"]
-    review_status: str | None
-    action: ActionOut
-    action_sha256: str
-    modified_action: ActionOut | None
-    confidence: float
-    amount: float
-    currency: str
-    reversible: bool
-    domain: str
-    sentiment: float
-    requested_by: str | None
-    callback_url: str | None
-    labels: dict[str, Any]
-    context: dict[str, Any]
-    votes: list[VoteOut]
-    history: list[MoveOut]
-    created_at: str
-    updated_at: str
-    decided_at: str | None
-    deadline_at: str | None
-    outcome: dict[str, Any] | None
-    cost: float | None = None
-    reasons_text: list[str] = Field(default_factory=list)
-    question: str | None = None
-    response_schema: dict[str, Any] | None = None
-    reject_options: list[str] = Field(default_factory=list)
-    response: Any = None
-
-
-class RequestList(BaseModel):
-    items: list[RequestOut]
-    next_cursor: str | None
 
 
 class OutcomeIn(_Body):
@@ -503,13 +416,13 @@ async def list_requests(
         return {"items": [], "next_cursor": None}
     page = await svc.repo.list_requests(agent_id=agent, status=status, limit=limit, cursor=cursor)
     # Attention checks carry a real agent's name but are never the agent's business.
-    items = [r.to_json() for r in page.items if not r.canary]
+    items = [request_json(r) for r in page.items if not r.canary]
     return _stored({"items": items, "next_cursor": page.next_cursor})
 
 
 @router.get("/v1/requests/{request_id}", response_model=RequestOut, tags=["requests"])
 async def get_request(request_id: str, agent: Agent, svc: Svc) -> Any:
-    return _stored((await svc.engine.get_for_agent(agent, request_id)).to_json())
+    return _stored(request_json(await svc.engine.get_for_agent(agent, request_id)))
 
 
 @router.get("/v1/requests/{request_id}/wait", response_model=RequestOut, tags=["requests"])
@@ -530,7 +443,7 @@ async def wait_request(
             break
         await svc.waiters.wait(request_id, min(left, svc.wait_poll_interval))
         request = await svc.engine.get_for_agent(agent, request_id)
-    return _stored(request.to_json())
+    return _stored(request_json(request))
 
 
 @router.post(
@@ -540,14 +453,14 @@ async def wait_request(
     tags=["requests"],
 )
 async def cancel_request(request_id: str, agent: Agent, svc: Svc) -> Any:
-    return _stored((await svc.engine.cancel(agent, request_id)).to_json())
+    return _stored(request_json(await svc.engine.cancel(agent, request_id)))
 
 
 @router.post("/v1/requests/{request_id}/outcome", response_model=RequestOut, tags=["requests"])
 async def report_outcome(request_id: str, body: OutcomeIn, agent: Agent, svc: Svc) -> Any:
     """Ground truth: was the final action correct? Feeds precision, recall and task success."""
     updated = await svc.engine.record_outcome(agent, request_id, body.correct, body.note)
-    return _stored(updated.to_json())
+    return _stored(request_json(updated))
 
 
 async def _set_stopped(agent_id: str, agent: str, svc: Services, stopped: bool, reason: str) -> Any:

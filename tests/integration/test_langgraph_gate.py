@@ -40,6 +40,7 @@ from bot.core.clock import ManualClock
 from bot.core.domain import OutboxKind, OutboxStatus
 from bot.core.domain import Verdict as Vote
 from bot.core.ports import WebhookDelivery
+from bot.engine.wire import request_json
 from bot.server.app import build_services, create_app
 from bot.server.config import parse_config
 from bot.server.services import Services
@@ -242,7 +243,7 @@ async def test_approve_after_the_agent_was_down_resumes_from_the_checkpoint(
 ) -> None:
     out, request_id = await run_until_gate(stack, "inv-123.json")
     assert request_id is not None and "payment" not in out
-    answer = (await stack.svc.engine.get(request_id)).to_json()
+    answer = request_json(await stack.svc.engine.get(request_id))
     assert answer["lane"] == "escalate" and answer["reasons"] == ["high_value_transaction"]
 
     await stack.svc.engine.vote(

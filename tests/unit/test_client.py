@@ -17,9 +17,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from bot.core.domain import Verdict
+from bot.engine.wire import RequestOut, SubmitOut, VoteOut
 from bot.server.app import build_services, create_app
 from bot.server.config import parse_config
-from bot.server.http import RequestOut, SubmitOut, VoteOut
 from bot.server.services import Services
 from signoff_client import _client as client_module
 from signoff_client._client import (

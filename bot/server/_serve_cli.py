@@ -80,7 +80,7 @@ async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
             f"is running at http://{settings.host}:{settings.port}",
             f"  database: {redact(settings.database_url)}",
             f"  channels: {', '.join(sorted(services.channels))}",
-            *(f"  {line}" for line in services.extras["audit"].banner()),
+            *(f"  {line}" for line in services.audit.banner()),
         ]
         slack = settings.slack.credentials(os.environ)
         if slack is not None:

@@ -144,8 +144,10 @@ async def build_services(
     if teams is not None:
         all_channels["teams"] = teams
     all_channels.update(channels or {})
-    scheduler_ref: list[Scheduler] = []
-    services_extras: dict[str, Any] = {}
+    # Built last (it runs the engine's and the worker's jobs); the closures below read this
+    # name when they run, by which time it is set.
+    scheduler: Scheduler | None = None
+    model: ActiveModel | None = None
 
     def committed(request_id: str | None, outbox: bool) -> None:
         waiters.notify(request_id)
@@ -155,8 +157,8 @@ async def build_services(
         if outbox:
             # A change without outbox rows (a web-only card is posted in its transaction)
             # gives no worker anything to claim, so no claim is spent looking.
-            if scheduler_ref:
-                scheduler_ref[0].kick(request_id)
+            if scheduler is not None:
+                scheduler.kick(request_id)
             notifier.publish("outbox", "")
 
     def request_changed(request_id: str) -> None:
@@ -166,8 +168,8 @@ async def build_services(
             waiters.notify_all()
 
     def outbox_changed(_: str) -> None:
-        if scheduler_ref:
-            scheduler_ref[0].kick()
+        if scheduler is not None:
+            scheduler.kick()
 
     def agent_changed(agent_id: str) -> None:
         notifier.publish("agent", agent_id)
@@ -229,8 +231,8 @@ async def build_services(
     )
 
     async def plan_batches() -> None:
-        if await planner.plan() and scheduler_ref:
-            scheduler_ref[0].kick()
+        if await planner.plan() and scheduler is not None:
+            scheduler.kick()
 
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
     cost_gauges = CostGauges(metrics.registry)
@@ -252,14 +254,12 @@ async def build_services(
         )
 
     jobs.append(PeriodicJob("cost", oversight.evaluate_every.total_seconds(), measure_cost))
-    services_extras["measure_cost"] = measure_cost
     if settings.prediction.mode != "off":
         # The active model is read at start and re-read every minute, so `signoff predict
         # activate` reaches every replica without a restart.
         model = ActiveModel(repo)
         await model.refresh()
         engine.predictor = model
-        services_extras["model"] = model
         jobs.append(PeriodicJob("model", MODEL_REFRESH_SECONDS, model.refresh))
     if planner.enabled:
         jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
@@ -271,7 +271,6 @@ async def build_services(
         sweep_interval=timing.sweep_interval,
         jobs=jobs,
     )
-    scheduler_ref.append(scheduler)
     services = Services(
         config=config,
         repo=repo,
@@ -283,13 +282,14 @@ async def build_services(
         metrics=metrics,
         channels=all_channels,
         resume=resume_target,
+        notifier=notifier,
+        watch=watch,
+        planner=planner,
+        audit=audit,
+        measure_cost=measure_cost,
+        model=model,
         wait_poll_interval=timing.wait_poll_interval,
     )
-    services.extras["notifier"] = notifier
-    services.extras["watch"] = watch
-    services.extras["planner"] = planner
-    services.extras.update(services_extras)
-    services.extras["audit"] = audit
     if owned_repo:
         services.stack.push_async_callback(repo.close)
     if owned_resume and isinstance(resume_target, PerAgentResumeTarget):
@@ -329,9 +329,7 @@ def create_app(
             yield
             # Here, not only in the services' stack: after a SIGTERM uvicorn re-raises the
             # signal once the server has stopped, so `signoff serve` never unwinds that stack.
-            audit = current.extras.get("audit")
-            if audit is not None:
-                await audit.final_checkpoint()
+            await current.audit.final_checkpoint()
 
     app = FastAPI(
         title="Signoff",

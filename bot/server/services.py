@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
 
+from adapters.web.inbox import WebInbox
 from bot.core.domain import AuditEvent, OutboxKind, OutboxMessage, OutboxStatus
-from bot.core.ports import Channel, Clock, Repository, ResumeTarget
+from bot.core.ports import Channel, Clock, Notifier, Repository, ResumeTarget
+from bot.engine.batches import BatchPlanner
 from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import OutboxWorker
 from bot.engine.scheduler import Scheduler
 from bot.engine.waiters import Waiters
+from bot.oversight.predict import ActiveModel
+from bot.oversight.watch import Watch
+from bot.server.audit_wiring import AuditWiring
 from bot.server.config import LoadedConfig
 
 
@@ -31,10 +35,20 @@ class Services:
     metrics: Metrics
     channels: Mapping[str, Channel]
     resume: ResumeTarget
+    notifier: Notifier
+    watch: Watch
+    planner: BatchPlanner
+    audit: AuditWiring
+    # Refreshes the cost-of-oversight gauges (also a periodic job).
+    measure_cost: Callable[[], Awaitable[None]]
+    # The escalation model, when prediction.mode is not off.
+    model: ActiveModel | None = None
+    # Made on first use (bot.server.web.web_inbox): the sign-in links printed at start-up
+    # and the mounted inbox share its one-time tokens and session secret.
+    web_inbox: WebInbox | None = None
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     monotonic: Callable[[], float] = time.monotonic
     wait_poll_interval: float = 1.0
-    extras: dict[str, Any] = field(default_factory=dict)
 
     async def agent_for_key(self, digest: str) -> str | None:
         """Configured keys first (hashes in the config file), then keys stored in the database."""

@@ -20,7 +20,7 @@ from adapters.web.inbox import (
 )
 from adapters.web.legal import legal_router
 from adapters.web.oidc import CALLBACK_PATH, OidcSettings
-from bot.core.audit_chain import AuditKey, AuditKeyring
+from bot.core.audit_chain import AuditKeyring
 from bot.core.domain import OutboxMessage
 from bot.server.config import Settings
 from bot.server.services import Services
@@ -28,18 +28,16 @@ from bot.server.services import Services
 log = logging.getLogger("signoff.web")
 
 SESSION_SECRET_ENV = "SIGNOFF_SESSION_SECRET"
-_EXTRAS_KEY = "web_inbox"
 
 
 def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebInbox:
-    """The process's one WebInbox, made on first use and kept in `services.extras`.
+    """The process's one WebInbox, made on first use and kept in `services.web_inbox`.
 
     `issue_login_link` runs before the app exists and `mount_web` after, so both must see
     the same one-time tokens and session secret.
     """
-    existing = services.extras.get(_EXTRAS_KEY)
-    if isinstance(existing, WebInbox):
-        return existing
+    if services.web_inbox is not None:
+        return services.web_inbox
     source = os.environ if env is None else env
     settings = services.config.settings
     configured = source.get(SESSION_SECRET_ENV, "")
@@ -77,7 +75,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
         ),
         requeue=requeue,
     )
-    services.extras[_EXTRAS_KEY] = inbox
+    services.web_inbox = inbox
     return inbox
 
 
@@ -131,9 +129,5 @@ async def issue_login_link(services: Services, login: str | None = None) -> str:
 def audit_keyring(services: Services) -> AuditKeyring | None:
     """The keys the audit page checks links with: those the services were built with, else
     the repository's own."""
-    audit = services.extras.get("audit")
-    if audit is not None:
-        keyring: AuditKeyring | None = audit.keys.keyring
-        return keyring
-    key = getattr(services.repo, "audit_key", None)
-    return AuditKeyring(key) if isinstance(key, AuditKey) else None
+    keyring: AuditKeyring | None = services.audit.keys.keyring
+    return keyring

@@ -69,7 +69,7 @@ async def test_replicas_write_one_checkpoint_per_interval_and_one_at_shutdown(
     a = await build_services(config, env=env, clock=clock, start_scheduler=False)
     b = await build_services(config, env=env, clock=clock, start_scheduler=False)
     async with a.stack, b.stack:
-        writers = [s.extras["audit"].writer for s in (a, b)]
+        writers = [s.audit.writer for s in (a, b)]
         assert [w.every for w in writers] == [timedelta(minutes=1)] * 2
         assert "audit_checkpoint" in [j.id for j in a.scheduler._jobs]
         written = [await w.tick() for w in writers]
@@ -171,10 +171,10 @@ async def test_s3_sink_keeps_checkpoints_under_object_lock(s3: Any, tmp_path: Pa
     )
     services = await build_services(config, env=signing_env(), start_scheduler=False)
     async with services.stack:
-        writer = services.extras["audit"].writer
+        writer = services.audit.writer
         assert isinstance(writer.sink, S3Sink) and await writer.sink.object_lock()
         name = await writer.write()
-        assert "audit key" in services.extras["audit"].banner()[0]
+        assert "audit key" in services.audit.banner()[0]
     listed = s3.list_objects_v2(Bucket="locked", Prefix="audit/prod/")["Contents"]
     keys = sorted(item["Key"] for item in listed)
     assert len(keys) == 2 and f"audit/prod/{name}" in keys  # and the one at shutdown

@@ -97,7 +97,7 @@ async def submit(w: World, body: dict[str, Any]) -> str:
 
 
 async def plan(w: World) -> int:
-    planner = w.svc.extras["planner"]
+    planner = w.svc.planner
     assert planner is not None
     changed = await planner.plan()
     await w.drain()
@@ -283,7 +283,7 @@ async def test_a_restart_between_planning_and_posting_posts_the_card_once(
     try:
         for _ in range(3):
             await submit(first, invoice())
-        planner = first.svc.extras["planner"]
+        planner = first.svc.planner
         assert planner is not None and await planner.plan() == 1
     finally:
         await first.close()  # the outbox never ran: the post is only a row

@@ -118,7 +118,7 @@ async def submit(teams: Teams, body: dict[str, Any]) -> str:
 
 
 async def plan(teams: Teams) -> int:
-    planner = teams.svc.extras["planner"]
+    planner = teams.svc.planner
     assert planner is not None
     changed = await planner.plan()
     await teams.drain()

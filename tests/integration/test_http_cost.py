@@ -61,7 +61,7 @@ async def test_metrics_show_cost_per_resolution(repo_factory: RepoFactory) -> No
         low = await engine.submit("invoice-bot", new_request(confidence=0.3, cost=0.75))
         clock.advance(timedelta(minutes=30))  # low confidence starts at senior: 30 min = 60.00
         await engine.vote(str(low.response["id"]), "web:sam", Verdict.APPROVE, channel="web")
-        await services.extras["measure_cost"]()
+        await services.measure_cost()
         app = create_app(services.config, services=services)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://s") as http:

@@ -776,7 +776,7 @@ async def test_an_app_that_builds_its_services_at_startup_serves_slack(
 
 
 async def test_warning_signs_post_once_to_the_alerts_channel_and_clear(w: World) -> None:
-    watch = w.svc.extras["watch"]
+    watch = w.svc.watch
     for _ in range(12):
         await w.submit(MEDIUM)
     await w.drain()

@@ -841,7 +841,7 @@ async def test_warning_signs_post_once_to_the_alerts_channel(
         for _ in range(12):
             await t.submit()
         await t.drain()
-        watch = t.svc.extras["watch"]
+        watch = t.svc.watch
         await watch.evaluate()
         await watch.evaluate()
         await t.drain()

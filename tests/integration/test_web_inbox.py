@@ -312,7 +312,7 @@ async def test_tampered_or_foreign_sessions_are_rejected(app: Any, svc: Services
     # Another process with the same SIGNOFF_SESSION_SECRET accepts the cookie (a restart
     # keeps people signed in); one with a random secret of its own does not.
     for env, expected in ((SECRET_ENV, 200), ({}, 303)):
-        del svc.extras["web_inbox"]
+        svc.web_inbox = None
         restarted = FastAPI()
         mount_web(restarted, svc, env=env)
         async with browser(restarted) as client2:
@@ -321,7 +321,7 @@ async def test_tampered_or_foreign_sessions_are_rejected(app: Any, svc: Services
     # A new password (or a removed reviewer) ends the sessions opened with the old one.
     changed = {**hashes(), "jan": {"password_hash": hash_password("new-pw"), "name": "Jan"}}
     data = {"agents": [], "tiers": TIERS, "web": {"reviewers": changed}}
-    renewed = dataclasses.replace(svc, config=parse_config(data, env={}), extras={})
+    renewed = dataclasses.replace(svc, config=parse_config(data, env={}), web_inbox=None)
     app2 = FastAPI()
     mount_web(app2, renewed, env=SECRET_ENV)
     async with browser(app2) as client3:
@@ -654,7 +654,7 @@ async def test_dashboard_lists_active_and_cleared_alerts(
 ) -> None:
     for _ in range(12):
         await submit(agent, LOW)
-    watch = svc.extras["watch"]
+    watch = svc.watch
     await watch.evaluate()
     async with as_reviewer(app, "alice") as alice:
         page = await alice.get("/dashboard")

@@ -70,7 +70,7 @@ def refund(tier: str) -> dict[str, Any]:
 
 
 async def test_shadow_scores_are_shown_and_high_ones_flagged(svc: Services) -> None:
-    assert svc.extras["model"].version == 1
+    assert svc.model.version == 1
     app = make_app(svc)
     headers = {"Authorization": f"Bearer {KEY}"}
     transport = httpx.ASGITransport(app=app)

@@ -31,7 +31,7 @@ def test_sqlite_serves_without_the_driver(tmp_path: Path) -> None:
         "async def main():\n"
         "    services = await bot.server.app.build_services(load_config(None, {}))\n"
         "    async with services.stack:\n"
-        "        print(type(services.extras['notifier']).__name__)\n"
+        "        print(type(services.notifier).__name__)\n"
         "asyncio.run(main())\n",
         tmp_path,
     )

@@ -344,6 +344,7 @@ def create_app(
     mount_slack(app, services, None, build.get("env"))
     mount_teams(app, services, None, build.get("env"))
     http.install_error_handlers(app)
+    http.document_webhooks(app)
     app.add_middleware(http.BodyLimit)
     app.add_middleware(RequestIdFromPath)
     mount_web(app, services)

@@ -30,7 +30,7 @@ from bot.core.errors import (
 from bot.core.jsondepth import MAX_DEPTH, text_depth
 from bot.core.people import check_identity
 from bot.engine.machine import NewRequest, body_digest
-from bot.engine.wire import RequestList, RequestOut, SubmitOut, request_json
+from bot.engine.wire import RequestList, RequestOut, SubmitOut, WebhookOut, request_json
 from bot.server.services import Services
 from signoff_client.canonical import tolerating_depth
 
@@ -575,6 +575,21 @@ async def metrics(svc: Svc) -> Response:
 
 
 # -- error registry -------------------------------------------------------------------------
+
+
+def document_webhooks(app: FastAPI) -> None:
+    """List the resume webhook in the OpenAPI document (its `webhooks` section), so that
+    agents generating code from /openapi.json get the body they will receive."""
+
+    @app.webhooks.post("request.resolved")
+    def request_resolved(body: WebhookOut) -> None:
+        """A request reached a final status. POSTed to the request's `callback_url` (else
+        the agent's), signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+        `webhook-signature`); answer 2xx, or it is retried; 410 stops it."""
+
+    @app.webhooks.post("request.reversed")
+    def request_reversed(body: WebhookOut) -> None:
+        """A reviewer reversed what the agent already did: undo it."""
 
 
 def install_error_handlers(app: FastAPI) -> None:

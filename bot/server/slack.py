@@ -19,7 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from adapters.slack import ChannelPacer, SlackApp, SlackChannel, SlackSocketMode, slack_client
-from bot.core.views import inbox_link
+from bot.core.domain import ApprovalRequest
+from bot.core.views import CardView, inbox_link
 from bot.server.config import LoadedConfig, SlackCredentials
 from bot.server.services import Services
 
@@ -85,12 +86,20 @@ class _SlackMount:
             else slack_client(credentials.bot_token, settings.slack.api_url)
         )
         public_url = settings.public_url.rstrip("/")
+        first_tier = services.config.policy.tiers[0].name
+
+        def view(request: ApprovalRequest) -> CardView:
+            return services.engine.views.view(request, request.tier or first_tier, "slack")
+
         slack = SlackApp(
             client=client,
             signing_secret=credentials.signing_secret,
             review=lambda: services.engine,
             inbox_url=lambda request_id: inbox_link(public_url, request_id),
+            views=view,
         )
+        if isinstance(chosen, SlackChannel):
+            chosen.on_change = slack.card_changed
         services.stack.push_async_callback(slack.aclose)
         return slack
 

@@ -170,7 +170,10 @@ async def test_slash_command_envelope_answers_through_the_response_url(tmp_path:
         await s.slack.rx.wait_for(1, path="/respond/pending")
         [answer] = s.slack.responses()
         assert answer["response_type"] == "ephemeral"
-        assert "1 item waiting for you" in answer["text"] and rid in answer["text"]
+        assert answer["text"] == "1 item waiting for you"
+        assert rid in all_text(answer["blocks"]) and "signoff_approve" in action_ids(
+            answer["blocks"]
+        )
 
 
 async def test_modify_modal_errors_come_back_in_the_ack(tmp_path: Path) -> None:

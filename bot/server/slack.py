@@ -18,8 +18,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from adapters.slack import ChannelPacer, SlackApp, SlackChannel, SlackSocketMode, slack_client
+from adapters.slack import (
+    ChannelPacer,
+    SlackApp,
+    SlackChannel,
+    SlackSocketMode,
+    SlackUserGroups,
+    slack_client,
+)
 from bot.core.domain import ApprovalRequest
+from bot.core.groups import ReviewerGroups
+from bot.core.ports import Channel
 from bot.core.views import CardView, inbox_link
 from bot.server.config import LoadedConfig, SlackCredentials
 from bot.server.services import Services
@@ -50,6 +59,16 @@ def slack_channel(
         pacer=pacer,
         dashboard_url=f"{config.settings.public_url.rstrip('/')}/dashboard",
     )
+
+
+def reviewer_groups(config: LoadedConfig, channel: Channel | None) -> ReviewerGroups | None:
+    """The Slack user groups (`slack:S…`) that tiers list as reviewers, read through the
+    channel's client; None when Slack is off or no tier lists one."""
+    if not isinstance(channel, SlackChannel):
+        return None
+    listed = [r for tier in config.policy.tiers for r in tier.reviewers]
+    groups = ReviewerGroups(SlackUserGroups(channel.client), listed)
+    return groups if groups.groups else None
 
 
 class _SlackMount:

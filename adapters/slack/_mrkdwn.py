@@ -80,10 +80,26 @@ def date(at: datetime | None) -> str:
     return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{isoformat(at)}>"
 
 
+def time_of_day(at: datetime) -> str:
+    """A deadline's time in each reader's own zone ("5:00 PM, today"); UTC as the fallback
+    for clients that cannot draw the token."""
+    at = as_utc(at)
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{{time}}, {{date_short_pretty}}|{fallback}>"
+
+
 def mention(reviewer: str) -> str | None:
-    """`<@U123>` for a `slack:U123` reviewer; None for other platforms."""
+    """`<@U123>` for a `slack:U123` reviewer, `<!subteam^S123>` for a `slack:S123` user
+    group; None for other platforms."""
     platform, _, user = reviewer.partition(":")
-    return f"<@{user}>" if platform == "slack" and user else None
+    if platform != "slack" or not user:
+        return None
+    return f"<!subteam^{user}>" if is_user_group(reviewer) else f"<@{user}>"
+
+
+def is_user_group(reviewer: str) -> bool:
+    """Slack user group ids start with S; member ids with U or W."""
+    return reviewer.startswith("slack:S")
 
 
 def who(reviewer: str | None) -> str:

@@ -35,16 +35,18 @@ from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
 from bot.core import jsondepth
 from bot.core.answers import read_answer
-from bot.core.domain import Verdict, batch_blocker
+from bot.core.domain import ApprovalRequest, Verdict, batch_blocker
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
+from bot.core.views import CardView
 
 log = logging.getLogger("signoff.slack")
 
 CHANNEL = "slack"
 COMMAND = "/signoff"
 _SEEN_LIMIT = 10_000
-_PENDING_SHOWN = 20
+# The App Homes this process has drawn, and the items each shows (refreshed on change).
+_HOMES_LIMIT = 5_000
 
 
 @dataclass(frozen=True)
@@ -123,12 +125,14 @@ def _sentence(message: str) -> str:
 
 
 class SlackApp:
-    """Serves `POST /slack/events`: signed block actions, view submissions and `/signoff`.
+    """Serves `POST /slack/events`: signed block actions, view submissions, `/signoff` and
+    the App Home tab (`app_home_opened`).
 
     `review` returns the ReviewService (the engine) at call time, so the app can be built
-    before the services are. `inbox_url(request_id)` links to the web inbox. Without a
-    `signing_secret` (Socket Mode only, see `SlackSocketMode`) every HTTP request is
-    refused, since none can be verified.
+    before the services are. `inbox_url(request_id)` links to the web inbox; `views(request)`
+    draws a request at its own tier with the words of its card (bot.core.views.CardViews).
+    Without a `signing_secret` (Socket Mode only, see `SlackSocketMode`) every HTTP request
+    is refused, since none can be verified.
     """
 
     def __init__(
@@ -138,10 +142,15 @@ class SlackApp:
         signing_secret: str | None,
         review: Callable[[], ReviewService],
         inbox_url: Callable[[str], str | None] = lambda _request_id: None,
+        views: Callable[[ApprovalRequest], CardView] | None = None,
     ) -> None:
         self.client = client
         self._review = review
         self._inbox_url = inbox_url
+        self._views = views or self._bare_view
+        self._homes: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._stale_homes: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._warned_unsigned = False
@@ -167,6 +176,7 @@ class SlackApp:
         self.bolt.action(batch_cards.BATCH_PICK)(self._on_pick)
         self.bolt.view(batch_cards.BATCH_CALLBACK)(self._on_batch_verdict)
         self.bolt.command(COMMAND)(self._on_command)
+        self.bolt.event("app_home_opened")(self._on_home_opened)
         self._handler = AsyncSlackRequestHandler(self.bolt)
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -226,14 +236,20 @@ class SlackApp:
 
     @contextlib.contextmanager
     def _working(self) -> Iterator[None]:
-        self._busy += 1
-        self._idle.clear()
+        self._hold()
         try:
             yield
         finally:
-            self._busy -= 1
-            if self._busy == 0:
-                self._idle.set()
+            self._release()
+
+    def _hold(self) -> None:
+        self._busy += 1
+        self._idle.clear()
+
+    def _release(self) -> None:
+        self._busy -= 1
+        if self._busy == 0:
+            self._idle.set()
 
     # -- listeners (bolt injects arguments by name) ----------------------------------------
 
@@ -274,6 +290,15 @@ class SlackApp:
                 if ack.response is None:
                     await ack()
 
+    async def _on_home_opened(self, event: dict[str, Any]) -> None:
+        if event.get("tab") not in (None, "home") or not event.get("user"):
+            return
+        with self._working():
+            try:
+                await self.publish_home(str(event["user"]))
+            except Exception:
+                log.exception("Slack App Home failed")
+
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond | None
     ) -> None:
@@ -299,9 +324,7 @@ class SlackApp:
             await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
             return
         if action_id == cards.DETAILS:
-            await self._open(
-                actor, channel, trigger_id, cards.details_modal(request, self._link(request.id))
-            )
+            await self._open(actor, channel, trigger_id, cards.details_modal(self._views(request)))
             return
         verdict = cards.VERDICT_ACTIONS[action_id]
         try:
@@ -496,8 +519,9 @@ class SlackApp:
         review = self._review()
         if command.verb == "pending":
             items = await review.pending_for(actor.reviewer)
-            shown = items[:_PENDING_SHOWN]
-            await self._respond(respond, cards.pending_text(shown, self._link, len(items)))
+            views = [self._views(r) for r in items[: cards.PENDING_SHOWN]]
+            message = cards.pending_message(views, len(items))
+            await self._respond(respond, message.text, blocks=message.blocks)
             return
         if command.verb == "help":
             text = f"{command.problem}\n{USAGE}" if command.problem else USAGE
@@ -533,10 +557,62 @@ class SlackApp:
             text = f"▶️ <@{actor.user_id}> started agent `{agent}` again."
         await self._respond(respond, text, in_channel=True)
 
+    # -- the App Home ----------------------------------------------------------------------
+
+    async def publish_home(self, user_id: str) -> None:
+        """Draw `user_id`'s App Home: the items waiting for them, with their buttons."""
+        items = await self._review().pending_for(f"{CHANNEL}:{user_id}")
+        views = [self._views(r) for r in items[: cards.HOME_SHOWN]]
+        try:
+            await self.client.views_publish(
+                user_id=user_id, view=cards.home_view(views, len(items))
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("Slack views.publish for %s failed: %r", user_id, exc)
+            return
+        self._homes[user_id] = frozenset(v.request.id for v in views)
+        self._homes.move_to_end(user_id)
+        while len(self._homes) > _HOMES_LIMIT:
+            self._homes.popitem(last=False)
+
+    def card_changed(self, request: ApprovalRequest) -> None:
+        """A card of `request` was posted or edited: redraw the App Homes it shows on, or
+        should now (`SlackChannel.on_change`). Each home is redrawn once for the copies of
+        one change, after the change's own work."""
+        review = self._review()
+        for user_id, shown in list(self._homes.items()):
+            enters = request.awaiting_verdict and review.may_act(f"{CHANNEL}:{user_id}", request)
+            if (request.id in shown or enters) and user_id not in self._stale_homes:
+                self._stale_homes.add(user_id)
+                self._hold()  # counted from now, so `idle()` and shutdown wait for it
+                task = asyncio.get_running_loop().create_task(self._refresh_home(user_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _refresh_home(self, user_id: str) -> None:
+        try:
+            await asyncio.sleep(0)  # the change's other copies are drawn meanwhile
+            self._stale_homes.discard(user_id)
+            await self.publish_home(user_id)
+        except Exception:
+            log.exception("Slack App Home refresh failed")
+        finally:
+            self._release()
+
     # -- talking back ----------------------------------------------------------------------
 
     def _link(self, request_id: str) -> str | None:
         return self._inbox_url(request_id)
+
+    def _bare_view(self, request: ApprovalRequest) -> CardView:
+        """A request drawn without the policy's words (an app built without `views`)."""
+        return CardView(
+            request=request,
+            tier=request.tier or "",
+            target=CHANNEL,
+            inbox_url=self._inbox_url(request.id),
+            reasons=request.reason_texts,
+        )
 
     async def _open(
         self, actor: Actor, channel: str | None, trigger_id: Any, view: dict[str, Any]
@@ -558,12 +634,21 @@ class SlackApp:
             log.warning("could not tell %s %r: %r", actor.reviewer, text, exc)
 
     async def _respond(
-        self, respond: AsyncRespond | None, text: str, *, in_channel: bool = False
+        self,
+        respond: AsyncRespond | None,
+        text: str,
+        *,
+        in_channel: bool = False,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> None:
         if respond is None or respond.response_url is None:
             log.warning("/signoff without a response_url; answer dropped: %r", text)
             return
         try:
-            await respond(text=text, response_type="in_channel" if in_channel else "ephemeral")
+            await respond(
+                text=text,
+                blocks=blocks,
+                response_type="in_channel" if in_channel else "ephemeral",
+            )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("could not answer /signoff: %r", exc)

@@ -94,10 +94,13 @@ def _item(view: BatchView, request: ApprovalRequest) -> Block:
     summary = escape(request.current_action.summary)
     link = view.link(request.id)
     name = f"<{link}|{summary}>" if link else summary
-    amount = f"{request.amount:,.2f} {request.currency}".strip() if request.amount else "no amount"
+    amount = view.amounts.get(request.id)
+    what = f"{name} — {escape(amount)}" if amount else name
+    why = ", ".join(request.reasons_text)
     line = (
-        f"{_RISK_ICON.get(request.risk.value, '•')} *{name}*\n"
-        f"{escape(request.agent_id)} · {escape(amount)} · confidence {request.confidence:.0%}"
+        f"{_RISK_ICON.get(request.risk.value, '•')} *{what}*\n"
+        f"{escape(why) + ' · ' if why else ''}{escape(request.agent_id)} · "
+        f"{request.confidence:.0%} confident"
     )
     if view.selectable(request):
         due = f" · due {date(request.deadline_at)}" if request.deadline_at else ""

@@ -17,15 +17,16 @@ from adapters.slack._mrkdwn import (
     as_text,
     chunks,
     clip,
-    code,
     date,
     escape,
     mention,
     pretty_json,
+    time_of_day,
 )
 from bot.core.answers import choices, wants_text
-from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
+from bot.core.domain import Alert, ApprovalRequest, ReasonText, Verdict, Vote
 from bot.core.views import CardView
+from bot.core.wording import outcome, payload_changes
 
 Block = dict[str, Any]
 
@@ -68,14 +69,6 @@ _VERDICT_ICON = {
     Verdict.CONFIRM: "👍",
     Verdict.REVERSE: "↩️",
     Verdict.RESPOND: "💬",
-}
-_OUTCOME = {
-    Status.APPROVED: ("✅", "Approved"),
-    Status.MODIFIED: ("✏️", "Approved with changes"),
-    Status.REJECTED: ("❌", "Rejected"),
-    Status.EXPIRED: ("⌛", "Expired"),
-    Status.CANCELLED: ("🚫", "Cancelled by the agent"),
-    Status.REVERSED: ("↩️", "Reversed"),
 }
 
 
@@ -128,22 +121,38 @@ def slack_mentions(reviewers: Sequence[str]) -> list[str]:
 def card_message(view: CardView, *, ping: bool = False) -> SlackMessage:
     """The card for one copy of a request, as it should look now.
 
-    `ping` puts an @-mention of the tier's Slack reviewers in the notification text (used
-    when the card is first posted; edits never notify anyone).
+    The first screen decides: the header (what the agent wants to do, for how much), then
+    why a person sees it, the agent's recommendation, who must decide and what the deadline
+    does, then the buttons. The payload, the votes and the footer come after. `ping` puts
+    an @-mention of the tier's Slack reviewers in the notification text (used when the card
+    is first posted; edits never notify anyone).
     """
     request = view.request
     kind = view.kind
-    blocks: list[Block] = [header(_headline(request, kind))]
-    banner = _banner(view, kind)
-    if banner:
-        blocks.append(section(banner))
-    blocks.append(facts(request, view.tier_chain))
+    blocks = first_screen(view)
+    blocks += buttons(view)
     blocks += _context_sections(request)
-    blocks.append(section(_payload_text(request)))
+    blocks.append(section(payload_text(request)))
     if request.votes:
         blocks.append(section(votes_text(request.votes)))
     blocks.append(_footer(view))
-    if kind == "approval":
+    text = _fallback(view)
+    if ping and kind in ("approval", "review"):
+        pings = " ".join(slack_mentions(view.mentions))
+        text = f"{pings} {text}" if pings else text
+    return SlackMessage(clip(text, MAX_TEXT), blocks)
+
+
+def first_screen(view: CardView) -> list[Block]:
+    """The header and the section a reviewer decides from, before any button."""
+    return [header(headline(view)), section(decision_text(view))]
+
+
+def buttons(view: CardView, block_id: str | None = None) -> list[Block]:
+    """The card's buttons (none once there is nothing to decide here); the value of each
+    is the request id, so the same buttons work on a card, in a DM and on the App Home."""
+    request = view.request
+    if view.kind == "approval":
         elements = [
             button(APPROVE, "Approve", request.id, "primary"),
             button(REJECT, "Reject", request.id, "danger"),
@@ -153,167 +162,204 @@ def card_message(view: CardView, *, ping: bool = False) -> SlackMessage:
         if asks(request):
             elements.insert(0, button(RESPOND, "Answer", request.id, "primary"))
             elements[1].pop("style", None)
-        blocks.append({"type": "actions", "elements": elements})
-    elif kind == "review":
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    button(CONFIRM, "Confirm", request.id, "primary"),
-                    button(REVERSE, "Reverse", request.id, "danger"),
-                    button(DETAILS, "Details", request.id),
-                ],
-            }
-        )
-    text = _fallback(request, kind)
-    if ping and kind in ("approval", "review"):
-        pings = " ".join(slack_mentions(view.mentions))
-        text = f"{pings} {text}" if pings else text
-    return SlackMessage(clip(text, MAX_TEXT), blocks)
+    elif view.kind == "review":
+        elements = [
+            button(CONFIRM, "Confirm", request.id, "primary"),
+            button(REVERSE, "Reverse", request.id, "danger"),
+            button(DETAILS, "Details", request.id),
+        ]
+    else:
+        return []
+    block: Block = {"type": "actions", "elements": elements}
+    if block_id:
+        block["block_id"] = block_id[:255]
+    return [block]
 
 
-def _headline(request: ApprovalRequest, kind: str) -> str:
-    summary = request.current_action.summary
-    if kind == "approval":
-        return f"{_RISK_ICON.get(request.risk.value, '')} Approval needed: {summary}"
-    if kind == "review":
-        return f"👀 Review: {summary}"
-    if kind == "escalated":
-        return f"⤴️ Escalated: {summary}"
-    icon, label = _outcome(request)
-    return f"{icon} {label}: {summary}"
-
-
-def _outcome(request: ApprovalRequest) -> tuple[str, str]:
-    if request.review_status is ReviewStatus.CONFIRMED:
-        return "👍", "Confirmed"
-    return _OUTCOME.get(request.status, ("•", request.status.value))
-
-
-def _fallback(request: ApprovalRequest, kind: str) -> str:
-    summary = escape(request.current_action.summary)
-    if kind == "approval":
-        return f"Approval needed ({request.risk.value} risk): {summary}"
-    if kind == "review":
-        return f"Review needed: {summary}"
-    if kind == "escalated":
-        return f"Escalated to {escape(request.tier or '')}: {summary}"
-    return f"{_outcome(request)[1]}: {summary}"
-
-
-def _banner(view: CardView, kind: str) -> str | None:
+def headline(view: CardView) -> str:
+    """What the agent wants to do and for how much, marked with where the item stands."""
     request = view.request
-    if kind == "escalated":
-        note = view.note or f"Escalated to {request.tier}"
-        return (
-            f"⤴️ *{escape(note)}.* No verdict was given at tier *{escape(view.tier)}* in time; "
-            f"the item now waits at tier *{escape(request.tier or '')}*."
-        )
+    what = request.current_action.summary
+    if view.amount:
+        what = f"{what} — {view.amount}"
+    kind = view.kind
+    if kind == "approval":
+        return f"{_RISK_ICON.get(request.risk.value, '•')} {what}"
     if kind == "review":
-        return (
-            f"👀 *After-the-fact review.* The agent already went ahead (lane "
-            f"*{request.lane.value}*). *Confirm* if that was right; *Reverse* tells the agent "
-            "to undo it."
+        return f"👀 Check: {what}"
+    if kind == "escalated":
+        return f"⤴️ Moved to tier {request.tier}: {what}"
+    ended = outcome(request)
+    return f"{ended.icon} {ended.label}: {what}"
+
+
+def decision_text(view: CardView) -> str:
+    """The first screen in words: how the item stands, what a modify changed, what the agent
+    asks, why a person sees it, the agent's recommendation, who decides, the deadline."""
+    request = view.request
+    kind = view.kind
+    lines: list[str] = []
+    if kind == "escalated":
+        lines.append(
+            f"⤴️ *{escape(view.note or f'Moved to tier {request.tier}')}.* No one decided at "
+            f"tier *{escape(view.tier)}* in time; decide it on tier "
+            f"*{escape(request.tier or '')}*'s card."
         )
-    if kind == "final":
-        return outcome_text(request)
-    return None
+    elif kind == "review":
+        lines.append(
+            "👀 *Check after the fact.* The agent already went ahead. *Confirm* if that was "
+            "right; *Reverse* tells the agent to undo it."
+        )
+    elif kind == "final":
+        lines.append(outcome_text(request))
+    lines += _change_lines(request)
+    if request.question:
+        lines.append(f"❓ *The agent asks:* {escape(clip(request.question, 500))}")
+    lines += _reason_lines(view.reasons)
+    lines.append(_recommendation(request))
+    if kind in ("approval", "review") and view.who_decides:
+        lines.append(f"👥 {escape(view.who_decides)}")
+    if kind == "approval" and view.deadline is not None:
+        lines.append(f"⏰ {view.deadline.sentence(time_of_day(view.deadline.at))}")
+    return clip("\n".join(lines), MAX_TEXT)
+
+
+_SHOWN_REASONS = 5
+_SHOWN_CHANGES = 5
+
+
+def _reason_lines(reasons: Sequence[ReasonText]) -> list[str]:
+    if not reasons:
+        return []
+    lines = ["*Why you see this*"]
+    for reason in reasons[:_SHOWN_REASONS]:
+        line = f"• *{escape(reason.title)}*"
+        if reason.explain:
+            line += f" — {escape(reason.explain)}"
+        lines.append(clip(line, 400))
+    if len(reasons) > _SHOWN_REASONS:
+        lines.append(f"• …and {len(reasons) - _SHOWN_REASONS} more (Details)")
+    return lines
+
+
+def _recommendation(request: ApprovalRequest) -> str:
+    sure = f"{request.confidence:.0%} confident"
+    recommendation = request.context.get("recommendation")
+    if recommendation:
+        said = escape(clip(as_text(recommendation), 500))
+        return f"💡 *Agent recommends:* {said} · {sure}"
+    return f"💡 The agent is {sure}"
+
+
+def _change_lines(request: ApprovalRequest) -> list[str]:
+    """A reviewer's modify as old → new, leaf by leaf."""
+    if request.modified_action is None:
+        return []
+    changes = payload_changes(request.action.payload, request.modified_action.payload)
+    if not changes:
+        return []
+    lines = ["✏️ *Changed by a reviewer*"]
+    for change in changes[:_SHOWN_CHANGES]:
+        old, new = _value(change.old, 200), _value(change.new, 200)
+        lines.append(f"• `{escape(change.path)}`: ~{old}~ → *{new}*")
+    if len(changes) > _SHOWN_CHANGES:
+        lines.append(f"• …and {len(changes) - _SHOWN_CHANGES} more (Details)")
+    return lines
+
+
+def _value(value: Any, limit: int) -> str:
+    """A payload value on one line: text as it is, the rest as compact JSON."""
+    if value is None:
+        return "—"
+    return escape(clip(as_text(value), limit))
+
+
+def _fallback(view: CardView) -> str:
+    request = view.request
+    summary = escape(request.current_action.summary)
+    if view.amount:
+        summary += f" ({escape(view.amount)})"
+    kind = view.kind
+    if kind == "approval":
+        return f"Approval needed: {summary}"
+    if kind == "review":
+        return f"Check needed: {summary}"
+    if kind == "escalated":
+        return f"Moved to tier {escape(request.tier or '')}: {summary}"
+    return f"{outcome(request).label}: {summary}"
 
 
 def outcome_text(request: ApprovalRequest) -> str:
-    """One line saying how the item ended, by whom and when."""
-    icon, label = _outcome(request)
-    deciders: Sequence[Vote]
-    if request.review_status is ReviewStatus.CONFIRMED:
-        deciders = [v for v in request.votes if v.verdict is Verdict.CONFIRM]
-    elif request.status is Status.REVERSED:
-        deciders = [v for v in request.votes if v.verdict is Verdict.REVERSE]
-    elif request.status is Status.REJECTED:
-        deciders = [v for v in request.votes if v.verdict is Verdict.REJECT]
-    elif request.status in (Status.APPROVED, Status.MODIFIED):
-        deciders = request.approvals_for_current_action()
-    else:
-        deciders = []
-    line = f"{icon} *{label}*"
-    if deciders:
-        line += " by " + ", ".join(escape(v.name) for v in deciders)
-    elif request.ended_by_stop:
-        line += " — the agent was stopped, which ended this item without a verdict"
-    elif request.status in (Status.EXPIRED, Status.REJECTED):
-        line += " — no verdict before the last tier's deadline"
+    """How the item ended (bot.core.wording), by whom, when, and the last reason given."""
+    ended = outcome(request)
+    line = f"{ended.icon} *{ended.label}*"
+    if ended.deciders:
+        line += " by " + ", ".join(escape(n) for n in dict.fromkeys(v.name for v in ended.deciders))
+    elif ended.note:
+        line += f" — {escape(ended.note)}"
     if request.decided_at is not None:
         line += f" · {date(request.decided_at)}"
-    last_reason = next((v.rationale for v in reversed(deciders) if v.rationale), None)
-    if last_reason:
-        line += f"\n> {escape(last_reason)}"
+    if ended.rationale:
+        line += f"\n> {escape(ended.rationale)}"
     return clip(line, MAX_TEXT)
-
-
-def facts(request: ApprovalRequest, tier_chain: Sequence[str] = ()) -> Block:
-    """The ten fields a reviewer reads first (a section holds at most ten)."""
-    tier = request.tier or "—"
-    if request.tier and request.tier in tier_chain:
-        tier = f"{request.tier} ({tier_chain.index(request.tier) + 1} of {len(tier_chain)})"
-    amount = "—"
-    if request.amount:
-        amount = f"{request.amount:,.2f} {request.currency}".strip()
-    approvals = len(request.approvals_for_current_action())
-    values = [
-        ("Agent", escape(request.agent_id)),
-        ("Lane", request.lane.value),
-        ("Risk", f"{_RISK_ICON.get(request.risk.value, '')} {request.risk.value}"),
-        ("Rules fired", escape(", ".join(request.reasons)) or "—"),
-        ("Confidence", f"{request.confidence:.0%}"),
-        ("Amount", escape(amount)),
-        ("Tier", escape(tier)),
-        ("Approvals", f"{approvals} of {request.approvals_required}"),
-        ("Deadline", date(request.deadline_at) if request.deadline_at else "—"),
-        ("Requested by", f"`{escape(request.requested_by)}`" if request.requested_by else "—"),
-    ]
-    return {
-        "type": "section",
-        "fields": [mrkdwn(f"*{name}*\n{value}", MAX_FIELD) for name, value in values],
-    }
 
 
 def _context_sections(request: ApprovalRequest) -> list[Block]:
     context = request.context
-    found: list[Block] = []
+    lines: list[str] = []
     summary, goal = context.get("summary"), context.get("goal")
-    if summary or goal:
-        text = "*Context*"
-        if summary:
-            text += f"\n{escape(as_text(summary))}"
-        if goal:
-            text += f"\n*Goal:* {escape(as_text(goal))}"
-        found.append(section(text))
-    recommendation, alternatives = context.get("recommendation"), context.get("alternatives")
-    if recommendation or alternatives:
-        text = ""
-        if recommendation:
-            text += f"*Agent recommends*\n{escape(as_text(recommendation))}\n"
-        if alternatives:
-            items = alternatives if isinstance(alternatives, list) else [alternatives]
-            text += "*Alternatives*\n" + "\n".join(f"• {escape(as_text(a))}" for a in items)
-        found.append(section(text.strip()))
+    if summary:
+        lines.append(f"*Context:* {escape(as_text(summary))}")
+    if goal:
+        lines.append(f"*Goal:* {escape(as_text(goal))}")
+    alternatives = context.get("alternatives")
+    if alternatives:
+        items = alternatives if isinstance(alternatives, list) else [alternatives]
+        lines.append("*Alternatives*\n" + "\n".join(f"• {escape(as_text(a))}" for a in items))
     failure = context.get("failure_reason")
     if failure:
-        found.append(section(f"*Why the agent asked*\n{escape(as_text(failure))}"))
-    return found
+        lines.append(f"*Why the agent asked:* {escape(as_text(failure))}")
+    return [section(clip("\n".join(lines), MAX_TEXT))] if lines else []
 
 
-def _payload_text(request: ApprovalRequest) -> str:
+_SHOWN_FIELDS = 25
+
+
+def payload_text(request: ApprovalRequest) -> str:
+    """The action's payload as labelled lines: `key: value`, nested values as compact JSON
+    (the whole payload is in the Details modal)."""
     action = request.current_action
     title = f"*Action* `{escape(action.kind)}`"
     if request.modified_action is not None:
-        title += " — *payload edited by a reviewer*"
-    return f"{title}\n" + code(pretty_json(dict(action.payload)), MAX_TEXT - len(title) - 1)
+        title += " — *as edited by a reviewer*"
+    payload = dict(action.payload)
+    lines = [title]
+    shown = list(payload.items())[:_SHOWN_FIELDS]
+    lines += [f"*{escape(str(key))}:* {_value(value, 300)}" for key, value in shown]
+    if not payload:
+        lines.append("_No payload._")
+    elif len(payload) > _SHOWN_FIELDS:
+        lines.append(f"…and {len(payload) - _SHOWN_FIELDS} more fields (Details)")
+    text = "\n".join(lines)
+    if len(text) > MAX_TEXT:
+        text = clip(text, MAX_TEXT - 40).rsplit("\n", 1)[0] + "\n…the rest under Details"
+    return text
+
+
+_VOTE_WORDS = {
+    Verdict.APPROVE: "Approved",
+    Verdict.REJECT: "Rejected",
+    Verdict.MODIFY: "Edited and approved",
+    Verdict.CONFIRM: "Confirmed",
+    Verdict.REVERSE: "Reversed",
+    Verdict.RESPOND: "Answered",
+}
 
 
 def votes_text(votes: Sequence[Vote]) -> str:
     lines = ["*Votes*"]
     for vote in votes:
-        line = f"{_VERDICT_ICON.get(vote.verdict, '•')} *{vote.verdict.value}* by "
+        line = f"{_VERDICT_ICON.get(vote.verdict, '•')} *{_VOTE_WORDS[vote.verdict]}* by "
         line += f"{escape(vote.name)} · {date(vote.at)}"
         if vote.rationale:
             line += f" — “{escape(vote.rationale)}”"
@@ -322,31 +368,41 @@ def votes_text(votes: Sequence[Vote]) -> str:
 
 
 def _footer(view: CardView) -> Block:
+    request = view.request
     elements: list[dict[str, Any]] = []
     pings = slack_mentions(view.mentions)
     if pings and view.kind in ("approval", "review"):
         elements.append(mrkdwn("Reviewers: " + " ".join(pings), MAX_FIELD))
+    about = f"Agent `{escape(request.agent_id)}` · {request.risk.value} risk"
+    if request.requested_by:
+        about += f" · asked by `{escape(request.requested_by)}`"
+    elements.append(mrkdwn(about, MAX_FIELD))
     if view.inbox_url:
         elements.append(mrkdwn(f"<{view.inbox_url}|Full context in the web inbox>", MAX_FIELD))
-    elements.append(mrkdwn(f"`{view.request.id}`", MAX_FIELD))
+    elements.append(mrkdwn(f"`{request.id}`", MAX_FIELD))
     return {"type": "context", "elements": elements[:MAX_CONTEXT_ELEMENTS]}
 
 
 def reminder_text(view: CardView) -> str:
-    """A thread reply nudging the tier's reviewers."""
-    request = view.request
+    """A thread reply nudging the tier's reviewers, with what the deadline will do."""
     pings = "".join(f"{m} " for m in slack_mentions(view.mentions))
-    due = f" — due {date(request.deadline_at)}" if request.deadline_at else ""
-    summary = escape(request.current_action.summary)
-    return clip(f"⏰ {pings}Still waiting for a verdict: *{summary}*{due}", MAX_TEXT)
+    what = escape(view.request.current_action.summary)
+    if view.amount:
+        what += f" — {escape(view.amount)}"
+    text = f"⏰ {pings}Still waiting for a verdict: *{what}*"
+    if view.deadline is not None:
+        text += f". {view.deadline.sentence(time_of_day(view.deadline.at))}."
+    return clip(text, MAX_TEXT)
 
 
 # -- modals --------------------------------------------------------------------------------
 
 
-def details_modal(request: ApprovalRequest, inbox_url: str | None = None) -> dict[str, Any]:
-    """Everything the agent sent, as far as 50 blocks allow, then a link to the inbox."""
-    blocks: list[Block] = [header(request.current_action.summary), facts(request)]
+def details_modal(view: CardView) -> dict[str, Any]:
+    """The card's first screen, then everything the agent sent as far as 50 blocks allow,
+    then a link to the inbox."""
+    request, inbox_url = view.request, view.inbox_url
+    blocks: list[Block] = first_screen(view)
     truncated = False
     for title, body in _detail_parts(request):
         # Each part gets a few blocks, so one huge part cannot push the others out.
@@ -603,29 +659,56 @@ def _answer_blocks(request: ApprovalRequest) -> list[Block]:
     return blocks
 
 
-def pending_text(
-    requests: Sequence[ApprovalRequest], link: Callable[[str], str | None], total: int
-) -> str:
-    """The `/signoff pending` answer: what awaits this reviewer, oldest deadline first."""
-    if not requests:
-        return "Nothing is waiting for you. 🎉"
-    lines = [f"*{total} item{'s' if total != 1 else ''} waiting for you*"]
-    for request in requests:
-        url = link(request.id)
-        summary = escape(request.current_action.summary)
-        name = f"<{url}|{summary}>" if url else summary
-        due = f" · due {date(request.deadline_at)}" if request.deadline_at else ""
-        kind = "review" if request.status is not Status.PENDING else request.risk.value
-        lines.append(
-            f"{_RISK_ICON.get(request.risk.value, '•')} {name} — {escape(request.agent_id)} · "
-            f"{kind} · tier {escape(request.tier or '—')}{due}"
+HOME_SHOWN = 20
+PENDING_SHOWN = 15
+QUEUE_BLOCK = "signoff_item:"
+
+
+def queue_blocks(views: Sequence[CardView], total: int, shown: int) -> list[Block]:
+    """A reviewer's queue, oldest deadline first: each item with the first-screen words of
+    its card and the same buttons, so a click works as it does on the card."""
+    if not views:
+        return [section("Nothing is waiting for you. 🎉")]
+    blocks: list[Block] = []
+    for view in views[:shown]:
+        title = escape(headline(view))
+        if view.inbox_url:
+            title = f"<{view.inbox_url}|{title}>"
+        blocks.append(section(clip(f"*{title}*\n{decision_text(view)}", MAX_TEXT)))
+        blocks += buttons(view, block_id=f"{QUEUE_BLOCK}{view.request.id}")
+        blocks.append({"type": "divider"})
+    more = total - min(len(views), shown)
+    if more > 0:
+        blocks.append(
+            {"type": "context", "elements": [mrkdwn(f"…and {more} more in the web inbox.")]}
         )
-    text = "\n".join(lines)
-    if len(text) > MAX_TEXT:
-        text = clip(text, MAX_TEXT - 60).rsplit("\n", 1)[0] + "\n…and more in the web inbox."
-    elif total > len(requests):
-        text += f"\n…and {total - len(requests)} more in the web inbox."
-    return text
+    return blocks
+
+
+def _count(total: int) -> str:
+    return f"{total} item{'s' if total != 1 else ''} waiting for you"
+
+
+def home_view(views: Sequence[CardView], total: int) -> dict[str, Any]:
+    """The App Home tab "Waiting for you" (`views.publish`, at most 100 blocks)."""
+    blocks: list[Block] = [header("Waiting for you")]
+    if views:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [mrkdwn(f"{_count(total)}, oldest deadline first.")],
+            }
+        )
+    blocks += queue_blocks(views, total, HOME_SHOWN)
+    return {"type": "home", "blocks": blocks}
+
+
+def pending_message(views: Sequence[CardView], total: int) -> SlackMessage:
+    """The `/signoff pending` answer: the same queue as the App Home (50 blocks a message)."""
+    if not views:
+        return SlackMessage("Nothing is waiting for you. 🎉", queue_blocks(views, total, 0))
+    blocks = [section(f"*{_count(total)}*"), *queue_blocks(views, total, PENDING_SHOWN)]
+    return SlackMessage(_count(total), blocks)
 
 
 def alert_message(alert: Alert, dashboard_url: str | None = None) -> SlackMessage:

@@ -13,7 +13,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack import batch_cards, cards
 from adapters.slack.pacer import ChannelPacer
-from bot.core.domain import Alert
+from bot.core.domain import Alert, ApprovalRequest
 from bot.core.errors import DeliveryError
 from bot.core.views import BatchView, CardView
 
@@ -71,6 +71,9 @@ class SlackChannel:
     `ChannelPacer` (Slack asks for about one message per second per channel). Every method
     raises DeliveryError: retryable for rate limits (with `retry_after`), network errors and
     workspace problems; not retryable when the message is malformed or the card is gone.
+
+    `on_change(request)` hears of every card posted or edited (`SlackApp.card_changed`
+    redraws the App Homes showing it).
     """
 
     name = "slack"
@@ -87,12 +90,24 @@ class SlackChannel:
         self.alerts_channel = alerts_channel
         self.dashboard_url = dashboard_url
         self.pacer = pacer or ChannelPacer()
+        self.on_change: Callable[[ApprovalRequest], None] | None = None
 
     async def post_card(self, view: CardView) -> Mapping[str, Any]:
-        return await self._post(view.target, cards.card_message(view, ping=True))
+        ref = await self._post(view.target, cards.card_message(view, ping=True))
+        self._changed(view.request)
+        return ref
 
     async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
         await self._update(ref, cards.card_message(view))
+        self._changed(view.request)
+
+    def _changed(self, request: ApprovalRequest) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change(request)
+        except Exception:  # the card is delivered; a home view is not worth a retry
+            log.exception("Slack card change listener failed")
 
     async def post_batch(self, view: BatchView) -> Mapping[str, Any]:
         """Post a batch card to its channel (no @-mentions: each item's card pinged already)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,6 +66,8 @@ class BatchView:
     batch: BatchCard
     items: tuple[ApprovalRequest, ...]
     inbox_url: str = ""
+    # Each item's amount as money (bot.core.wording), by request id; none for no amount.
+    amounts: Mapping[str, str] = field(default_factory=dict)
 
     def link(self, request_id: str) -> str | None:
         return inbox_link(self.inbox_url, request_id) if self.inbox_url else None

@@ -113,10 +113,21 @@ class Wording:
         return self.number(amount)
 
     def amount(self, request: ApprovalRequest) -> str | None:
-        """The request's amount as money, or None when it carries none."""
-        if not request.amount:
+        """The request's amount as money, or None when it carries none.
+
+        After a modify that changed the payload's `amount`, the edited one: the card's
+        header then shows what the agent will now do.
+        """
+        value = request.amount
+        edited = request.modified_action
+        if edited is not None:
+            new = edited.payload.get("amount")
+            changed = new != request.action.payload.get("amount")
+            if isinstance(new, int | float) and not isinstance(new, bool) and changed:
+                value = float(new)
+        if not value:
             return None
-        return self.money(request.amount, request.currency)
+        return self.money(value, request.currency)
 
     def moment(self, value: datetime) -> str:
         """A date and time in the configured zone: "Mon, Dec 7, 5:00 PM"."""
@@ -206,30 +217,40 @@ class Wording:
     # -- how it ended --------------------------------------------------------------------------
 
     def outcome(self, request: ApprovalRequest) -> Outcome:
-        if request.review_status is ReviewStatus.CONFIRMED:
-            icon, label = "👍", "Confirmed"
-            deciders = [v for v in request.votes if v.verdict is Verdict.CONFIRM]
-        else:
-            icon, label = _OUTCOMES.get(request.status, ("•", readable(request.status.value)))
-            deciders = list(_deciders(request))
-        note = None
-        if not deciders:
-            if request.ended_by_stop:
-                note = "the agent was stopped, which ended this item without a verdict"
-            elif request.status in (Status.EXPIRED, Status.REJECTED):
-                note = "no one decided before the last tier's deadline"
-        rationale = next((v.rationale for v in reversed(deciders) if v.rationale), None)
-        return Outcome(icon, label, tuple(deciders), note, rationale)
+        return outcome(request)
 
     def outcome_line(self, request: ApprovalRequest) -> str:
         """ "Rejected by Ana" / "Expired — no one decided before the last tier's deadline"."""
-        outcome = self.outcome(request)
-        line = outcome.label
-        if outcome.deciders:
-            line += " by " + ", ".join(dict.fromkeys(v.name for v in outcome.deciders))
-        elif outcome.note:
-            line += f" — {outcome.note}"
-        return line
+        return outcome_line(request)
+
+
+def outcome(request: ApprovalRequest) -> Outcome:
+    """How `request` ended: the same words in every channel (it needs no locale)."""
+    if request.review_status is ReviewStatus.CONFIRMED:
+        icon, label = "👍", "Confirmed"
+        deciders = [v for v in request.votes if v.verdict is Verdict.CONFIRM]
+    else:
+        icon, label = _OUTCOMES.get(request.status, ("•", readable(request.status.value)))
+        deciders = list(_deciders(request))
+    note = None
+    if not deciders:
+        if request.ended_by_stop:
+            note = "the agent was stopped, which ended this item without a verdict"
+        elif request.status in (Status.EXPIRED, Status.REJECTED):
+            note = "no one decided before the last tier's deadline"
+    rationale = next((v.rationale for v in reversed(deciders) if v.rationale), None)
+    return Outcome(icon, label, tuple(deciders), note, rationale)
+
+
+def outcome_line(request: ApprovalRequest) -> str:
+    """ "Rejected by Ana" / "Expired — no one decided before the last tier's deadline"."""
+    found = outcome(request)
+    line = found.label
+    if found.deciders:
+        line += " by " + ", ".join(dict.fromkeys(v.name for v in found.deciders))
+    elif found.note:
+        line += f" — {found.note}"
+    return line
 
 
 def _deciders(request: ApprovalRequest) -> Sequence[Vote]:

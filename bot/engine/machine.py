@@ -57,6 +57,7 @@ from bot.core.errors import (
     VersionConflict,
 )
 from bot.core.escalation import measured_channels
+from bot.core.groups import ReviewerGroups
 from bot.core.jsondepth import MAX_DEPTH, value_depth
 from bot.core.learning import (
     STANDING_CHANNEL,
@@ -171,8 +172,11 @@ class Engine:
         people: People | None = None,
         predictor: Predictor | None = None,
         wording: Wording | None = None,
+        groups: ReviewerGroups | None = None,
     ) -> None:
         self.repo = repo
+        # Members of the user groups that tiers list as reviewers (`slack:S…`).
+        self.groups = groups
         # Rule titles and sentences are fixed on each request as it is routed.
         self.wording = wording or Wording(policy)
         self.people = people or People()
@@ -258,13 +262,15 @@ class Engine:
         channel card, so an item never goes unseen there.
         """
         tier = self.policy.tier(tier_name)
+        # A user group's members get a message each; the group itself is only mentioned.
+        people = self.groups.expand(tier.reviewers) if self.groups else tier.reviewers
         found: list[tuple[str, str]] = []
         for platform, channel in (("slack", tier.slack_channel), ("teams", tier.teams_channel)):
             if platform not in self.channels:
                 continue
             direct = [
                 f"dm:{r.split(':', 1)[1]}"
-                for r in tier.reviewers
+                for r in people
                 if tier.notify != "channel" and r.startswith(f"{platform}:")
             ]
             if channel and (tier.notify != "dm" or not direct):
@@ -771,7 +777,15 @@ class Engine:
     # -- votes -----------------------------------------------------------------------------
 
     def may_act(self, reviewer: str, request: ApprovalRequest) -> bool:
-        return request.tier is not None and self.policy.may_act(reviewer, request.tier)
+        """Listed at the item's tier or above, in person or as a member of a listed group."""
+        if request.tier is None:
+            return False
+        if self.policy.may_act(reviewer, request.tier):
+            return True
+        if self.groups is None:
+            return False
+        above = self.policy.tiers[self.policy.tier_index(request.tier) :]
+        return self.groups.admits(reviewer, (r for tier in above for r in tier.reviewers))
 
     def check_vote(self, request: ApprovalRequest, reviewer: str, verdict: Verdict) -> None:
         """Raise NotAllowed if `reviewer` may not cast `verdict` on `request` now.

@@ -322,8 +322,10 @@ class OutboxWorker:
 
     async def batch_view(self, batch: BatchCard) -> BatchView:
         """A batch card with its members as they stand now (decided ones included)."""
-        items = [await self.repo.get(request_id) for request_id in batch.members]
-        return BatchView(batch, tuple(r for r in items if r is not None), self.public_url)
+        found = [await self.repo.get(request_id) for request_id in batch.members]
+        items = tuple(r for r in found if r is not None)
+        amounts = {r.id: a for r in items if (a := self.views.wording.amount(r))}
+        return BatchView(batch, items, self.public_url, amounts)
 
     async def _batch(self, message: OutboxMessage) -> OutboxResult:
         batch = await self.repo.batch(str(message.payload.get("batch_id", "")))

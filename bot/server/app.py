@@ -21,6 +21,7 @@ from adapters.web.channel import WebInboxChannel
 from bot.core.audit_chain import AuditKey, AuditKeyring
 from bot.core.clock import SystemClock
 from bot.core.errors import ConfigError
+from bot.core.groups import REFRESH_SECONDS as GROUPS_REFRESH_SECONDS
 from bot.core.logs import RequestIdFromPath
 from bot.core.ports import AlertSink, Channel, Clock, Notifier, Repository, ResumeTarget
 from bot.engine.batches import BatchPlanner
@@ -36,7 +37,7 @@ from bot.server import http
 from bot.server.audit_wiring import AuditKeys, AuditWiring, checkpoint_writer, load_audit_keys
 from bot.server.config import LoadedConfig
 from bot.server.services import Services, secret_lookup
-from bot.server.slack import mount_slack, slack_channel, slack_socket_mode
+from bot.server.slack import mount_slack, reviewer_groups, slack_channel, slack_socket_mode
 from bot.server.teams import mount_teams, teams_channel
 from bot.server.web import mount_web
 from storage import InMemoryNotifier, notifier_for, open_repository
@@ -181,6 +182,10 @@ async def build_services(
         for name, channel in all_channels.items()
         if isinstance(channel, WebInboxChannel)
     }
+    # Slack user groups listed as reviewers: read at start, then every minute.
+    groups = reviewer_groups(config, all_channels.get("slack"))
+    if groups is not None:
+        await groups.refresh()
     engine = Engine(
         repo,
         config.policy,
@@ -195,6 +200,7 @@ async def build_services(
         canaries=settings.oversight.canaries.policy(),
         people=settings.directory(),
         wording=settings.wording(config.policy),
+        groups=groups,
     )
     sinks: dict[str, AlertSink] = {
         name: channel
@@ -235,6 +241,8 @@ async def build_services(
             scheduler.kick()
 
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
+    if groups is not None:
+        jobs.append(PeriodicJob("groups", GROUPS_REFRESH_SECONDS, groups.refresh))
     cost_gauges = CostGauges(metrics.registry)
 
     async def measure_cost() -> None:

@@ -18,8 +18,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from adapters.slack import ChannelPacer, SlackApp, SlackChannel, SlackSocketMode, slack_client
-from bot.core.views import inbox_link
+from adapters.slack import (
+    ChannelPacer,
+    SlackApp,
+    SlackChannel,
+    SlackSocketMode,
+    SlackUserGroups,
+    slack_client,
+)
+from bot.core.domain import ApprovalRequest
+from bot.core.groups import ReviewerGroups
+from bot.core.ports import Channel
+from bot.core.views import CardView, inbox_link
 from bot.server.config import LoadedConfig, SlackCredentials
 from bot.server.services import Services
 
@@ -49,6 +59,16 @@ def slack_channel(
         pacer=pacer,
         dashboard_url=f"{config.settings.public_url.rstrip('/')}/dashboard",
     )
+
+
+def reviewer_groups(config: LoadedConfig, channel: Channel | None) -> ReviewerGroups | None:
+    """The Slack user groups (`slack:S…`) that tiers list as reviewers, read through the
+    channel's client; None when Slack is off or no tier lists one."""
+    if not isinstance(channel, SlackChannel):
+        return None
+    listed = [r for tier in config.policy.tiers for r in tier.reviewers]
+    groups = ReviewerGroups(SlackUserGroups(channel.client), listed)
+    return groups if groups.groups else None
 
 
 class _SlackMount:
@@ -85,12 +105,20 @@ class _SlackMount:
             else slack_client(credentials.bot_token, settings.slack.api_url)
         )
         public_url = settings.public_url.rstrip("/")
+        first_tier = services.config.policy.tiers[0].name
+
+        def view(request: ApprovalRequest) -> CardView:
+            return services.engine.views.view(request, request.tier or first_tier, "slack")
+
         slack = SlackApp(
             client=client,
             signing_secret=credentials.signing_secret,
             review=lambda: services.engine,
             inbox_url=lambda request_id: inbox_link(public_url, request_id),
+            views=view,
         )
+        if isinstance(chosen, SlackChannel):
+            chosen.on_change = slack.card_changed
         services.stack.push_async_callback(slack.aclose)
         return slack
 

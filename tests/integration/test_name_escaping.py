@@ -46,7 +46,7 @@ async def _decided_view() -> Any:
 async def test_slack_mrkdwn_never_carries_a_name_unescaped() -> None:
     view = await _decided_view()
     message = card_message(view)
-    modal = details_modal(view.request)
+    modal = details_modal(view)
     for text in (json.dumps(message.blocks), message.text, json.dumps(modal)):
         assert "<!channel>" not in text and "<script>" not in text
     assert "&lt;script&gt;" in json.dumps(message.blocks)

@@ -440,7 +440,7 @@ async def test_two_person_high_risk_approval_takes_two_rationales(w: World) -> N
     rid = await w.submit(TWO_PERSON)
     await w.drain()
     card = w.card(rid, "C0MGR")
-    assert "0 of 2" in all_text(card.blocks)
+    assert "Needs two different people from tier manager or above\n" in all_text(card.blocks)
 
     await w.click("U0DDD", "signoff_approve", rid)  # high risk: even approve needs a why
     first = await w.opened(1)
@@ -448,7 +448,7 @@ async def test_two_person_high_risk_approval_takes_two_rationales(w: World) -> N
     await w.submit_view("U0DDD", first, rationale="IBAN checked")
     await w.settle()
     assert (await w.get(rid))["status"] == "pending"
-    assert "1 of 2" in all_text(w.card(rid).blocks)
+    assert "1 of 2 approved, by dan" in all_text(w.card(rid).blocks)
     assert action_ids(w.card(rid).blocks)[0] == "signoff_approve"
 
     await w.click("U0DDD", "signoff_approve", rid)  # the same person again
@@ -666,7 +666,15 @@ async def test_slash_command_stop_start_and_pending(w: World) -> None:
     started, pending, usage = w.slack.responses()[-3:]
     assert "started agent `invoice-bot`" in started["text"]
     assert "1 item waiting for you" in pending["text"] and pending["response_type"] == "ephemeral"
-    assert "http://signoff.test/requests/req_" in pending["text"]
+    # The same queue as the App Home: each item's card words and its buttons.
+    assert "http://signoff.test/requests/req_" in all_text(pending["blocks"])
+    assert "Pay INV-1 to ACME" in all_text(pending["blocks"])
+    assert action_ids(pending["blocks"]) == [
+        "signoff_approve",
+        "signoff_reject",
+        "signoff_modify",
+        "signoff_details",
+    ]
     assert "Unknown command" in usage["text"]
 
 

@@ -25,6 +25,7 @@ from tests.support.fake_slack import APP_TOKEN, TOKEN, FakeSlack, Message, actio
 from tests.support.http_receiver import HttpReceiver
 from tests.support.loopback import LoopbackServer
 from tests.support.slack_payloads import (
+    app_home_opened,
     block_actions,
     form_body,
     signed,
@@ -170,7 +171,24 @@ async def test_slash_command_envelope_answers_through_the_response_url(tmp_path:
         await s.slack.rx.wait_for(1, path="/respond/pending")
         [answer] = s.slack.responses()
         assert answer["response_type"] == "ephemeral"
-        assert "1 item waiting for you" in answer["text"] and rid in answer["text"]
+        assert answer["text"] == "1 item waiting for you"
+        assert rid in all_text(answer["blocks"]) and "signoff_approve" in action_ids(
+            answer["blocks"]
+        )
+
+
+async def test_opening_the_app_home_over_the_socket_draws_the_queue(tmp_path: Path) -> None:
+    async with serve(tmp_path) as s:
+        await s.slack.wait_connected()
+        rid = await s.submit(MEDIUM)
+        await s.card(rid)
+        envelope = s.slack.deliver("events_api", app_home_opened("U0AAA"))
+        await s.slack.wait_ack(envelope)
+        [published] = await s.slack.wait_for("views.publish", 1)
+        assert published.args["user_id"] == "U0AAA"
+        home = s.slack.home("U0AAA")
+        assert home is not None and rid in all_text(home["blocks"])
+        assert action_ids(home["blocks"])[0] == "signoff_approve"
 
 
 async def test_modify_modal_errors_come_back_in_the_ack(tmp_path: Path) -> None:

@@ -3,8 +3,12 @@
 Point `slack.api_url` at `fake.api_url`. It answers what Signoff calls, the way Slack does:
 
 - `auth.test` (bolt calls it once), `chat.postMessage` (returns `channel` and a `ts` that
-  increases), `chat.update` (edits a posted message; unknown ts -> `message_not_found`),
-  `chat.postEphemeral`, `views.open` (needs a `trigger_id`);
+  increases; posted to a member id `U…` it lands in the app's direct message with them and
+  answers that `D…` channel, as Slack does), `chat.update` (edits a posted message; unknown
+  ts -> `message_not_found`), `chat.postEphemeral`, `views.open` (needs a `trigger_id`),
+  `views.publish` (keeps each member's App Home, `home(user)`),
+  `usergroups.users.list` (the members `set_group` gave a user group; unknown ->
+  `no_such_subteam`);
 - anything else -> `unknown_method`; a wrong or missing bearer token -> `invalid_auth`;
 - `throttle(method, ...)` makes chosen calls answer 429 with `Retry-After`, as Slack does;
 - Socket Mode: `apps.connections.open` (needs the `xapp-` app token) answers a
@@ -175,12 +179,17 @@ class FakeSlack:
         self._envelopes: dict[str, _Envelope] = {}
         self._acks: list[Ack] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._dms: dict[str, str] = {}
+        self._homes: dict[str, dict[str, Any]] = {}
+        self._groups: dict[str, list[str]] = {}
         self._answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
             "views.open": self._views_open,
+            "views.publish": self._views_publish,
+            "usergroups.users.list": self._usergroup_members,
         }
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -221,6 +230,9 @@ class FakeSlack:
             self._envelopes.clear()
             self._acks.clear()
             self._opened = 0
+            self._dms.clear()
+            self._homes.clear()
+            self._groups.clear()
         self.rx.clear()
 
     @property
@@ -263,6 +275,11 @@ class FakeSlack:
             self._envelopes[envelope.id] = envelope
         self.rx.call_soon(self._pump)
         return envelope.id
+
+    def set_group(self, group: str, members: list[str]) -> None:
+        """Make user group `group` (`S…`) hold these member ids from now on."""
+        with self._lock:
+            self._groups[group] = list(members)
 
     def drop(self, *, warn: bool = True, reason: str = "refresh_requested") -> None:
         """Close every open socket, after a `{"type": "disconnect"}` when `warn`."""
@@ -332,6 +349,16 @@ class FakeSlack:
     def messages(self, channel: str | None = None) -> list[Message]:
         with self._lock:
             return [m for m in self._messages.values() if channel in (None, m.channel)]
+
+    def dm_channel(self, user: str) -> str | None:
+        """The `D…` channel of the app's direct messages with `user`, once it has one."""
+        with self._lock:
+            return self._dms.get(user)
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The App Home view last published for `user`."""
+        with self._lock:
+            return self._homes.get(user)
 
     def responses(self) -> list[dict[str, Any]]:
         """JSON bodies posted to response_urls (slash command answers), in order."""
@@ -474,6 +501,9 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if not args.get("text") and not args.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        if channel.startswith(("U", "W")):
+            with self._lock:
+                channel = self._dms.setdefault(channel, f"D0{len(self._dms) + 1:06d}")
         ts = f"1767600000.{next(self._ts):06d}"
         message = Message(
             channel, ts, str(args.get("text") or ""), _blocks(args), args.get("thread_ts")
@@ -504,6 +534,23 @@ class FakeSlack:
         if not args.get("trigger_id") or not isinstance(view, dict):
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True, "view": {**view, "id": f"V{next(self._views):08d}"}}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        user = str(args.get("user_id") or "")
+        if not user or not isinstance(view, dict) or view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            self._homes[user] = view
+        return {"ok": True, "view": {**view, "id": f"V{next(self._views):08d}"}}
+
+    def _usergroup_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            members = self._groups.get(str(args.get("usergroup") or ""))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(members)}
 
 
 def _blocks(args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -77,6 +77,62 @@ def block_actions(
     }
 
 
+def home_block_actions(uid: str, home: dict[str, Any], action_id: str, rid: str) -> dict[str, Any]:
+    """A click on the button `action_id` of item `rid` in `uid`'s App Home view `home`: Slack
+    sends the view as the container, with no channel and no response_url."""
+    block_id = next(
+        (
+            b.get("block_id", "")
+            for b in home.get("blocks", [])
+            if b.get("type") == "actions"
+            and any(e.get("value") == rid for e in b.get("elements", []))
+        ),
+        "",
+    )
+    return {
+        "type": "block_actions",
+        "user": user(uid),
+        "api_app_id": APP_ID,
+        "token": "legacy-verification-token",
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "trigger_id": trigger_id(),
+        "team": {"id": TEAM_ID, "domain": "signoff-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {**home, "id": "V0HOME", "team_id": TEAM_ID, "app_id": APP_ID},
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": action_id},
+                "value": rid,
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def app_home_opened(uid: str, tab: str = "home") -> dict[str, Any]:
+    """The Events API envelope Slack sends when `uid` opens the app's Home (or Messages) tab."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM_ID,
+        "api_app_id": APP_ID,
+        "type": "event_callback",
+        "event_id": f"Ev{next(_triggers):08d}",
+        "event_time": int(time.time()),
+        "event": {
+            "type": "app_home_opened",
+            "user": uid,
+            "channel": f"D0{uid}",
+            "tab": tab,
+            "event_ts": f"{time.time():.6f}",
+        },
+        "authorizations": [{"team_id": TEAM_ID, "user_id": "U0SIGNOFF", "is_bot": True}],
+    }
+
+
 def view_submission(
     uid: str,
     view: dict[str, Any],
@@ -153,6 +209,11 @@ def slash_command(uid: str, text: str, *, channel: str, response_url: str) -> di
 def form_body(payload: dict[str, Any]) -> bytes:
     """How Slack POSTs an interaction: a form with one `payload` field of JSON."""
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def event_body(envelope: dict[str, Any]) -> bytes:
+    """How Slack POSTs an Events API envelope: JSON (signed like any other request)."""
+    return json.dumps(envelope).encode()
 
 
 def signed(body: bytes, secret: str, *, ts: int | None = None) -> dict[str, str]:

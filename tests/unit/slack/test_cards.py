@@ -22,12 +22,24 @@ from bot.core.domain import (
     Verdict,
     Vote,
 )
-from bot.core.views import CardView
-from routing import Lane, ReviewState, Risk
+from bot.core.views import CardView, CardViews
+from routing import Lane, ReviewState, Risk, RoutingPolicy, TierSpec, compile_policy
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-CHAIN = ("junior", "senior", "manager")
-INBOX = "http://signoff.test/requests/req_1"
+INBOX = "http://signoff.test/requests/req_01test"
+POLICY = compile_policy(
+    RoutingPolicy(),
+    [
+        TierSpec(name="junior", sla="15m", reviewers=("slack:U0AAA",)),
+        TierSpec(name="senior", sla="1h", reviewers=("slack:U0CCC",)),
+        TierSpec(
+            name="manager",
+            sla="4h",
+            reviewers=("slack:U0DDD", "web:max", "slack:U0EEE", "teams:abc", "slack:S0LEADS"),
+        ),
+    ],
+)
+VIEWS = CardViews(POLICY, "http://signoff.test")
 
 
 def request(**changes: Any) -> ApprovalRequest:
@@ -47,6 +59,7 @@ def request(**changes: Any) -> ApprovalRequest:
         updated_at=NOW,
         amount=5000,
         currency="USD",
+        domain="financial",
         requested_by="slack:U0REQ",
         deadline_at=NOW + timedelta(hours=4),
         context={
@@ -69,19 +82,13 @@ def vote(verdict: Verdict, name: str = "Dan", rationale: str = "ok", **kw: Any) 
 
 
 def view_of(req: ApprovalRequest, tier: str = "manager", note: str | None = None) -> CardView:
-    return CardView(
-        request=req,
-        tier=tier,
-        target="C0MGR",
-        mentions=("slack:U0DDD", "web:max", "slack:U0EEE", "teams:abc"),
-        note=note,
-        inbox_url=INBOX,
-        tier_chain=CHAIN,
-    )
+    """The card as the outbox draws it: the words come from the policy (bot.core.wording)."""
+    view = VIEWS.view(req, tier, "C0MGR")
+    return dataclasses.replace(view, note=note) if note else view
 
 
-def valid_blocks(blocks: list[dict[str, Any]]) -> None:
-    assert 0 < len(blocks) <= cards.MAX_BLOCKS
+def valid_blocks(blocks: list[dict[str, Any]], limit: int = cards.MAX_BLOCKS) -> None:
+    assert 0 < len(blocks) <= limit
     for block in blocks:
         parsed = Block.parse(block)
         assert parsed is not None, block
@@ -140,27 +147,87 @@ def test_approval_card_has_the_contract_buttons_and_what_a_reviewer_needs() -> N
     ]
     text = text_of(message.blocks)
     for fact in [
-        "Pay INV-123 to ACME",
+        "Pay INV-123 to ACME — $5,000.00",
         "invoice-bot",
-        "escalate",
-        "high",
-        "high_value_transaction, regulated_domain",
-        "62%",
-        "5,000.00 USD",
-        "manager (3 of 3)",
-        "0 of 2",
-        f"<!date^{int((NOW + timedelta(hours=4)).timestamp())}^",  # each reader's time zone
+        "high risk",
+        "Large payment",
+        "A payment of 5,000 USD is over the 500 limit",
+        "Regulated area",
+        "62% confident",
+        "Needs two different people from tier manager or above\n",
+        f"<!date^{int((NOW + timedelta(hours=4)).timestamp())}^{{time}}",  # the reader's zone
         "slack:U0REQ",
         "ACME invoice, matched to PO-77",
         "pay suppliers on time",
         "wait for the PO owner",
         "amount above the autonomous limit",
-        '"invoice": "INV-123"',
+        "*invoice:* INV-123",
+        "*amount:* 5000",
         INBOX,
     ]:
         assert fact in text, fact
-    assert message.text.startswith("<@U0DDD> <@U0EEE> ")
+    for engineer_talk in ["Lane", "escalate", "high_value_transaction", "Requested by —", "—\n"]:
+        assert engineer_talk not in text, engineer_talk
+    assert message.text.startswith("<@U0DDD> <@U0EEE> <!subteam^S0LEADS> ")
     assert "web:max" not in message.text and "abc" not in message.text
+
+
+def _first_screen(blocks: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The text of the blocks before the payload, and the buttons among them."""
+    payload = next(i for i, b in enumerate(blocks) if "*Action* `" in text_of([b]))
+    before = blocks[:payload]
+    return text_of(before), [a for a, _ in buttons(before)]
+
+
+def test_the_first_screen_decides_before_any_payload() -> None:
+    """Summary, amount, reasons in words, recommendation with confidence, who decides, what
+    the deadline does and the buttons all come before the payload."""
+    deadline = NOW + timedelta(hours=4)
+    message = cards.card_message(view_of(request()))
+    first, clicks = _first_screen(message.blocks)
+    assert message.blocks[0]["type"] == "header"
+    assert message.blocks[0]["text"]["text"] == "🔴 Pay INV-123 to ACME — $5,000.00"
+    for words in [
+        "Large payment* — A payment of 5,000 USD is over the 500 limit",
+        "Regulated area* — This touches a regulated area (financial)",
+        "*Agent recommends:* pay · 62% confident",
+        "Needs two different people from tier manager or above\n",
+        f"Rejected automatically at <!date^{int(deadline.timestamp())}^{{time}}, "
+        "{date_short_pretty}|2026-01-05 13:00 UTC> if no one decides",
+    ]:
+        assert words in first, words
+    assert clicks == ["signoff_approve", "signoff_reject", "signoff_modify", "signoff_details"]
+    assert '"invoice"' not in first and "INV-123*" not in first
+
+    # A tier below the top one: the deadline moves the item on instead of ending it.
+    junior = cards.card_message(view_of(request(tier="junior"), tier="junior"))
+    assert "Goes to tier senior at <!date^" in _first_screen(junior.blocks)[0]
+
+
+def test_after_a_modify_the_card_shows_old_and_new_and_the_new_amount() -> None:
+    edited = Action("payment", "Pay INV-123 to ACME", {"invoice": "INV-123", "amount": 4500})
+    req = request(
+        modified_action=edited,
+        votes=(vote(Verdict.MODIFY, "Dan", "half is disputed", digest=edited.sha256),),
+    )
+    message = cards.card_message(view_of(req))
+    valid_blocks(message.blocks)
+    first, _ = _first_screen(message.blocks)
+    assert message.blocks[0]["text"]["text"] == "🔴 Pay INV-123 to ACME — $4,500.00"
+    assert "Changed by a reviewer" in first and "`amount`: ~5000~ → *4500*" in first
+    text = text_of(message.blocks)
+    assert "as edited by a reviewer" in text and "*amount:* 4500" in text
+    assert "Edited and approved* by Dan" in text and "1 of 2 approved, by Dan" in text
+
+
+def test_nested_payload_values_are_compact_and_the_whole_json_is_in_details() -> None:
+    payload = {"vendor": {"id": "V-1", "iban": "DE00"}, "lines": [1, 2], "note": "<!here>"}
+    req = request(action=Action("payment", "Pay", payload))
+    text = text_of(cards.card_message(view_of(req)).blocks)
+    assert '*vendor:* {"id":"V-1","iban":"DE00"}' in text
+    assert "*lines:* [1,2]" in text and "*note:* &lt;!here&gt;" in text
+    details = text_of(cards.details_modal(view_of(req))["blocks"])
+    assert '"iban": "DE00"' in details
 
 
 def test_edits_do_not_ping_and_votes_show_who_when_why() -> None:
@@ -169,7 +236,7 @@ def test_edits_do_not_ping_and_votes_show_who_when_why() -> None:
     valid_blocks(message.blocks)
     assert "<@" not in message.text
     text = text_of(message.blocks)
-    assert "1 of 2" in text and "Dan" in text and "IBAN checked" in text
+    assert "1 of 2 approved, by Dan" in text and "IBAN checked" in text
     assert f"<!date^{int(NOW.timestamp())}^" in text  # when
 
 
@@ -192,7 +259,9 @@ def test_review_cards_offer_confirm_and_reverse() -> None:
         "signoff_reverse",
         "signoff_details",
     ]
-    assert "already went ahead" in text_of(message.blocks)
+    first, _ = _first_screen(message.blocks)
+    assert "already went ahead" in first and "Spot check after the fact" in first
+    assert "lane" not in text_of(message.blocks).lower()
 
 
 @pytest.mark.parametrize(
@@ -200,7 +269,7 @@ def test_review_cards_offer_confirm_and_reverse() -> None:
     [
         ({"status": Status.APPROVED, "votes": (vote(Verdict.APPROVE),)}, "Approved* by Dan"),
         ({"status": Status.REJECTED, "votes": (vote(Verdict.REJECT, rationale="no PO"),)}, "no PO"),
-        ({"status": Status.EXPIRED}, "no verdict before the last tier's deadline"),
+        ({"status": Status.EXPIRED}, "no one decided before the last tier's deadline"),
         ({"status": Status.CANCELLED}, "Cancelled by the agent"),
         ({"status": Status.REVERSED, "votes": (vote(Verdict.REVERSE),)}, "Reversed* by Dan"),
         (
@@ -229,7 +298,7 @@ def test_final_cards_have_no_buttons_and_say_how_it_ended(
     message = cards.card_message(view_of(req), ping=True)
     valid_blocks(message.blocks)
     assert buttons(message.blocks) == []
-    assert says in text_of(message.blocks)
+    assert says in text_of(message.blocks[:2])  # the header and the first section say it
     assert "<@" not in message.text  # nobody is pinged about a closed item
 
 
@@ -238,6 +307,7 @@ def test_an_escalated_card_loses_its_buttons_and_names_the_new_tier() -> None:
     message = cards.card_message(view_of(req, tier="junior", note="Escalated to senior"))
     valid_blocks(message.blocks)
     assert buttons(message.blocks) == []
+    assert message.blocks[0]["text"]["text"].startswith("⤴️ Moved to tier senior: ")
     assert "Escalated to senior" in text_of(message.blocks)
 
 
@@ -253,7 +323,7 @@ def test_agent_text_cannot_ping_or_fake_links() -> None:
     for raw in ["<!channel>", "<!here>", "<https://evil", "<@U1>", "<!everyone>", "<#C1>"]:
         assert raw not in text
     assert "&lt;!channel&gt; pay &lt;https://evil|here&gt; &amp; now" in text
-    assert "<@U0DDD> <@U0EEE>" in message.text  # our own pings survive
+    assert "<@U0DDD> <@U0EEE> <!subteam^S0LEADS>" in message.text  # our own pings survive
 
 
 HUGE_CONTEXT = {
@@ -282,24 +352,31 @@ def test_a_huge_context_stays_within_the_limits_on_the_card() -> None:
     message = cards.card_message(view_of(req), ping=True)
     valid_blocks(message.blocks)
     assert len(message.text) <= cards.MAX_TEXT
-    for field in next(b for b in message.blocks if "fields" in b)["fields"]:
-        assert len(field["text"]) <= cards.MAX_FIELD
     assert len(message.blocks[0]["text"]["text"]) <= cards.MAX_HEADER
     assert INBOX in text_of(message.blocks)
-    code = next(b for b in message.blocks if "```" in b.get("text", {}).get("text", ""))
-    assert code["text"]["text"].endswith("…```")  # the fence is closed after the cut
+    first, clicks = _first_screen(message.blocks)
+    assert "…and 395 more (Details)" in first and clicks[0] == "signoff_approve"
+    assert "…and 1975 more fields (Details)" in text_of(message.blocks)
 
 
 def test_the_details_modal_shows_everything_that_fits_then_links_the_inbox() -> None:
-    small = cards.details_modal(request(), INBOX)
+    small = cards.details_modal(view_of(request()))
     valid_view(small)
     assert small["callback_id"] == "signoff_details"
     text = text_of(small["blocks"])
-    for fact in ["please pay ACME", "C-9", "wait for the PO owner", "pay half", "manager"]:
+    for fact in [
+        "please pay ACME",
+        "C-9",
+        "wait for the PO owner",
+        "pay half",
+        "manager",
+        "Large payment",  # the card's own words first
+        "Rejected automatically at",
+    ]:
         assert fact in text, fact
     assert "Shortened" not in text
 
-    huge = cards.details_modal(request(context=HUGE_CONTEXT), INBOX)
+    huge = cards.details_modal(view_of(request(context=HUGE_CONTEXT)))
     valid_view(huge)
     assert len(huge["blocks"]) <= cards.MAX_BLOCKS
     assert "Shortened to fit Slack" in huge["blocks"][-1]["text"]["text"]
@@ -348,21 +425,44 @@ def test_modify_prefills_the_edited_payload_and_copes_with_a_huge_one() -> None:
     assert INBOX in text_of(view["blocks"])
 
 
-def test_reminders_ping_the_tiers_slack_reviewers() -> None:
+def test_reminders_ping_the_tiers_reviewers_and_say_what_the_deadline_does() -> None:
     text = cards.reminder_text(view_of(request()))
-    assert text.startswith("⏰ <@U0DDD> <@U0EEE> Still waiting")
-    assert "Pay INV-123 to ACME" in text and "<!date^" in text
+    assert text.startswith("⏰ <@U0DDD> <@U0EEE> <!subteam^S0LEADS> Still waiting")
+    assert "Pay INV-123 to ACME — $5,000.00" in text
+    assert "Rejected automatically at <!date^" in text
 
 
-def test_pending_lists_items_with_links_and_counts_the_rest() -> None:
-    items = [request(id=f"req_{i}") for i in range(3)]
-    text = cards.pending_text(items, lambda rid: f"http://signoff.test/requests/{rid}", 25)
-    assert text.startswith("*25 items waiting for you*")
-    assert "<http://signoff.test/requests/req_2|Pay INV-123 to ACME>" in text
-    assert text.endswith("…and 22 more in the web inbox.")
-    assert cards.pending_text([], lambda rid: None, 0).startswith("Nothing is waiting")
-    many = [request(id=f"req_{i}", action=Action("x", "y" * 500)) for i in range(20)]
-    assert len(cards.pending_text(many, lambda rid: None, 20)) <= cards.MAX_TEXT
+def test_the_app_home_and_pending_show_the_queue_with_the_card_buttons() -> None:
+    items = [view_of(request(id=f"req_{i}")) for i in range(25)]
+    home = cards.home_view(items, 25)
+    View(**home).validate_json()
+    valid_blocks(home["blocks"], limit=100)  # a home view holds twice a message's blocks
+    assert home["type"] == "home"
+    text = text_of(home["blocks"])
+    assert "Waiting for you" in text and "25 items waiting for you" in text
+    assert "<http://signoff.test/requests/req_0|🔴 Pay INV-123 to ACME — $5,000.00>" in text
+    assert "Large payment" in text and "Rejected automatically at <!date^" in text
+    assert text.count("Needs two different people") == cards.HOME_SHOWN
+    assert "…and 5 more in the web inbox." in text
+    rows = [b for b in home["blocks"] if b["type"] == "actions"]
+    assert rows[0]["block_id"] == "signoff_item:req_0"
+    assert [(e["action_id"], e["value"]) for e in rows[0]["elements"]] == [
+        ("signoff_approve", "req_0"),
+        ("signoff_reject", "req_0"),
+        ("signoff_modify", "req_0"),
+        ("signoff_details", "req_0"),
+    ]
+
+    pending = cards.pending_message(items, 25)
+    valid_blocks(pending.blocks)
+    assert pending.text == "25 items waiting for you"
+    assert len([b for b in pending.blocks if b["type"] == "actions"]) == cards.PENDING_SHOWN
+    assert "…and 10 more in the web inbox." in text_of(pending.blocks)
+
+    empty = cards.home_view([], 0)
+    View(**empty).validate_json()
+    assert "Nothing is waiting for you" in text_of(empty["blocks"])
+    assert cards.pending_message([], 0).text.startswith("Nothing is waiting")
 
 
 # -- text helpers ----------------------------------------------------------------------------

@@ -44,8 +44,20 @@ def test_it_asks_for_what_signoff_uses_and_points_at_slack_events(
         "chat:write",
         "chat:write.public",
         "commands",
+        "usergroups:read",  # who is in a `slack:S…` reviewer group
+    }
+    # The App Home tab "Waiting for you", drawn when a reviewer opens it; the Messages tab
+    # holds the direct messages of `notify: dm` tiers.
+    assert manifest["features"]["app_home"] == {
+        "home_tab_enabled": True,
+        "messages_tab_enabled": True,
+        "messages_tab_read_only_enabled": True,
     }
     settings = manifest["settings"]
+    assert settings["event_subscriptions"] == {
+        "request_url": "https://YOUR-HOST/slack/events",
+        "bot_events": ["app_home_opened"],
+    }
     assert settings["interactivity"] == {
         "is_enabled": True,
         "request_url": "https://YOUR-HOST/slack/events",
@@ -62,6 +74,8 @@ def test_the_socket_mode_manifest_is_the_same_app_without_urls(
     socket = load("manifest.socket-mode.yaml")
     assert socket["settings"]["socket_mode_enabled"] is True
     assert socket["settings"]["interactivity"] == {"is_enabled": True}
+    assert socket["settings"]["event_subscriptions"] == {"bot_events": ["app_home_opened"]}
+    assert socket["features"]["app_home"] == manifest["features"]["app_home"]
     [command] = socket["features"]["slash_commands"]
     assert "url" not in command
     http_command = dict(manifest["features"]["slash_commands"][0])

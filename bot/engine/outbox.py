@@ -323,7 +323,8 @@ class OutboxWorker:
     async def batch_view(self, batch: BatchCard) -> BatchView:
         """A batch card with its members as they stand now (decided ones included)."""
         items = [await self.repo.get(request_id) for request_id in batch.members]
-        return BatchView(batch, tuple(r for r in items if r is not None), self.public_url)
+        found = tuple(r for r in items if r is not None)
+        return BatchView(batch, found, self.public_url, self.views.wording)
 
     async def _batch(self, message: OutboxMessage) -> OutboxResult:
         batch = await self.repo.batch(str(message.payload.get("batch_id", "")))

@@ -312,9 +312,9 @@ class TeamsChannel:
             outgoing = TurnContext.apply_conversation_reference(
                 reply, TurnContext.get_conversation_reference(turn.activity)
             )
-            if not direct:
-                # A reply to the card's own message keeps the reminder inside its thread.
-                outgoing.reply_to_id = root
+            # A reply to the card's own message keeps the reminder inside its thread; a 1:1
+            # chat has no threads (and botbuilder would reply to an id it made up).
+            outgoing.reply_to_id = None if direct else root
             async with closing_connector(turn):
                 await turn.adapter.send_activities(turn, [outgoing])
 

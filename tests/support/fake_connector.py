@@ -225,10 +225,12 @@ class FakeConnector(HttpReceiver):
     def _personal(self, body: dict[str, Any], auth: str | None) -> Reply:
         """Open (or find) the bot's 1:1 chat with the one member; holds `self._state`."""
         members = body.get("members") or []
-        tenant = body.get("tenantId") or ((body.get("channelData") or {}).get("tenant") or {})
+        # The REST reference spells it `tenantId`, botbuilder-python sends `tenantID`.
+        tenant = body.get("tenantId") or body.get("tenantID")
+        tenant = tenant or ((body.get("channelData") or {}).get("tenant") or {}).get("id")
         if len(members) != 1 or not isinstance(members[0], dict) or not members[0].get("id"):
             return _bad_argument("a 1:1 conversation needs exactly one member")
-        if not (tenant.get("id") if isinstance(tenant, dict) else tenant):
+        if not tenant:
             return _bad_argument("a 1:1 conversation needs the tenant id")
         user = str(members[0]["id"])
         conversation = self._chats.setdefault(user, f"a:1{len(self._chats) + 1:04d}{user}")

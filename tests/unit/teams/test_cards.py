@@ -52,11 +52,6 @@ DEADLINE = "2026-01-05T09:15:00Z"
 PAYLOAD_LABEL = "What the agent wants to do"
 
 
-@pytest.fixture(scope="module")
-def validator() -> jsonschema.Draft6Validator:
-    return schema.validator()
-
-
 def assert_valid(validator: jsonschema.Draft6Validator, card: dict[str, Any]) -> None:
     assert validator is schema.validator()
     schema.assert_adaptive_card(card)

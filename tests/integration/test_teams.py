@@ -102,7 +102,12 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def make_config(agent_url: str, service_url: str, teams: dict[str, Any]) -> LoadedConfig:
+def make_config(
+    agent_url: str,
+    service_url: str,
+    teams: dict[str, Any],
+    tiers: list[dict[str, Any]] | None = None,
+) -> LoadedConfig:
     return parse_config(
         {
             "agents": [
@@ -115,7 +120,7 @@ def make_config(agent_url: str, service_url: str, teams: dict[str, Any]) -> Load
                 }
             ],
             "routing": {"rules": RULES},
-            "tiers": TIERS,
+            "tiers": TIERS if tiers is None else tiers,
             "teams": {"service_url": service_url, **teams},
         },
         env={},
@@ -353,11 +358,12 @@ async def running(
     teams: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     openid_metadata_url: str | None = None,
+    tiers: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[Teams]:
     env = {"INVOICE_SECRET": SECRET, **(env or {})}
     if teams is None:
         teams = {"enabled": True, "auth": "none"}
-    config = make_config(agent.url, connector.service_url, teams)
+    config = make_config(agent.url, connector.service_url, teams, tiers)
     channel = teams_channel(config, env, openid_metadata_url=openid_metadata_url)
     assert channel is not None
     svc = await build_services(

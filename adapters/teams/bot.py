@@ -16,7 +16,9 @@ when Teams throttles; the outbox worker runs it at once after the commit.
 Clients without Universal Actions send the card's `Action.Submit` fallback as a message
 whose `value` carries `verb` and `request_id`; it is handled the same way, answered by a
 reply in the thread. Text messages (`@Signoff pending`, `stop AGENT REASON`, `start AGENT`)
-mirror Slack's `/signoff` command.
+mirror Slack's `/signoff` command. `pending` in a reviewer's 1:1 chat with the bot answers
+with their queue as a card (`queue_card`) whose buttons are the same verbs; a click on it
+(`data.queue`) is answered with the queue redrawn.
 """
 
 from __future__ import annotations

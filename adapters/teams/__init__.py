@@ -1,8 +1,10 @@
 """Microsoft Teams: Adaptive Card approvals on botbuilder-core (CONTRACT section 8).
 
-- `cards`: pure Adaptive Card 1.5 builders (no botbuilder import).
+- `cards`, `batch_cards`, `queue_card`: pure Adaptive Card 1.5 builders (no botbuilder
+  import) for an item, a batch and a reviewer's personal queue.
 - `TeamsChannel` (`channel`): the `bot.core.ports.Channel` that posts a card as a new thread in
-  the tier's Teams channel, edits it with `update_activity` and replies with reminders.
+  the tier's Teams channel (or in a reviewer's 1:1 chat for `dm:` targets), edits it with
+  `update_activity` and replies with reminders.
 - `TeamsBot` (`bot`): Universal Actions (`adaptiveCard/action`) and text commands, talking
   to the engine only through `bot.core.ports.ReviewService`.
 - `TeamsAuth` (`auth`): Bot Framework JWT validation, or none for local testing.

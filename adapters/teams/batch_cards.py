@@ -18,19 +18,22 @@ from adapters.teams.cards import (
     MAX_CARD_BYTES,
     MAX_INPUT,
     RATIONALE,
+    RISK_ICON,
     VERSION,
     Element,
     Tone,
     banner,
     clip,
+    confidence,
     execute,
-    outcome,
+    stamp,
     text_block,
     verbatim,
-    when,
 )
 from bot.core.domain import ApprovalRequest, BatchItemResult, Status, Verdict
 from bot.core.views import BatchView
+from bot.core.wording import Wording
+from routing import default_policy
 
 BATCH_VERBS: Mapping[str, Verdict] = {
     "batch_approve": Verdict.APPROVE,
@@ -38,7 +41,6 @@ BATCH_VERBS: Mapping[str, Verdict] = {
 }
 PICK = "pick:"
 MAX_ITEM_SUMMARY = 150
-_RISK_ICON = {"low": "🟢", "medium": "🟠", "high": "🔴"}
 
 
 def batch_card(view: BatchView, *, message: str | None = None, tone: Tone = "good") -> Element:
@@ -80,7 +82,10 @@ def _card(
                 isSubtle=True,
             )
         )
-    body += [_item(view, request, summary_limit) for request in view.items[:shown]]
+    # Without the engine's words (a view built by hand) the deadline's consequence is
+    # unknown: the default policy still words amounts, reasons and outcomes.
+    wording = view.wording or Wording(default_policy())
+    body += [_item(view, wording, request, summary_limit) for request in view.items[:shown]]
     more = view.more + max(len(view.items) - shown, 0)
     if more and not view.closed:
         body.append(text_block(f"… and {more} more in the web inbox.", isSubtle=True))
@@ -110,20 +115,27 @@ def _card(
     return card
 
 
-def _item(view: BatchView, request: ApprovalRequest, summary_limit: int) -> Element:
-    amount = f"{request.amount:,.2f} {request.currency}".strip() if request.amount else "no amount"
-    facts = (
-        f"{request.agent_id} · {amount} · confidence {request.confidence:.0%} · "
-        f"decide by {when(request.deadline_at)}"
-    )
+def _item(
+    view: BatchView, wording: Wording, request: ApprovalRequest, summary_limit: int
+) -> Element:
+    """One item in the words of its own card: amount as money, why a person sees it, the
+    agent's confidence and what its deadline will do (in each reader's own time zone)."""
+    amount = wording.amount(request) or "no amount"
+    why = ", ".join(reason.title for reason in wording.reasons(request))
+    facts = f"{request.agent_id} · {amount} · {confidence(request)} confident"
+    if why:
+        facts += f" · {why}"
     items: list[Element] = [
         verbatim(
-            f"{_RISK_ICON.get(request.risk.value, '•')} {request.current_action.summary}",
+            f"{RISK_ICON[request.risk]} {request.current_action.summary}",
             summary_limit,
             weight="Bolder",
         ),
         verbatim(facts, 300, isSubtle=True, size="Small"),
     ]
+    deadline = wording.deadline(request) if view.wording is not None else None
+    if deadline is not None and view.selectable(request):
+        items.append(text_block(f"⏰ {deadline.sentence(stamp(deadline.at))}", size="Small"))
     link = view.link(request.id)
     if link:
         items.append(text_block(f"[Full context]({link})", size="Small"))
@@ -141,8 +153,7 @@ def _item(view: BatchView, request: ApprovalRequest, summary_limit: int) -> Elem
     elif request.status is Status.PENDING:
         items.append(text_block(f"⤴️ Now at tier {request.tier}: decide it on its own card."))
     else:
-        icon, word = outcome(request)
-        items.append(text_block(f"{icon} {word}", weight="Bolder"))
+        items.append(verbatim(wording.outcome_line(request), 300, weight="Bolder"))
     return {"type": "Container", "separator": True, "items": items}
 
 

@@ -16,7 +16,9 @@ when Teams throttles; the outbox worker runs it at once after the commit.
 Clients without Universal Actions send the card's `Action.Submit` fallback as a message
 whose `value` carries `verb` and `request_id`; it is handled the same way, answered by a
 reply in the thread. Text messages (`@Signoff pending`, `stop AGENT REASON`, `start AGENT`)
-mirror Slack's `/signoff` command.
+mirror Slack's `/signoff` command. `pending` in a reviewer's 1:1 chat with the bot answers
+with their queue as a card (`queue_card`) whose buttons are the same verbs; a click on it
+(`data.queue`) is answered with the queue redrawn.
 """
 
 from __future__ import annotations
@@ -29,12 +31,19 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
+from botbuilder.core import (
+    ActivityHandler,
+    CardFactory,
+    InvokeResponse,
+    MessageFactory,
+    TurnContext,
+)
 from botbuilder.core.serializer_helper import serializer_helper
 from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
 
-from adapters.teams import batch_cards, cards
+from adapters.teams import batch_cards, cards, queue_card
 from adapters.teams._turns import closing_connector
+from adapters.teams.queue_card import QUEUE, item_input
 from bot.core import jsondepth
 from bot.core.answers import read_answer
 from bot.core.domain import ApprovalRequest, Status, Verdict
@@ -66,6 +75,8 @@ class CardAction:
     modified_payload: str | None
     # The typed (or picked) answer of a `respond`, as text.
     response: str = ""
+    # Clicked on the personal queue card: the answer is the queue redrawn.
+    from_queue: bool = False
 
 
 def parse_action(verb: Any, data: Any) -> CardAction:
@@ -79,20 +90,26 @@ def parse_action(verb: Any, data: Any) -> CardAction:
     if not isinstance(request_id, str) or not request_id:
         raise InvalidInput("data.request_id", "is required")
     tier = data.get("tier")
-    rationale = data.get(cards.RATIONALE)
-    rationale = rationale.strip() if isinstance(rationale, str) else ""
-    picked = data.get(cards.REJECT_OPTION)
-    if verdict is Verdict.REJECT and isinstance(picked, str) and picked.strip():
-        rationale = f"{picked.strip()}: {rationale}" if rationale else picked.strip()
-    payload = data.get(cards.MODIFIED_PAYLOAD)
-    response = data.get(cards.RESPONSE)
+
+    def field(name: str) -> str | None:
+        # The queue card names each item's inputs `<name>:<request id>` (queue_card).
+        value = data.get(item_input(name, request_id))
+        if not isinstance(value, str) or not value.strip():
+            value = data.get(name)
+        return value if isinstance(value, str) else None
+
+    rationale = (field(cards.RATIONALE) or "").strip()
+    picked = (field(cards.REJECT_OPTION) or "").strip()
+    if verdict is Verdict.REJECT and picked:
+        rationale = f"{picked}: {rationale}" if rationale else picked
     return CardAction(
         verdict=verdict,
         request_id=request_id,
         tier=tier if isinstance(tier, str) and tier else None,
         rationale=rationale,
-        modified_payload=payload if isinstance(payload, str) else None,
-        response=response if isinstance(response, str) else "",
+        modified_payload=field(cards.MODIFIED_PAYLOAD),
+        response=field(cards.RESPONSE) or "",
+        from_queue=data.get(QUEUE) is True,
     )
 
 
@@ -152,6 +169,10 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             answer = await self.decide(parsed, reviewer, name)
         except NotFound as exc:
             return _error(HTTPStatus.NOT_FOUND, "NotFound", str(exc))
+        if parsed.from_queue and reviewer is not None:
+            return _card_response(
+                await self.queue(reviewer, message=answer.message, tone=answer.tone)
+            )
         return _card_response(cards.card(answer.view, message=answer.message, tone=answer.tone))
 
     # -- batch cards ---------------------------------------------------------------------
@@ -267,7 +288,8 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             return answer(await self.reviews.get(request.id), f"Not recorded: {exc.message}.")
         except InvalidInput as exc:
             return answer(request, f"Not recorded: {exc.problem}.")
-        return Answer(self.view(updated, tier), _recorded(updated, verdict), "good")
+        view = self.view(updated, tier)
+        return Answer(view, _recorded(view, verdict), "good")
 
     # -- messages: Action.Submit fallbacks and text commands -----------------------------
 
@@ -277,8 +299,15 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             await turn_context.send_activity(await self._submitted(activity))
             return
         # In a channel the text starts with the bot's own @-mention (`<at>Signoff</at>`).
-        text = _MENTION.sub(" ", activity.text or "")
-        await turn_context.send_activity(await self.command(text.strip(), activity))
+        text = _MENTION.sub(" ", activity.text or "").strip()
+        reviewer, _ = reviewer_of(activity)
+        if _is_personal(activity) and reviewer and text.lower().split()[:1] == ["pending"]:
+            queue = await self.queue(reviewer)
+            reply = MessageFactory.attachment(CardFactory.adaptive_card(queue))
+            reply.summary = str(queue["fallbackText"])
+            await turn_context.send_activity(reply)
+            return
+        await turn_context.send_activity(await self.command(text, activity))
 
     async def _submitted(self, activity: Activity) -> str:
         value: Mapping[str, Any] = activity.value
@@ -318,19 +347,35 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             "`stop AGENT REASON` and `start AGENT` (top-tier reviewers)."
         )
 
+    async def queue(
+        self, reviewer: str, *, message: str | None = None, tone: cards.Tone = "good"
+    ) -> cards.Element:
+        """The reviewer's queue card (`pending` in a 1:1 chat), `message` in a banner."""
+        waiting = await self.reviews.pending_for(reviewer, limit=200)
+        views = [self.view(r, r.tier or "") for r in waiting[: queue_card.MAX_QUEUE_ITEMS]]
+        return queue_card.queue_card(views, len(waiting), message=message, tone=tone)
+
     async def _pending(self, reviewer: str) -> str:
+        """The queue as text, for a channel (the card with buttons is for the 1:1 chat)."""
         waiting = await self.reviews.pending_for(reviewer, limit=200)
         if not waiting:
             return "Nothing is waiting for you."
         lines = [f"{len(waiting)} item(s) wait for you:"]
         for request in waiting[:MAX_PENDING_LISTED]:
+            view = self.view(request, request.tier or "")
+            words = [f"{cards.RISK_ICON[request.risk]} {request.risk.value} risk"]
+            if view.amount:
+                words.append(view.amount)
+            words += [reason.title for reason in view.reasons]
+            if view.deadline is not None:
+                words.append(f"{view.deadline.consequence} if no one decides in time")
             lines.append(
                 f"- {cards.clip(request.current_action.summary, 120)} "
-                f"({request.risk.value} risk, {request.tier}, "
-                f"decide by {cards.when(request.deadline_at)}; {request.id})"
+                f"({'; '.join(words)}; {request.id})"
             )
         if len(waiting) > MAX_PENDING_LISTED:
             lines.append(f"… and {len(waiting) - MAX_PENDING_LISTED} more in the web inbox.")
+        lines.append("Write pending in a chat with me to decide them there.")
         return "\n".join(lines)
 
     async def _stop(self, reviewer: str, agent_id: str, *, stopped: bool, reason: str) -> str:
@@ -374,7 +419,14 @@ def _payload(text: str | None) -> Mapping[str, Any]:
     return value
 
 
-def _recorded(request: ApprovalRequest, verdict: Verdict) -> str:
+def _is_personal(activity: Activity) -> bool:
+    """Sent in the reviewer's 1:1 chat with the bot (Teams' `personal` conversation)."""
+    conversation = activity.conversation
+    return conversation is not None and conversation.conversation_type == "personal"
+
+
+def _recorded(view: CardView, verdict: Verdict) -> str:
+    request = view.request
     if verdict is Verdict.CONFIRM:
         return "Recorded: you confirmed what the agent did."
     if verdict is Verdict.REVERSE:
@@ -386,7 +438,7 @@ def _recorded(request: ApprovalRequest, verdict: Verdict) -> str:
             f"Recorded: your {'changes are' if verdict is Verdict.MODIFY else 'approval is'} "
             f"in ({have} of {need}). {need - have} more approval(s) needed."
         )
-    return f"Recorded: {cards.outcome(request)[1].lower()}. The agent is told now."
+    return f"Recorded: {cards.outcome_words(view)[1].lower()}. The agent is told now."
 
 
 def _card_response(card: Mapping[str, Any]) -> InvokeResponse:

@@ -2,9 +2,16 @@
 
 Pure functions from domain values to JSON-ready dicts; nothing here talks to Teams or
 imports botbuilder. The ids they use are CONTRACT section 8: `Action.Execute` verbs
-`approve`, `reject`, `modify`, `confirm`, `reverse` carrying `data.request_id`, and an
-`Input.Text` with id `rationale`. Every `Action.Execute` falls back to an `Action.Submit`
-with the same data (plus `verb`) for clients older than Universal Actions.
+`approve`, `reject`, `modify`, `confirm`, `reverse`, `respond` carrying `data.request_id`,
+and an `Input.Text` with id `rationale`. Every `Action.Execute` falls back to an
+`Action.Submit` with the same data (plus `verb`) for clients older than Universal Actions.
+
+The first screen decides: before any payload a card says what the agent wants to do, the
+amount, why a person sees it, the agent's recommendation and confidence, who must decide,
+what the deadline will do, and then the buttons (an `ActionSet` in the body, since a card's
+own `actions` are drawn below everything). The payload, context and votes follow. The
+words come from `bot.core.wording` through the `CardView`; times are written with the
+card's `{{DATE()}}`/`{{TIME()}}` functions, so each reader sees their own time zone.
 
 Text an agent or a reviewer wrote is rendered through `RichTextBlock`/`TextRun`, which
 Teams does not read as markdown, so a summary cannot smuggle in a link or formatting. All
@@ -22,8 +29,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from bot.core.answers import choices, wants_text
-from bot.core.domain import Alert, ApprovalRequest, ReviewStatus, Status, Verdict, Vote, as_utc
+from bot.core.domain import Alert, ApprovalRequest, Verdict, Vote, as_utc, readable
 from bot.core.views import CardKind, CardView
+from bot.core.wording import payload_changes
 from routing import Risk
 
 Element = dict[str, Any]
@@ -55,8 +63,11 @@ MAX_EDITABLE_PAYLOAD = 4_000
 DETAILS_BUDGETS = (12_000, 6_000, 2_000, 0)
 MAX_LIST_ITEMS = 5
 MAX_VOTES_SHOWN = 10
+MAX_FIELDS = 12
+MAX_FIELD = 200
+MAX_CHANGES = 10
 
-_RISK_ICON = {Risk.LOW: "🟢", Risk.MEDIUM: "🟠", Risk.HIGH: "🔴"}
+RISK_ICON = {Risk.LOW: "🟢", Risk.MEDIUM: "🟠", Risk.HIGH: "🔴"}
 _VERDICT_WORDS = {
     Verdict.APPROVE: ("✅", "approved"),
     Verdict.REJECT: ("❌", "rejected"),
@@ -65,19 +76,11 @@ _VERDICT_WORDS = {
     Verdict.REVERSE: ("↩️", "reversed"),
     Verdict.RESPOND: ("💬", "answered"),
 }
-_OUTCOME = {
-    Status.APPROVED: ("✅", "Approved"),
-    Status.MODIFIED: ("✏️", "Approved with changes"),
-    Status.REJECTED: ("❌", "Rejected"),
-    Status.EXPIRED: ("⌛", "Expired"),
-    Status.CANCELLED: ("🚫", "Cancelled by the agent"),
-    Status.REVERSED: ("↩️", "Reversed"),
-}
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
-# Context keys shown on the face of the card; everything is in Details.
+# Context keys shown under the payload; everything is in Details. The recommendation is
+# on the first screen.
 _FACE_CONTEXT = (
     ("summary", "Context"),
-    ("recommendation", "Agent recommends"),
     ("alternatives", "Alternatives"),
     ("failure_reason", "Why the agent stopped"),
 )
@@ -106,12 +109,12 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2, default=str)
 
 
-def when(value: datetime | None) -> str:
-    """A UTC time a reader parses at a glance: ``09:15 UTC, 5 Jan 2026``."""
-    if value is None:
-        return "—"
-    at = as_utc(value)
-    return f"{at:%H:%M} UTC, {at.day} {at:%b %Y}"
+def stamp(value: datetime) -> str:
+    """An instant as the card's date functions: every reader's client writes it in their
+    own time zone and locale ("5:00 PM on Mon, Dec 7, 2026"). Only a `TextBlock` (not a
+    `TextRun`) evaluates them, and only in this exact RFC 3339 form."""
+    iso = as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{{{{TIME({iso})}}}} on {{{{DATE({iso}, SHORT)}}}}"
 
 
 def reviewer_name(vote: Vote) -> str:
@@ -121,6 +124,10 @@ def reviewer_name(vote: Vote) -> str:
 def teams_reviewers(reviewers: Iterable[str]) -> list[str]:
     """The Microsoft Entra object ids of the `teams:` reviewers among `reviewers`."""
     return [r.removeprefix("teams:") for r in reviewers if r.startswith("teams:")]
+
+
+def confidence(request: ApprovalRequest) -> str:
+    return f"{request.confidence:.0%}"
 
 
 # -- elements ----------------------------------------------------------------------------
@@ -137,6 +144,17 @@ def verbatim(text: str, limit: int = MAX_TEXT, **style: Any) -> Element:
         "type": "RichTextBlock",
         "inlines": [{"type": "TextRun", "text": clip(text, limit) or " ", **style}],
     }
+
+
+def runs(*parts: tuple[str, Mapping[str, Any]], spacing: str | None = None) -> Element:
+    """One line of several TextRuns, each with its own style (a bold label, then words)."""
+    block: Element = {
+        "type": "RichTextBlock",
+        "inlines": [{"type": "TextRun", "text": text or " ", **style} for text, style in parts],
+    }
+    if spacing:
+        block["spacing"] = spacing
+    return block
 
 
 def label(text: str) -> Element:
@@ -170,6 +188,24 @@ def show_card(title: str, body: list[Element], actions: list[Element] | None = N
     return {"type": "Action.ShowCard", "title": title, "card": card}
 
 
+def action_set(actions: list[Element]) -> Element:
+    return {"type": "ActionSet", "actions": actions}
+
+
+def adaptive_card(body: list[Element], fallback: str) -> Element:
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": VERSION,
+        "fallbackText": fallback,
+        "body": body,
+    }
+
+
+def fits(card: Element) -> bool:
+    return len(json.dumps(card, ensure_ascii=False).encode("utf-8")) <= MAX_CARD_BYTES
+
+
 # -- the card ----------------------------------------------------------------------------
 
 
@@ -189,7 +225,7 @@ def card(
     """
     for budget in DETAILS_BUDGETS:
         built = _card(view, message, tone, budget, mentions)
-        if len(json.dumps(built, ensure_ascii=False).encode("utf-8")) <= MAX_CARD_BYTES:
+        if fits(built):
             return built
     return built
 
@@ -201,120 +237,197 @@ def _card(
     details_budget: int,
     mentions: Sequence[Mention] = (),
 ) -> Element:
-    request = view.request
     kind = view.kind
-    body: list[Element] = [_headline(view, kind)]
+    body: list[Element] = [headline(view)]
     if mentions:
         body.append(mention_block(mentions, "your verdict is needed."))
     if message:
         body.append(banner(message, tone))
-    if kind == "escalated":
-        note = view.note or f"Escalated to {request.tier}"
-        body.append(
-            text_block(
-                f"{note}: its reviewers have the live card. This copy is kept for the record.",
-                isSubtle=True,
-            )
-        )
-    if kind == "final" and request.ended_by_stop:
-        body.append(
-            text_block(
-                "Rejected because the agent was stopped: no verdict can be given on it.",
-                isSubtle=True,
-            )
-        )
-    if kind == "review":
-        body.append(
-            text_block(
-                "The agent already went ahead (review lane). Confirm it, or reverse it "
-                "with a reason.",
-                isSubtle=True,
-            )
-        )
-    body.append({"type": "FactSet", "facts": facts(view, kind)})
-    body += _context(request)
-    body += _votes(request.votes)
-    actions: list[Element] = []
+    body += first_screen(view)
     if kind in ("approval", "review"):
-        body.append(_rationale_input(request, kind))
-        actions = _actions(view, kind, details_budget)
-    card_json: Element = {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": VERSION,
-        "fallbackText": fallback_text(view),
-        "body": body,
-    }
-    if actions:
-        card_json["actions"] = actions
+        body.append(_rationale_input(view.request, kind))
+        body.append(action_set(verdict_actions(view)))
+    body += below(view)
+    if kind in ("approval", "review"):
+        more = [show_card("Details (JSON)", details(view.request, details_budget))]
+        if view.inbox_url:
+            more.append({"type": "Action.OpenUrl", "title": "Open in inbox", "url": view.inbox_url})
+        body.append(action_set(more))
+    built = adaptive_card(body, fallback_text(view))
     if mentions:
-        card_json["msteams"] = {"entities": mention_entities(mentions)}
-    return card_json
+        built["msteams"] = {"entities": mention_entities(mentions)}
+    return built
 
 
-def _headline(view: CardView, kind: CardKind) -> Element:
+def headline(view: CardView, summary_limit: int = MAX_SUMMARY) -> Element:
+    """What the agent wants to do, led by what the card asks of its reader."""
     request = view.request
+    kind = view.kind
     if kind == "approval":
-        lead = f"{_RISK_ICON[request.risk]} Approval needed: "
+        lead = f"{RISK_ICON[request.risk]} Approval needed: "
     elif kind == "review":
         lead = "👀 Review: "
     elif kind == "escalated":
         lead = f"⤴️ Escalated to {request.tier}: "
     else:
-        icon, word = outcome(request)
+        icon, word = outcome_words(view)
         lead = f"{icon} {word}: "
-    return {
-        "type": "RichTextBlock",
-        "inlines": [
-            {"type": "TextRun", "text": lead, "weight": "Bolder", "size": "Medium"},
-            {
-                "type": "TextRun",
-                "text": clip(request.current_action.summary, MAX_SUMMARY) or " ",
-                "weight": "Bolder",
-                "size": "Medium",
-            },
-        ],
-    }
+    style = {"weight": "Bolder", "size": "Medium"}
+    return runs((lead, style), (clip(request.current_action.summary, summary_limit), style))
 
 
-def outcome(request: ApprovalRequest) -> tuple[str, str]:
-    """Icon and word for a finished item (a confirmed review counts as finished)."""
-    if request.review_status is ReviewStatus.CONFIRMED and request.status is not Status.REVERSED:
-        return "👍", "Confirmed"
-    return _OUTCOME.get(request.status, ("•", request.status.value.capitalize()))
+def outcome_words(view: CardView) -> tuple[str, str]:
+    """Icon and label of a finished item, as `Wording.outcome` words it."""
+    if view.outcome is not None:
+        return view.outcome.icon, view.outcome.label
+    return "•", readable(view.request.status.value)
 
 
-def facts(view: CardView, kind: CardKind) -> list[dict[str, str]]:
-    """The few facts a reviewer needs to decide in seconds."""
+def first_screen(view: CardView) -> list[Element]:
+    """Everything a reviewer needs to decide, in the order they read it, before any payload."""
     request = view.request
-    rows = [
-        ("Agent", request.agent_id),
-        ("Risk", f"{_RISK_ICON[request.risk]} {request.risk.value}"),
-        ("Lane", request.lane.value),
-        ("Rules fired", ", ".join(request.reasons) or "none"),
-        ("Confidence", f"{request.confidence:.0%}"),
-    ]
-    if request.amount:
-        rows.append(("Amount", f"{request.amount:,.2f} {request.currency}".strip()))
-    rows.append(("Tier", request.tier or view.tier or "—"))
-    approvals = len(request.approvals_for_current_action())
-    rows.append(("Approvals", f"{approvals} of {request.approvals_required}"))
-    if kind == "approval":
-        rows.append(("Decide by", _deadline(view)))
-    elif kind == "final" and request.decided_at is not None:
-        rows.append(("Decided", when(request.decided_at)))
-    if request.requested_by:
-        rows.append(("Requested by", request.requested_by))
+    kind = view.kind
+    items: list[Element] = []
+    if kind == "escalated":
+        note = view.note or f"Escalated to {request.tier}"
+        items.append(
+            text_block(
+                f"{note}: its reviewers have the live card. This copy is kept for the record.",
+                isSubtle=True,
+            )
+        )
+    elif kind == "review":
+        items.append(
+            text_block(
+                "The agent already went ahead. Confirm it, or reverse it with a reason.",
+                isSubtle=True,
+            )
+        )
+    elif kind == "final":
+        items += _outcome(view)
+    items += changes(request)
+    items.append({"type": "FactSet", "facts": key_facts(view)})
+    items += reasons(view)
+    items += recommendation(request)
+    if request.question and kind == "approval":
+        items += [label("The agent asks"), verbatim(request.question)]
+    if kind in ("approval", "review") and view.who_decides:
+        items.append(runs((f"👥 {clip(view.who_decides, MAX_TEXT)}", {}), spacing="Medium"))
+    if kind == "approval" and view.deadline is not None:
+        items.append(text_block(f"⏰ {view.deadline.sentence(stamp(view.deadline.at))}"))
+    return items
+
+
+def key_facts(view: CardView) -> list[dict[str, str]]:
+    """The amount first, then whose request it is and how risky: the header facts."""
+    request = view.request
+    rows = []
+    if view.amount:
+        rows.append(("Amount", view.amount))
+    rows.append(("Agent", request.agent_id))
+    rows.append(("Risk", f"{RISK_ICON[request.risk]} {request.risk.value}"))
     return [{"title": title, "value": clip(value, MAX_TEXT)} for title, value in rows]
 
 
-def _deadline(view: CardView) -> str:
-    deadline = when(view.request.deadline_at)
-    chain = list(view.tier_chain)
-    tier = view.request.tier
-    if tier in chain and chain.index(tier) + 1 < len(chain):
-        return f"{deadline} (then it escalates to {chain[chain.index(tier) + 1]})"
-    return deadline
+def reasons(view: CardView) -> list[Element]:
+    """Why a person sees it: each rule's title, then its sentence about this request."""
+    if not view.reasons:
+        return []
+    items: list[Element] = [label("Why you see this")]
+    for reason in view.reasons:
+        parts: list[tuple[str, Mapping[str, Any]]] = [(reason.title, {"weight": "Bolder"})]
+        if reason.explain:
+            parts.append((f" — {clip(reason.explain, MAX_TEXT)}", {}))
+        items.append(runs(*parts, spacing="None"))
+    return items
+
+
+def recommendation(request: ApprovalRequest) -> list[Element]:
+    advice = request.context.get("recommendation")
+    sure = f"{confidence(request)} confident"
+    if advice in _EMPTY:
+        return [label("Agent's confidence"), verbatim(sure)]
+    return [
+        label("Agent recommends"),
+        runs((clip(as_text(advice), MAX_TEXT), {}), (f" ({sure})", {"isSubtle": True})),
+    ]
+
+
+def changes(request: ApprovalRequest) -> list[Element]:
+    """What a reviewer's modify changed, old → new, so the header shows the new values."""
+    if request.modified_action is None:
+        return []
+    found = payload_changes(request.action.payload, request.modified_action.payload)
+    if not found:
+        return []
+    items: list[Element] = [label("Changed by a reviewer")]
+    for change in found[:MAX_CHANGES]:
+        items.append(
+            runs(
+                (f"{change.path}: ", {"weight": "Bolder"}),
+                (clip(_value(change.old), MAX_FIELD), {"strikethrough": True, "isSubtle": True}),
+                (" → ", {}),
+                (clip(_value(change.new), MAX_FIELD), {"weight": "Bolder"}),
+                spacing="None",
+            )
+        )
+    if len(found) > MAX_CHANGES:
+        items.append(text_block(f"… and {len(found) - MAX_CHANGES} more changes", isSubtle=True))
+    return items
+
+
+def _value(value: Any) -> str:
+    return "—" if value is None else as_text(value)
+
+
+def _outcome(view: CardView) -> list[Element]:
+    """Who decided and why, in `Wording.outcome`'s words."""
+    request = view.request
+    found = view.outcome
+    items: list[Element] = []
+    if found is not None:
+        names = ", ".join(dict.fromkeys(reviewer_name(v) for v in found.deciders))
+        line = f"{found.icon} {found.label}"
+        if names:
+            line += f" by {names}"
+        elif found.note:
+            line += f": {found.note}"
+        items.append(verbatim(line, MAX_TEXT, weight="Bolder"))
+        if found.rationale:
+            items.append(verbatim(f"“{clip(found.rationale, MAX_RATIONALE)}”", MAX_RATIONALE + 2))
+    if request.decided_at is not None:
+        items.append(text_block(f"Decided at {stamp(request.decided_at)}", isSubtle=True))
+    return items
+
+
+# -- below the buttons -------------------------------------------------------------------
+
+
+def below(view: CardView) -> list[Element]:
+    """The payload as labelled fields, the agent's context, and the votes so far."""
+    request = view.request
+    return [*payload_fields(request), *_context(request), *_votes(request.votes)]
+
+
+def payload_fields(request: ApprovalRequest) -> list[Element]:
+    """The action's payload as `field: value` lines; nested values compact (JSON in Details)."""
+    action = request.current_action
+    items: list[Element] = [label(f"What the agent wants to do ({clip(action.kind, 80)})")]
+    fields = list(action.payload.items())
+    for key, value in fields[:MAX_FIELDS]:
+        items.append(
+            runs(
+                (f"{clip(readable(str(key)), 80)}: ", {"weight": "Bolder"}),
+                (clip(_value(value), MAX_FIELD), {}),
+                spacing="None",
+            )
+        )
+    if not fields:
+        items.append(text_block("No payload.", isSubtle=True))
+    if len(fields) > MAX_FIELDS:
+        more = len(fields) - MAX_FIELDS
+        items.append(text_block(f"… and {more} more fields (see Details)", isSubtle=True))
+    return items
 
 
 def _context(request: ApprovalRequest) -> list[Element]:
@@ -340,13 +453,17 @@ def _votes(votes: Sequence[Vote]) -> list[Element]:
     items: list[Element] = [label("Votes")]
     for vote in votes[-MAX_VOTES_SHOWN:]:
         icon, word = _VERDICT_WORDS[vote.verdict]
-        line = f"{icon} {reviewer_name(vote)} {word} at {when(vote.at)}"
+        line = f"{icon} {reviewer_name(vote)} {word}"
         if vote.rationale:
             line += f": “{clip(vote.rationale, MAX_RATIONALE)}”"
         items.append(verbatim(line, MAX_RATIONALE + 200))
+        items.append(text_block(stamp(vote.at), isSubtle=True, size="Small", spacing="None"))
     if len(votes) > MAX_VOTES_SHOWN:
         items.append(text_block(f"… {len(votes) - MAX_VOTES_SHOWN} earlier votes in the inbox"))
     return items
+
+
+# -- inputs and buttons ------------------------------------------------------------------
 
 
 def _rationale_input(request: ApprovalRequest, kind: CardKind) -> Element:
@@ -368,26 +485,22 @@ def _rationale_input(request: ApprovalRequest, kind: CardKind) -> Element:
     return field
 
 
-def _actions(view: CardView, kind: CardKind, details_budget: int) -> list[Element]:
+def verdict_actions(view: CardView) -> list[Element]:
+    """The verdict buttons of a live card (`data` says which request and whose tier)."""
     request = view.request
     data = {"request_id": request.id, "tier": view.tier}
-    actions: list[Element]
-    if kind == "approval":
-        actions = [
-            execute("approve", "Approve", data, "positive"),
-            _reject(request, data),
-            _modify(request, data),
-        ]
-        if request.question or request.response_schema:
-            actions.insert(0, _respond(request, data))
-    else:
-        actions = [
+    if view.kind == "review":
+        return [
             execute("confirm", "Confirm", data, "positive"),
             execute("reverse", "Reverse", data, "destructive"),
         ]
-    actions.append(show_card("Details", details(request, details_budget)))
-    if view.inbox_url:
-        actions.append({"type": "Action.OpenUrl", "title": "Open in inbox", "url": view.inbox_url})
+    actions = [
+        execute("approve", "Approve", data, "positive"),
+        reject_action(request, data),
+        _modify(request, data),
+    ]
+    if request.question or request.response_schema:
+        actions.insert(0, _respond(request, data))
     return actions
 
 
@@ -419,13 +532,15 @@ def _respond(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:
     return show_card("Answer…", body, [execute("respond", "Send answer", data, "positive")])
 
 
-def _reject(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:
+def reject_action(
+    request: ApprovalRequest, data: Mapping[str, Any], option_id: str = REJECT_OPTION
+) -> Element:
     """Reject at once, or with a reason picked from the request's `reject_options`."""
     if not request.reject_options:
         return execute("reject", "Reject", data, "destructive")
     pick: Element = {
         "type": "Input.ChoiceSet",
-        "id": REJECT_OPTION,
+        "id": option_id,
         "label": "Reason",
         "choices": [{"title": clip(o, 150), "value": o} for o in request.reject_options[:50]],
     }
@@ -460,7 +575,7 @@ def _modify(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:
 
 
 def details(request: ApprovalRequest, budget: int) -> list[Element]:
-    """The full context, section by section, clipped to `budget` characters in all."""
+    """The full context as JSON, section by section, clipped to `budget` characters in all."""
     sections: list[tuple[str, Any]] = [
         ("Request", {"id": request.id, "thread_id": request.thread_id, "domain": request.domain}),
         (f"Action: {request.current_action.kind}", dict(request.current_action.payload)),
@@ -488,6 +603,8 @@ def fallback_text(view: CardView) -> str:
     """What a client that cannot draw the card shows instead, and the notification text."""
     request = view.request
     summary = clip(request.current_action.summary, MAX_SUMMARY)
+    if view.amount:
+        summary += f" ({view.amount})"
     kind = view.kind
     if kind == "approval":
         text = f"Approval needed ({request.risk.value} risk): {summary}"
@@ -496,7 +613,7 @@ def fallback_text(view: CardView) -> str:
     elif kind == "escalated":
         text = f"Escalated to {request.tier}: {summary}"
     else:
-        text = f"{outcome(request)[1]}: {summary}"
+        text = f"{outcome_words(view)[1]}: {summary}"
     if view.inbox_url and kind in ("approval", "review"):
         text += f" (decide in the web inbox: {view.inbox_url})"
     return text
@@ -534,13 +651,35 @@ def mention_entities(found: Sequence[Mention]) -> list[dict[str, Any]]:
     ]
 
 
-def reminder_text(view: CardView, found: Sequence[Mention]) -> str:
+def reminder_card(view: CardView, found: Sequence[Mention]) -> Element:
+    """A nudge about a card still waiting, in the card's own first words: what, how much,
+    who must still decide and what the deadline will do. `found` are @-mentioned in it."""
     request = view.request
-    who = " ".join(m.text for m in found) or "Reviewers"
-    return (
-        f"⏰ {who}: still waiting for a verdict on “{clip(request.current_action.summary, 150)}”. "
-        f"Decide by {_deadline(view)}."
-    )
+    who = "".join(f"{m.text} " for m in found)
+    body: list[Element] = [
+        text_block(f"⏰ {who}still waiting for your verdict:", weight="Bolder"),
+        verbatim(request.current_action.summary, MAX_SUMMARY, weight="Bolder", size="Medium"),
+        {"type": "FactSet", "facts": key_facts(view)},
+    ]
+    if view.who_decides:
+        body.append(verbatim(f"👥 {view.who_decides}", MAX_TEXT))
+    if view.deadline is not None:
+        body.append(text_block(f"⏰ {view.deadline.sentence(stamp(view.deadline.at))}"))
+    built = adaptive_card(body, reminder_summary(view))
+    if view.inbox_url:
+        built["actions"] = [
+            {"type": "Action.OpenUrl", "title": "Open in inbox", "url": view.inbox_url}
+        ]
+    if found:
+        built["msteams"] = {"entities": mention_entities(found)}
+    return built
+
+
+def reminder_summary(view: CardView) -> str:
+    """The reminder's notification line (plain text: no reader's time zone to write in)."""
+    summary = clip(view.request.current_action.summary, 150)
+    amount = f" ({view.amount})" if view.amount else ""
+    return f"⏰ Still waiting for a verdict on “{summary}”{amount}"
 
 
 def alert_card(alert: Alert, dashboard_url: str | None = None) -> Element:
@@ -552,13 +691,7 @@ def alert_card(alert: Alert, dashboard_url: str | None = None) -> Element:
     ]
     if facts:
         body.append({"type": "FactSet", "facts": facts})
-    built: Element = {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": VERSION,
-        "fallbackText": f"{alert.title}: {alert.message}",
-        "body": body,
-    }
+    built = adaptive_card(body, f"{alert.title}: {alert.message}")
     if dashboard_url:
         built["actions"] = [
             {"type": "Action.OpenUrl", "title": "Open the dashboard", "url": dashboard_url}

@@ -18,7 +18,6 @@ from botbuilder.schema import (
     ConversationParameters,
     ConversationReference,
 )
-from botbuilder.schema import Mention as MentionEntity
 from botbuilder.schema.teams import ChannelInfo, TeamsChannelData, TenantInfo
 from botframework.connector import Channels
 from msrest.exceptions import ClientRequestError, HttpOperationError
@@ -32,6 +31,8 @@ from bot.core.views import BatchView, CardView
 
 log = logging.getLogger("signoff.teams")
 
+DM = "dm:"
+"""Target prefix of a direct message: `dm:<Microsoft Entra object id>` (Engine.targets)."""
 DEFAULT_RETRY_AFTER = 1.0
 RETRY_JITTER = 0.2
 """A Retry-After is stretched by up to this fraction, never shortened, so that cards
@@ -93,6 +94,11 @@ def connector_reason(exc: HttpOperationError) -> str | None:
     return None
 
 
+def _is_direct(ref: Mapping[str, Any]) -> bool:
+    """The card was posted in a 1:1 chat (`tiers[].notify: dm | both`)."""
+    return str(ref.get("target", "")).startswith(DM)
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     for key, value in headers.items():
         if key.lower() == name:
@@ -111,9 +117,11 @@ class TeamsChannel:
     A card is posted proactively into the tier's Teams channel as a new thread
     (`create_conversation` with the channel id and tenant) whose root message holds the card
     and nothing else, the tier's `teams:` reviewers @-mentioned inside the card; edits use
-    `update_activity` on that message's id; reminders are text replies in the card's thread.
+    `update_activity` on that message's id; reminders are card replies in the card's thread.
+    A `dm:<Entra object id>` target (`tiers[].notify: dm | both`) is posted in the bot's 1:1
+    chat with that reviewer instead, and kept in step the same way.
     The returned ref holds everything needed to reach the card again after a restart:
-    service URL, conversation id, activity id, tenant id, channel id.
+    service URL, conversation id, activity id, tenant id, channel id (or user id).
 
     Every method raises DeliveryError: retryable for throttling (429, with the Retry-After
     the service asked for, stretched by a little jitter), outages, network errors and
@@ -171,6 +179,9 @@ class TeamsChannel:
     # -- Channel -------------------------------------------------------------------------
 
     async def post_card(self, view: CardView) -> Mapping[str, Any]:
+        if view.target.startswith(DM):
+            # The reader is the one person the card is for: nobody to @-mention.
+            return await self._direct(view.target, self._card_activity(view, ()))
         # The mentions live in the card: a message holding text and a card is split in two
         # by Teams, and the card half could then never be edited.
         activity = self._card_activity(view, cards.mentions(view))
@@ -226,6 +237,57 @@ class TeamsChannel:
             "target": target,
         }
 
+    async def _direct(self, target: str, activity: Activity) -> Mapping[str, Any]:
+        """Post `activity` in the bot's 1:1 chat with the `dm:<Entra object id>` user.
+
+        As Microsoft documents for proactive messages: create (or find, Teams answers with
+        the existing one) the personal conversation with the user as its only member,
+        `isGroup` false and the tenant id, then send the card into it. The ref keeps the
+        conversation and message ids, so verdicts edit this copy like any other.
+        """
+        if not self.tenant_id:
+            raise DeliveryError(
+                "Teams direct messages need the tenant id (teams.tenant_id_env)", retryable=False
+            )
+        user = target.removeprefix(DM)
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=self.app_id) if self.app_id else None,
+            members=[ChannelAccount(id=user)],
+            channel_data=TeamsChannelData(tenant=TenantInfo(id=self.tenant_id)),
+            tenant_id=self.tenant_id,
+        )
+        sent: dict[str, str] = {}
+
+        async def send(turn: TurnContext) -> None:
+            outgoing = TurnContext.apply_conversation_reference(
+                activity, TurnContext.get_conversation_reference(turn.activity)
+            )
+            # A new message of the chat, not a reply: botbuilder would otherwise reply to
+            # the id it made up for the creation event.
+            outgoing.reply_to_id = None
+            async with closing_connector(turn):
+                sent["conversation_id"] = turn.activity.conversation.id
+                [answer] = await turn.adapter.send_activities(turn, [outgoing])
+                sent["activity_id"] = answer.id if answer is not None else ""
+
+        await self._call(
+            "create_conversation",
+            lambda: self.adapter.create_conversation(
+                self.app_id, send, parameters, Channels.ms_teams, self.service_url
+            ),
+        )
+        if not sent.get("activity_id"):
+            raise DeliveryError("Teams sent the direct message without an id", retryable=True)
+        return {
+            "service_url": self.service_url,
+            "conversation_id": sent["conversation_id"],
+            "activity_id": sent["activity_id"],
+            "tenant_id": self.tenant_id,
+            "user_id": user,
+            "target": target,
+        }
+
     async def update_card(self, ref: Mapping[str, Any], view: CardView) -> None:
         activity = self._card_activity(view, ())
         activity.id = str(ref["activity_id"])
@@ -237,17 +299,22 @@ class TeamsChannel:
         await self._continue(ref, "update_activity", edit, gone_ok=True)
 
     async def remind(self, ref: Mapping[str, Any], view: CardView) -> None:
-        found = cards.mentions(view)
-        reply = MessageFactory.text(cards.reminder_text(view, found))
-        reply.entities = self._mention_entities(found)
+        """A card in reply: the thread's reviewers @-mentioned in it, the deadline written
+        in each reader's own time zone. In a 1:1 chat it is a plain new message."""
+        direct = _is_direct(ref)
+        found = () if direct else cards.mentions(view)
+        reminder = cards.reminder_card(view, found)
+        reply = MessageFactory.attachment(CardFactory.adaptive_card(reminder))
+        reply.summary = cards.reminder_summary(view)
         root = str(ref["activity_id"])
 
         async def send(turn: TurnContext) -> None:
             outgoing = TurnContext.apply_conversation_reference(
                 reply, TurnContext.get_conversation_reference(turn.activity)
             )
-            # A reply to the card's own message keeps the reminder inside its thread.
-            outgoing.reply_to_id = root
+            # A reply to the card's own message keeps the reminder inside its thread; a 1:1
+            # chat has no threads (and botbuilder would reply to an id it made up).
+            outgoing.reply_to_id = None if direct else root
             async with closing_connector(turn):
                 await turn.adapter.send_activities(turn, [outgoing])
 
@@ -300,24 +367,16 @@ class TeamsChannel:
         activity.summary = str(card["fallbackText"])
         return activity
 
-    @staticmethod
-    def _mention_entities(found: Sequence[cards.Mention]) -> list[Any]:
-        return [
-            MentionEntity(
-                mentioned=ChannelAccount(id=m.id, name=m.name), text=m.text, type="mention"
-            )
-            for m in found
-        ]
-
     def _reference(self, ref: Mapping[str, Any]) -> ConversationReference:
         tenant = ref.get("tenant_id") or None
+        direct = _is_direct(ref)
         return ConversationReference(
             channel_id=Channels.ms_teams,
             service_url=str(ref["service_url"]),
             conversation=ConversationAccount(
                 id=str(ref["conversation_id"]),
-                is_group=True,
-                conversation_type="channel",
+                is_group=not direct,
+                conversation_type="personal" if direct else "channel",
                 tenant_id=tenant,
             ),
             bot=ChannelAccount(id=self.app_id),

@@ -15,7 +15,7 @@ from bot.core.domain import (
     Status,
     batch_blocker,
 )
-from bot.core.wording import Deadline, Wording
+from bot.core.wording import Deadline, Outcome, Wording
 from routing import Policy
 
 
@@ -44,6 +44,8 @@ class CardView:
     amount: str | None = None
     who_decides: str = ""
     deadline: Deadline | None = None
+    # How it ended, once no verdict is awaited (None while one is).
+    outcome: Outcome | None = None
 
     @property
     def kind(self) -> CardKind:
@@ -68,6 +70,9 @@ class BatchView:
     inbox_url: str = ""
     # Each item's amount as money (bot.core.wording), by request id; none for no amount.
     amounts: Mapping[str, str] = field(default_factory=dict)
+    # The engine's words (amounts as money, deadlines, outcomes), so a batch card and an
+    # item's own card say the same.
+    wording: Wording | None = None
 
     def link(self, request_id: str) -> str | None:
         return inbox_link(self.inbox_url, request_id) if self.inbox_url else None
@@ -120,4 +125,5 @@ class CardViews:
             amount=self.wording.amount(request),
             who_decides=self.wording.who_decides(request),
             deadline=self.wording.deadline(request),
+            outcome=None if request.awaiting_verdict else self.wording.outcome(request),
         )

@@ -113,21 +113,10 @@ class Wording:
         return self.number(amount)
 
     def amount(self, request: ApprovalRequest) -> str | None:
-        """The request's amount as money, or None when it carries none.
-
-        After a modify that changed the payload's `amount`, the edited one: the card's
-        header then shows what the agent will now do.
-        """
-        value = request.amount
-        edited = request.modified_action
-        if edited is not None:
-            new = edited.payload.get("amount")
-            changed = new != request.action.payload.get("amount")
-            if isinstance(new, int | float) and not isinstance(new, bool) and changed:
-                value = float(new)
-        if not value:
+        """The request's amount as money (as a reviewer's modify left it), or None."""
+        if not request.amount:
             return None
-        return self.money(value, request.currency)
+        return self.money(current_amount(request), request.currency)
 
     def moment(self, value: datetime) -> str:
         """A date and time in the configured zone: "Mon, Dec 7, 5:00 PM"."""
@@ -251,6 +240,25 @@ def outcome_line(request: ApprovalRequest) -> str:
     elif found.note:
         line += f" — {found.note}"
     return line
+
+
+def current_amount(request: ApprovalRequest) -> float:
+    """The amount the approved action would move: the agent states it beside the payload,
+    so when its payload's `amount` says the same and a reviewer's modify changed that
+    figure, the edited one counts (headers must not keep showing the old sum)."""
+    if request.modified_action is None:
+        return request.amount
+    before = _number(request.action.payload.get("amount"))
+    after = _number(request.modified_action.payload.get("amount"))
+    if before is not None and after is not None and before == request.amount:
+        return after
+    return request.amount
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _deciders(request: ApprovalRequest) -> Sequence[Vote]:

@@ -325,7 +325,7 @@ class OutboxWorker:
         found = [await self.repo.get(request_id) for request_id in batch.members]
         items = tuple(r for r in found if r is not None)
         amounts = {r.id: a for r in items if (a := self.views.wording.amount(r))}
-        return BatchView(batch, items, self.public_url, amounts)
+        return BatchView(batch, items, self.public_url, amounts=amounts, wording=self.views.wording)
 
     async def _batch(self, message: OutboxMessage) -> OutboxResult:
         batch = await self.repo.batch(str(message.payload.get("batch_id", "")))

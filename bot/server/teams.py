@@ -35,7 +35,8 @@ def teams_channel(
     turns inbound token checks off and logs a warning. `openid_metadata_url` points token
     validation at other signing keys (tests serve their own); leave it unset in production.
 
-    Raises ConfigError naming the missing setting.
+    Raises ConfigError naming the missing setting (the tenant id is needed as soon as a
+    tier sends its Teams reviewers direct messages).
     """
     source = os.environ if env is None else env
     teams = config.settings.teams
@@ -57,6 +58,17 @@ def teams_channel(
         raise ConfigError(
             "teams.app_password_env",
             f"{teams.app_password_env} is not set: the bot needs its client secret to post",
+        )
+    direct = [
+        t.name
+        for t in config.policy.tiers
+        if t.notify != "channel" and any(r.startswith("teams:") for r in t.reviewers)
+    ]
+    if direct and not credentials.tenant_id:
+        raise ConfigError(
+            "teams.tenant_id_env",
+            f"{teams.tenant_id_env} is not set: tier {direct[0]} sends Teams direct messages "
+            "(notify: dm or both), and Teams opens a 1:1 chat only within a tenant",
         )
     return TeamsChannel.create(
         credentials,

@@ -267,6 +267,11 @@ def text_of(card: dict[str, Any]) -> str:
     )
 
 
+def live(card: dict[str, Any]) -> bool:
+    """The card still has verdict buttons (`Action.Execute`) anywhere in it."""
+    return any(n.get("type") == "Action.Execute" for n in card_nodes(card))
+
+
 def banner(card: dict[str, Any]) -> str:
     container = next(n for n in card["body"] if n.get("type") == "Container")
     return text_of(container)
@@ -347,7 +352,7 @@ def test_card_in_a_channel_refusals_and_an_approval_through_the_invoke_endpoint(
     answer = world.click(ADELE, created, "approve", rationale="The lamp photo checks out")
     assert "Recorded: approved" in banner(answer)
     _, message_id = thread_of(created)
-    edit = world.edited(message_id, "the card edited after the vote", lambda c: "actions" not in c)
+    edit = world.edited(message_id, "the card edited after the vote", lambda c: not live(c))
     assert edit.status == 200
     final = assert_stands_alone(edit)
     assert "The lamp photo checks out" in text_of(final) and "Adele Vance" in text_of(final)
@@ -389,7 +394,7 @@ def test_escalation_edits_the_old_card_and_posts_to_the_next_tier(world: World) 
     escalated = world.edited(
         first_id,
         "the blitz card marked escalated",
-        lambda c: "Escalated to manager" in text_of(c) and "actions" not in c,
+        lambda c: "Escalated to manager" in text_of(c) and not live(c),
     )
     assert escalated.status == 200
     second = world.posted(rid, PAYMENTS)
@@ -407,7 +412,7 @@ def test_escalation_edits_the_old_card_and_posts_to_the_next_tier(world: World) 
     _, second_id = thread_of(second)
     for message_id in (first_id, second_id):  # every copy is edited for everyone
         edit = world.edited(message_id, "the final card", lambda c: "Approved" in text_of(c))
-        assert edit.status == 200 and "actions" not in assert_stands_alone(edit)
+        assert edit.status == 200 and not live(assert_stands_alone(edit))
     world.wait_status(rid, "approved")
 
 
@@ -420,14 +425,17 @@ def test_the_reminder_is_a_reply_in_the_cards_thread(world: World) -> None:
         lambda e: (
             e.method == "POST"
             and e.url.endswith(f"/activities/{message_id}")
-            and "Refund order 1203" in str(e.activity.get("text", ""))
+            and e.card is not None
+            and "still waiting" in text_of(e.card)
         ),
     )
     assert reply.status in (200, 201)
     assert reply.activity["replyToId"] == message_id
     assert reply.activity["conversation"]["id"] == thread
-    assert reply.activity["text"].startswith("⏰ <at>Reviewer 1</at>")
-    assert [m["mentioned"]["id"] for m in reply.activity["entities"]] == [ADELE["aadObjectId"]]
+    card = assert_stands_alone(reply)
+    assert "Refund order 1203" in text_of(card)
+    assert card["body"][0]["text"].startswith("⏰ <at>Reviewer 1</at>")
+    assert [m["mentioned"]["id"] for m in card["msteams"]["entities"]] == [ADELE["aadObjectId"]]
 
 
 def test_a_batch_card_approves_the_ticked_items_and_is_edited(world: World) -> None:
@@ -452,7 +460,7 @@ def test_a_batch_card_approves_the_ticked_items_and_is_edited(world: World) -> N
         ADELE["id"], thread, message_id, "batch_approve", {**data, **picks}
     )
     assert "Recorded: 2 items approved." in banner(answer["value"])
-    edit = world.edited(message_id, "the closed batch card", lambda c: "actions" not in c)
+    edit = world.edited(message_id, "the closed batch card", lambda c: not live(c))
     assert edit.status == 200
     assert "All invoice items at senior decided" in text_of(assert_stands_alone(edit))
     for rid in ids:
@@ -481,10 +489,34 @@ def test_pending_in_a_personal_chat(world: World) -> None:
     world.emulator.say(ALEX["id"], PERSONAL, "pending")
     reply = world.emulator.wait_for(
         "the answer to pending",
-        lambda e: e.conversation_id == PERSONAL and "wait for you" in str(e.activity.get("text")),
+        lambda e: (
+            e.conversation_id == PERSONAL
+            and e.card is not None
+            and "Refund order 88" in text_of(e.card)
+        ),
     )
     assert reply.status in (200, 201)
-    assert rid in reply.activity["text"] and "Refund order 88" in reply.activity["text"]
+    queue = assert_stands_alone(reply)
+    assert "wait for you" in queue["body"][0]["text"] or "waits for you" in queue["body"][0]["text"]
+    [data] = [
+        n["data"]
+        for n in card_nodes(queue)
+        if n.get("type") == "Action.Execute"
+        and n.get("verb") == "approve"
+        and n["data"]["request_id"] == rid
+    ]
+    assert data["queue"] is True
+    # Approve it from the queue: the answer is the queue redrawn, the item gone from it.
+    message_id = str(reply.response["id"]) if isinstance(reply.response, dict) else ""
+    answer = world.emulator.invoke(
+        ALEX["id"], PERSONAL, message_id, "approve", {**data, f"rationale:{rid}": "mug photo ok"}
+    )
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive", answer
+    redrawn = answer["value"]
+    assert_adaptive_card(redrawn)
+    assert "Recorded: approved" in banner(redrawn)
+    assert "Refund order 88" not in text_of(redrawn)
+    world.wait_status(rid, "approved")
 
 
 # -- the web client ---------------------------------------------------------------------
@@ -536,6 +568,6 @@ def test_approve_in_the_emulators_web_client(world: World) -> None:
     world.wait_status(rid, "approved")
     created = world.posted(rid, GENERAL)
     _, message_id = thread_of(created)
-    edit = world.edited(message_id, "the card edited for everyone", lambda c: "actions" not in c)
+    edit = world.edited(message_id, "the card edited for everyone", lambda c: not live(c))
     assert edit.status == 200
     assert re.search(r"Alex Wilber approved", text_of(edit.card or {}))

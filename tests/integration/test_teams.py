@@ -102,7 +102,12 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def make_config(agent_url: str, service_url: str, teams: dict[str, Any]) -> LoadedConfig:
+def make_config(
+    agent_url: str,
+    service_url: str,
+    teams: dict[str, Any],
+    tiers: list[dict[str, Any]] | None = None,
+) -> LoadedConfig:
     return parse_config(
         {
             "agents": [
@@ -115,7 +120,7 @@ def make_config(agent_url: str, service_url: str, teams: dict[str, Any]) -> Load
                 }
             ],
             "routing": {"rules": RULES},
-            "tiers": TIERS,
+            "tiers": TIERS if tiers is None else tiers,
             "teams": {"service_url": service_url, **teams},
         },
         env={},
@@ -353,11 +358,12 @@ async def running(
     teams: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     openid_metadata_url: str | None = None,
+    tiers: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[Teams]:
     env = {"INVOICE_SECRET": SECRET, **(env or {})}
     if teams is None:
         teams = {"enabled": True, "auth": "none"}
-    config = make_config(agent.url, connector.service_url, teams)
+    config = make_config(agent.url, connector.service_url, teams, tiers)
     channel = teams_channel(config, env, openid_metadata_url=openid_metadata_url)
     assert channel is not None
     svc = await build_services(
@@ -477,7 +483,7 @@ async def test_approve(teams_db: Teams) -> None:
     await teams.drain()
     _, card = await teams.click(rid, "approve", ALICE)
     assert "Recorded: approved" in banner(card)
-    assert "actions" not in card  # final: no buttons left, even for the clicker
+    assert not live(card)  # final: no buttons left, even for the clicker
     got = await teams.request(rid)
     assert got["status"] == "approved"
     [vote] = got["votes"]
@@ -492,7 +498,7 @@ async def test_approve(teams_db: Teams) -> None:
     )
     on_screen = teams.connector.card(conversation)
     assert_adaptive_card(on_screen)
-    assert "actions" not in on_screen
+    assert not live(on_screen)
     assert "Alice approved" in json.dumps(on_screen, ensure_ascii=False)
     [payload] = await resumed(teams.agent)
     assert payload["data"]["status"] == "approved"
@@ -530,11 +536,13 @@ async def test_missing_rationale_shows_the_error_and_records_nothing(teams: Team
 
 
 def _actions(card: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for action in card.get("actions", []):
-        found.append(action)
-        found += _actions(action.get("card", {}))
-    return found
+    """Every action on the card: its own, its ActionSets' and those inside its ShowCards."""
+    return [n for n in card_nodes(card) if str(n.get("type", "")).startswith("Action.")]
+
+
+def live(card: dict[str, Any]) -> bool:
+    """The card still has verdict buttons (`Action.Execute`) anywhere in it."""
+    return bool(_execute_data(card))
 
 
 async def test_high_risk_needs_a_rationale_even_to_approve(teams: Teams) -> None:
@@ -579,8 +587,9 @@ async def test_two_person_rule_with_two_distinct_reviewers(teams_db: Teams) -> N
     await teams.drain()
     _, card = await teams.click(rid, "approve", ALICE)
     assert "(1 of 2)" in banner(card)
-    facts = {f["title"]: f["value"] for f in card["body"][2]["facts"]}
-    assert facts["Approvals"] == "1 of 2"
+    assert "Needs two different people from tier junior or above — 1 of 2 approved, by Alice" in (
+        json.dumps(card, ensure_ascii=False)
+    )
     assert "approve" in {a.get("verb") for a in _actions(card)}
     assert (await teams.request(rid))["status"] == "pending"
     _, again = await teams.click(rid, "approve", ALICE)
@@ -593,7 +602,7 @@ async def test_two_person_rule_with_two_distinct_reviewers(teams_db: Teams) -> N
     assert got["status"] == "approved"
     assert [v["reviewer"] for v in got["votes"]] == ["teams:aad-alice", "teams:aad-bob"]
     await teams.drain()
-    assert "actions" not in teams.connector.card(teams.thread(rid))
+    assert not live(teams.connector.card(teams.thread(rid)))
 
 
 @pytest.mark.parametrize(
@@ -629,7 +638,7 @@ async def test_owner_and_already_decided_are_refused(teams: Teams) -> None:
     # Bob's client still shows the old card with its buttons.
     _, card = await teams.click(rid, "approve", BOB)
     assert banner(card).startswith("Not recorded: this item is already rejected")
-    assert "actions" not in card
+    assert not live(card)
     got = await teams.request(rid)
     assert [v["reviewer"] for v in got["votes"]] == ["teams:aad-alice"]
 
@@ -683,7 +692,7 @@ async def test_review_card_confirm_and_reverse(teams: Teams) -> None:
     assert {a.get("verb") for a in _actions(card)} >= {"confirm", "reverse"}
     _, card = await teams.click(confirmed, "confirm", ALICE)
     assert banner(card) == "Recorded: you confirmed what the agent did."
-    assert "actions" not in card
+    assert not live(card)
     _, card = await teams.click(reversed_, "reverse", BOB)
     assert "rationale is required to reverse" in banner(card)
     _, card = await teams.click(reversed_, "reverse", BOB, rationale="wrong customer")
@@ -705,7 +714,7 @@ async def test_escalation_marks_the_old_card_and_posts_in_the_next_tier(teams: T
     await teams.drain()
     old = teams.connector.card(junior)
     assert_adaptive_card(old)
-    assert "actions" not in old
+    assert not live(old)
     assert "Escalated to senior" in json.dumps(old, ensure_ascii=False)
     senior = teams.thread(rid, SENIOR)
     [created] = [c for c in teams.connector.created if c.conversation_id == senior]
@@ -734,8 +743,15 @@ async def test_reminder_is_a_reply_in_the_thread(teams: Teams) -> None:
     root = conversation.partition(";messageid=")[2]
     assert recorded[-1].path == f"/v3/conversations/{conversation}/activities/{root}"
     assert reply.activity["replyToId"] == root
-    assert reply.activity["text"].startswith("⏰ <at>Reviewer 1</at> <at>Reviewer 2</at>")
-    assert {m["mentioned"]["id"] for m in reply.activity["entities"]} == {"aad-alice", "aad-bob"}
+    # A card alone (the deadline in each reader's own time zone), the mentions inside it.
+    assert "text" not in reply.activity
+    card = reply.card
+    assert card is not None
+    assert_adaptive_card(card)
+    assert card["body"][0]["text"].startswith("⏰ <at>Reviewer 1</at> <at>Reviewer 2</at>")
+    assert {m["mentioned"]["id"] for m in card["msteams"]["entities"]} == {"aad-alice", "aad-bob"}
+    assert "Goes to tier senior at {{TIME(" in json.dumps(card, ensure_ascii=False)
+    assert reply.activity["summary"] == "⏰ Still waiting for a verdict on “Refund order 991”"
 
 
 # -- rate limits and restarts --------------------------------------------------------------
@@ -766,7 +782,7 @@ async def test_a_429_storm_loses_no_card(teams_db: Teams) -> None:
         await teams.drain()
         teams.clock.advance(timedelta(minutes=3))
     [update] = teams.connector.updates
-    assert update.card is not None and "actions" not in update.card
+    assert update.card is not None and not live(update.card)
     assert await teams.svc.repo.list_outbox(status=OutboxStatus.DEAD) == []
 
 
@@ -808,7 +824,7 @@ async def test_restart_between_post_and_update(
     [update] = connector.updates
     assert update.conversation_id == conversation
     assert update.activity_id == conversation.partition(";messageid=")[2]
-    assert "actions" not in connector.card(conversation)
+    assert not live(connector.card(conversation))
     assert "approve" in {a.get("verb") for a in _actions(connector.card(before.thread(other)))}
 
 
@@ -878,7 +894,7 @@ async def test_commands(teams: Teams) -> None:
     rid = await teams.submit()
     await teams.drain()
     for text, user, expected in (
-        ("pending", ALICE, "1 item(s) wait for you:\n- Refund order 991 (low risk, junior"),
+        ("pending", ALICE, "1 item(s) wait for you:\n- Refund order 991 (🟢 low risk; Refund; "),
         ("pending", EVE, "Nothing is waiting for you."),
         ("stop invoice-bot runaway loop", ALICE, "Not done: "),
         ("stop invoice-bot", MAX, "Say why"),

@@ -10,8 +10,12 @@ read the card that is on screen now::
         card = teams.card(created.conversation_id)
         teams.throttle("update", 3, retry_after="2")   # next three edits get 429
 
-- ``POST /v3/conversations``: create a thread in a channel; answers
-  ``{"id": "<channel>;messageid=<n>", "activityId": "<n>"}``.
+- ``POST /v3/conversations``: create a thread in a channel (``isGroup`` true,
+  ``channelData.channel.id``); answers ``{"id": "<channel>;messageid=<n>", "activityId":
+  "<n>"}``. With ``isGroup`` false it opens the bot's 1:1 chat with the one user in
+  ``members`` (a proactive message, which Teams allows only with the tenant id) and answers
+  ``{"id": "a:…"}``, the same id for the same user every time; the message is then sent
+  into it. Anything else is the connector's 400 ``BadArgument``.
 - ``POST /v3/conversations/{id}/activities[/{replyToId}]``: send or reply; answers ``{"id"}``.
 - ``PUT /v3/conversations/{id}/activities/{activityId}``: edit; 404 for an unknown message,
   and the real connector's 400 ``BadSyntax`` for an edit holding both ``text`` and an
@@ -69,6 +73,7 @@ class FakeConnector(HttpReceiver):
         self._state = threading.Lock()
         self._calls: list[Call] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._chats: dict[str, str] = {}
         self._throttles: dict[Kind, deque[tuple[int, str | None, tuple[str, str]]]] = {
             "create": deque(),
             "send": deque(),
@@ -104,6 +109,16 @@ class FakeConnector(HttpReceiver):
     def replies(self) -> list[Call]:
         return self.of("send")
 
+    def chat(self, user: str) -> str:
+        """The id of the bot's 1:1 chat with `user` (the member id it was opened with)."""
+        with self._state:
+            return self._chats[user]
+
+    def sent_to(self, user: str) -> list[Call]:
+        """Every message sent into the 1:1 chat with `user`, oldest first."""
+        conversation = self.chat(user)
+        return [c for c in self.replies if c.conversation_id == conversation]
+
     def message(self, conversation_id: str, activity_id: str | None = None) -> dict[str, Any]:
         """The latest content of a message (the thread's root message by default)."""
         activity_id = activity_id or conversation_id.partition(";messageid=")[2]
@@ -124,6 +139,7 @@ class FakeConnector(HttpReceiver):
         with self._state:
             self._calls.clear()
             self._messages.clear()
+            self._chats.clear()
             for queue in self._throttles.values():
                 queue.clear()
             self.throttled.clear()
@@ -166,8 +182,12 @@ class FakeConnector(HttpReceiver):
                 )
             body = recorded.json()
             auth = recorded.headers.get("authorization")
+            if kind == "create" and not body.get("isGroup"):
+                return self._personal(body, auth)
             if kind == "create":
-                channel = body["channelData"]["channel"]["id"]
+                channel = ((body.get("channelData") or {}).get("channel") or {}).get("id")
+                if not channel:
+                    return _bad_argument("a group conversation needs channelData.channel.id")
                 root = str(next(self._ids))
                 conversation = f"{channel};messageid={root}"
                 activity = dict(body.get("activity") or {})
@@ -201,3 +221,22 @@ class FakeConnector(HttpReceiver):
             self._messages[(conversation, activity_id)] = body
             self._calls.append(Call(kind, conversation, activity_id, body, body, auth))
             return Reply.json({"id": activity_id}, 200)
+
+    def _personal(self, body: dict[str, Any], auth: str | None) -> Reply:
+        """Open (or find) the bot's 1:1 chat with the one member; holds `self._state`."""
+        members = body.get("members") or []
+        # The REST reference spells it `tenantId`, botbuilder-python sends `tenantID`.
+        tenant = body.get("tenantId") or body.get("tenantID")
+        tenant = tenant or ((body.get("channelData") or {}).get("tenant") or {}).get("id")
+        if len(members) != 1 or not isinstance(members[0], dict) or not members[0].get("id"):
+            return _bad_argument("a 1:1 conversation needs exactly one member")
+        if not tenant:
+            return _bad_argument("a 1:1 conversation needs the tenant id")
+        user = str(members[0]["id"])
+        conversation = self._chats.setdefault(user, f"a:1{len(self._chats) + 1:04d}{user}")
+        self._calls.append(Call("create", conversation, "", {}, body, auth))
+        return Reply.json({"id": conversation}, 201)
+
+
+def _bad_argument(message: str) -> Reply:
+    return Reply.json({"error": {"code": "BadArgument", "message": message}}, 400)

@@ -6,8 +6,12 @@ import dataclasses
 
 from adapters.teams import batch_cards
 from bot.core.domain import BatchItemResult, BatchStatus, Status, Verdict
+from routing import Risk
 from tests.unit.slack.test_batch_cards import item, view
 from tests.unit.teams.schema import assert_adaptive_card
+from tests.unit.teams.test_cards import DEADLINE, WORDING
+from tests.unit.teams.test_cards import request as cards_request
+from tests.unit.teams.test_cards import vote as cards_vote
 
 
 def toggle_ids(card: dict[str, object]) -> list[str]:
@@ -63,3 +67,28 @@ def test_picked_ids_and_results_message() -> None:
     )
     assert text == "Recorded: 1 item approved. Not recorded for 1: Refund 2 (not allowed)."
     assert tone == "warning"
+
+
+def test_items_use_the_same_words_as_their_own_cards() -> None:
+    base = cards_request(risk=Risk.LOW, approvals_required=1, domain="finance")
+    waiting = dataclasses.replace(base, id="req_0001")
+    done = dataclasses.replace(
+        base,
+        id="req_0002",
+        status=Status.REJECTED,
+        votes=(dataclasses.replace(cards_vote("teams:aad-1", Verdict.REJECT), name="Ana"),),
+    )
+    card = batch_cards.batch_card(dataclasses.replace(view([waiting, done]), wording=WORDING))
+
+    assert_adaptive_card(card)
+    first, second = [e for e in card["body"] if e.get("type") == "Container" and e.get("separator")]
+    facts = first["items"][1]["inlines"][0]["text"]
+    assert facts == "invoice-bot · $5,000.00 · 62% confident · Large payment, Regulated domain"
+    deadline = first["items"][2]
+    assert deadline["type"] == "TextBlock"  # where the card's DATE() and TIME() are read
+    assert deadline["text"] == (
+        f"⏰ Goes to tier senior at {{{{TIME({DEADLINE})}}}} on "
+        f"{{{{DATE({DEADLINE}, SHORT)}}}} if no one decides"
+    )
+    assert second["items"][-1]["inlines"][0]["text"] == "Rejected by Ana"
+    assert "high_value_transaction" not in str(card)

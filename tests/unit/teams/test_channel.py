@@ -8,10 +8,12 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from adapters.teams import TeamsChannel, TeamsCredentials
 from adapters.teams.channel import delivery_error, retry_after_seconds
+from bot.core.domain import Status
 from bot.core.errors import DeliveryError
 from tests.support.fake_connector import FakeConnector
 from tests.unit.teams.test_cards import request, view
@@ -180,8 +182,6 @@ async def test_an_edit_refused_for_good_is_logged_with_the_connectors_message(
 
 
 def test_the_fake_connector_refuses_text_beside_a_card(connector: FakeConnector) -> None:
-    import httpx
-
     created = httpx.post(
         f"{connector.url}/v3/conversations",
         json={
@@ -196,3 +196,57 @@ def test_the_fake_connector_refuses_text_beside_a_card(connector: FakeConnector)
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["message"] == "Activity resulted into multiple skype activities"
+
+
+async def test_a_direct_message_opens_the_1_1_chat_and_is_edited_there(
+    channel: TeamsChannel, connector: FakeConnector
+) -> None:
+    ref = await channel.post_card(view(request(), target="dm:aad-1"))
+    [created] = connector.created
+    body = created.body
+    # As Microsoft documents proactive 1:1 messages: the user the only member, not a
+    # group, the tenant named.
+    assert body["isGroup"] is False
+    assert body["members"] == [{"id": "aad-1"}]
+    assert body["tenantID"] == "tenant-1"  # botbuilder's spelling; the service reads both
+    assert body["channelData"]["tenant"] == {"id": "tenant-1"}
+    chat = connector.chat("aad-1")
+    [sent] = connector.sent_to("aad-1")
+    assert "replyToId" not in sent.activity  # a new message of the chat, not a reply
+    card = sent.card
+    assert card is not None and "msteams" not in card  # nobody else to @-mention in a DM
+    assert "text" not in sent.activity
+    assert ref == {
+        "service_url": connector.service_url,
+        "conversation_id": chat,
+        "activity_id": sent.activity_id,
+        "tenant_id": "tenant-1",
+        "user_id": "aad-1",
+        "target": "dm:aad-1",
+    }
+    decided = request(status=Status.REJECTED, decided_at=request().created_at)
+    await channel.update_card(ref, view(decided, target="dm:aad-1"))
+    [update] = connector.updates
+    assert (update.conversation_id, update.activity_id) == (chat, sent.activity_id)
+    assert update.activity["conversation"]["conversationType"] == "personal"
+    assert "Rejected" in json.dumps(connector.card(chat, sent.activity_id), ensure_ascii=False)
+    await channel.remind(ref, view(request(), target="dm:aad-1"))
+    reminder = connector.sent_to("aad-1")[-1]
+    assert "replyToId" not in reminder.activity and reminder.card is not None
+    assert "msteams" not in reminder.card
+    # The same user again: Teams answers with the same chat.
+    again = await channel.post_card(view(request(id="req_02"), target="dm:aad-1"))
+    assert again["conversation_id"] == chat
+
+
+async def test_a_direct_message_needs_the_tenant(connector: FakeConnector) -> None:
+    teams = TeamsChannel.create(TeamsCredentials(), service_url=connector.service_url, verify=False)
+    with pytest.raises(DeliveryError, match="tenant id") as caught:
+        await teams.post_card(view(request(), target="dm:aad-1"))
+    assert not caught.value.retryable and connector.calls == []
+    async with httpx.AsyncClient() as client:
+        refused = await client.post(
+            f"{connector.url}/v3/conversations",
+            json={"isGroup": False, "members": [{"id": "aad-1"}]},
+        )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "BadArgument"

@@ -1,7 +1,7 @@
 """A simulated month of traffic, written through the real engine on a manual clock.
 
 Thirty days of an invoice agent: most requests proceed autonomously, some are sampled for
-review, a fifth escalate. Three reviewers: Alice reads carefully (minutes, rejects what is
+review, nearly a third escalate. Three reviewers: Alice reads carefully (minutes, rejects what is
 wrong), Carol is the manager, and from day 20 to day 29 Bob slides into rubber-stamping (a
 few seconds, approves everything, including an attention check; the alert that catches him
 ends it). Agents report outcomes for part of what proceeded, a few of them wrong. The last

@@ -11,6 +11,7 @@ from routing._decide import (
     RoutingInput,
     confidence_lane,
     decide,
+    predicted_to_escalate,
     rule_variables,
 )
 from routing._duration import Duration, format_duration, parse_duration
@@ -52,6 +53,7 @@ __all__ = [
     "default_policy",
     "format_duration",
     "parse_duration",
+    "predicted_to_escalate",
     "render_template",
     "rule_variables",
     "sampled",

@@ -53,6 +53,8 @@ class RoutingDecision:
     approvals_required: int
     review: ReviewState
     rule_errors: tuple[RuleError, ...] = ()
+    # Posted for review because the model scored it near its threshold, not by sampling.
+    prepared: bool = False
 
     @property
     def needs_card(self) -> bool:
@@ -82,7 +84,7 @@ def decide(inp: RoutingInput, policy: Policy) -> RoutingDecision:
         return by_rules
     routing = policy.routing
     lane = confidence_lane(inp.confidence, routing.autonomous_at, routing.review_at)
-    if lane is not Lane.ESCALATE and _predicted_to_escalate(inp, policy):
+    if lane is not Lane.ESCALATE and predicted_to_escalate(inp, policy):
         return RoutingDecision(
             status="pending",
             lane=Lane.ESCALATE,
@@ -107,10 +109,18 @@ def decide(inp: RoutingInput, policy: Policy) -> RoutingDecision:
     )
 
 
-def _predicted_to_escalate(inp: RoutingInput, policy: Policy) -> bool:
-    # The built-in rule `predicted_escalation > prediction.threshold`, applied only when the
-    # policy was compiled with a threshold (prediction mode active) and a model scored it.
+def predicted_to_escalate(inp: RoutingInput, policy: Policy) -> bool:
+    """The built-in rule `predicted_escalation > prediction.threshold`: true only when the
+    policy was compiled with a threshold (prediction mode active) and a model scored it."""
     above = policy.predicted_escalation_above
+    score = inp.predicted_escalation
+    return above is not None and score is not None and score > above
+
+
+def _prepared(inp: RoutingInput, policy: Policy) -> bool:
+    # Scores above the threshold escalate before this is asked, so what remains is the band
+    # just under it: items that proceed but that the model thinks may well come back.
+    above = policy.prepare_above
     score = inp.predicted_escalation
     return above is not None and score is not None and score > above
 
@@ -192,7 +202,12 @@ def _variables(inp: RoutingInput) -> dict[str, Any]:
 
 
 def _approved(inp: RoutingInput, policy: Policy, lane: Lane, rate: float) -> RoutingDecision:
-    if sampled(inp.request_id, rate):
+    prepared = _prepared(inp, policy)
+    if prepared:
+        # The reviewers who would decide it had the model escalated it get it now, whatever
+        # the sampling says, so the card and its context are in their queue if it fails.
+        review, tier = ReviewState.QUEUED, policy.start_tier(Risk.MEDIUM)
+    elif sampled(inp.request_id, rate):
         review, tier = ReviewState.QUEUED, policy.start_tier(Risk.LOW)
     elif lane is Lane.REVIEW or rate > 0:
         # A review-lane item left unposted was sampled out, even at rate 0; an autonomous
@@ -208,4 +223,5 @@ def _approved(inp: RoutingInput, policy: Policy, lane: Lane, rate: float) -> Rou
         tier=tier,
         approvals_required=1,
         review=review,
+        prepared=prepared,
     )

@@ -27,6 +27,10 @@ class Policy:
     # The built-in rule `predicted_escalation > threshold` (prediction mode active); None
     # leaves the model's score out of routing.
     predicted_escalation_above: float | None = None
+    # "Prepared before it fails" (prediction mode active): a request that proceeds with a
+    # score above this (and at most `predicted_escalation_above`) gets its review card posted
+    # to the tier a predicted escalation would reach; None prepares nothing.
+    prepare_above: float | None = None
     _compiled: tuple[CompiledRule, ...] = field(init=False, repr=False, compare=False)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -35,6 +39,7 @@ class Policy:
         object.__setattr__(self, "tiers", tuple(self.tiers))
         object.__setattr__(self, "_index", _index_tiers(self.tiers))
         _check_start_tiers(self.routing, self._index)
+        _check_prediction(self.predicted_escalation_above, self.prepare_above)
         object.__setattr__(self, "_compiled", _compile_rules(self.routing))
 
     def rule(self, name: str) -> Rule | None:
@@ -131,6 +136,7 @@ def compile_policy(
     tiers: Sequence[TierSpec],
     *,
     predicted_escalation_above: float | None = None,
+    prepare_above: float | None = None,
 ) -> Policy:
     """Check a routing policy against its tiers and compile every rule once.
 
@@ -143,12 +149,26 @@ def compile_policy(
         routing=routing,
         tiers=tuple(tiers),
         predicted_escalation_above=predicted_escalation_above,
+        prepare_above=prepare_above,
     )
 
 
 def default_policy() -> Policy:
     """The built-in policy: default thresholds and rules over the default three tiers."""
     return compile_policy(RoutingPolicy(), DEFAULT_TIERS)
+
+
+def _check_prediction(above: float | None, prepare_above: float | None) -> None:
+    if prepare_above is None:
+        return
+    if above is None:
+        raise PolicyError("prediction.prepare_margin", "prepares only in prediction mode active")
+    if not 0 <= prepare_above < above:
+        raise PolicyError(
+            "prediction.prepare_margin",
+            f"the prepared band must start at 0 or above and below the threshold {above} "
+            f"(it starts at {prepare_above})",
+        )
 
 
 def _index_tiers(tiers: tuple[TierSpec, ...]) -> dict[str, int]:

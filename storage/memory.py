@@ -34,6 +34,22 @@ from bot.core.lanes import destination
 from bot.core.learning import PredictionModel, StandingApproval
 
 
+class _Outbox(dict[str, OutboxMessage]):
+    """The outbox by id, with the ids of pending messages kept aside: a long simulation
+    holds thousands of delivered messages that a claim must not walk every time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: dict[str, None] = {}
+
+    def __setitem__(self, key: str, message: OutboxMessage) -> None:
+        super().__setitem__(key, message)
+        if message.status is OutboxStatus.PENDING:
+            self.pending[key] = None
+        else:
+            self.pending.pop(key, None)
+
+
 class InMemoryRepository:
     """Implements `bot.core.ports.Repository` in process memory; one lock makes writes atomic."""
 
@@ -44,7 +60,7 @@ class InMemoryRepository:
         self._lock = asyncio.Lock()
         self._requests: dict[str, ApprovalRequest] = {}
         self._idem: dict[tuple[str, str], IdempotencyRecord] = {}
-        self._outbox: dict[str, OutboxMessage] = {}
+        self._outbox = _Outbox()
         self._cards: dict[str, list[CardRef]] = {}
         self._agents: dict[str, AgentState] = {}
         self._keys: dict[str, str] = {}
@@ -202,9 +218,8 @@ class InMemoryRepository:
             due = sorted(
                 (
                     m
-                    for m in self._outbox.values()
-                    if m.status is OutboxStatus.PENDING
-                    and m.next_attempt_at <= now
+                    for m in map(self._outbox.__getitem__, self._outbox.pending)
+                    if m.next_attempt_at <= now
                     and (m.lease_expires_at is None or m.lease_expires_at <= now)
                     and m.lease_owner != owner
                     and m.kind in wanted

@@ -134,8 +134,8 @@ class WebSettings:
     # batch.min_items (0: off) and batch.max_items of the config.
     batch_min_items: int = 0
     batch_max_items: int = 20
-    # prediction.threshold while prediction is on: items scored above it are flagged
-    # "likely to need you"; None (prediction off) shows no score.
+    # Items scored above it are flagged "likely to need you" (prediction.threshold, or in
+    # active mode the prepared band's start); None (prediction off) shows no score.
     likely_at: float | None = None
     # oversight.reviewer_hourly_cost by tier (None: reviewer time is shown in hours only).
     hourly_cost: Callable[[str | None], float | None] = lambda _tier: None

@@ -515,6 +515,8 @@ class Engine:
         posted: list[AuditEvent] = []
         if decision.tier and decision.needs_card:
             outbox, cards, posted = self._card_posts(request, decision.tier, now)
+        # Marked only when true: a card posted because the model scored it near its threshold.
+        prepared: dict[str, Any] = {"prepared": True} if decision.prepared else {}
         events = [
             self._event("submitted", request, now, actor=f"agent:{agent_id}", kind=new.action.kind),
             self._event(
@@ -527,6 +529,7 @@ class Engine:
                 approvals_required=decision.approvals_required,
                 review=decision.review.value,
                 rule_errors=[e.rule for e in decision.rule_errors],
+                **prepared,
             ),
             *posted,
         ]

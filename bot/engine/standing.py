@@ -27,6 +27,7 @@ from routing import (
     RoutingInput,
     Rule,
     compile_rule,
+    predicted_to_escalate,
     rule_variables,
 )
 
@@ -182,9 +183,13 @@ def covering(
     """The grants (oldest first) that would approve this routed request.
 
     Only a pending escalation that one approval decides qualifies; a condition that cannot
-    answer (an evaluation error) does not match: a grant never approves by accident.
+    answer (an evaluation error) does not match: a grant never approves by accident. Nor
+    does a grant cover a request the active model scores above its threshold: "requests
+    like this" are routine ones, and the model says this one is not.
     """
     if decision.status != "pending" or decision.lane is not Lane.ESCALATE:
+        return []
+    if predicted_to_escalate(inp, policy):
         return []
     if decision.approvals_required != 1 or decision.tier is None:
         return []

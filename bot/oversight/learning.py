@@ -13,7 +13,8 @@ from typing import Any
 
 from bot.core.domain import ApprovalRequest, Status
 from bot.core.learning import STANDING_CHANNEL, PredictionModel, StandingApproval
-from bot.oversight.figures import needed_a_human
+from bot.oversight.figures import Rate, needed_a_human
+from bot.oversight.figures import quality as figures_quality
 from bot.oversight.predict import quality
 from bot.oversight.training import has_ground_truth
 from routing import Lane
@@ -72,6 +73,26 @@ def standing_figures(
 
 
 @dataclass(frozen=True)
+class Period:
+    """How requests were routed over a stretch of time: the escalation rate, and the
+    escalation recall on the recorded ground truth (problems that went to a person)."""
+
+    requests: int
+    escalation_rate: float | None
+    recall: float | None
+
+
+def period(requests: Sequence[ApprovalRequest]) -> Period:
+    real = [r for r in requests if not r.canary]
+    measured = figures_quality(real)
+    return Period(
+        requests=len(real),
+        escalation_rate=Rate(sum(1 for r in real if r.lane is Lane.ESCALATE), len(real)).value,
+        recall=measured.escalation_recall.value,
+    )
+
+
+@dataclass(frozen=True)
 class ModelFigures:
     version: int
     mode: str
@@ -84,6 +105,14 @@ class ModelFigures:
     added: int
     escalated_below: int
     escalated_below_needed_nobody: int
+    # Routing before the model was activated and since (None: activation time unknown).
+    before: Period | None = None
+    since: Period | None = None
+    activated_at: datetime | None = None
+    # Active mode: requests that proceeded scoring in the prepared band, and were posted.
+    prepare_above: float | None = None
+    prepared: int = 0
+    prepared_needed: int = 0
 
 
 def model_figures(
@@ -92,10 +121,12 @@ def model_figures(
     *,
     mode: str,
     threshold: float,
+    prepare_above: float | None = None,
 ) -> ModelFigures:
     """The model's quality on the evaluation window and on the live one (drift), and its
-    effect: escalations it added (active) or would add (shadow), and escalated items it
-    scored low (escalations a lower reliance on confidence could avoid)."""
+    effect: escalations it added (active) or would add (shadow), escalated items it scored
+    low (escalations a lower reliance on confidence could avoid), the escalation rate and
+    recall before and since it was activated, and the requests it prepared (active)."""
     scored = [r for r in requests if r.predicted_escalation is not None and not r.canary]
     judged = [r for r in scored if has_ground_truth(r) and r.is_final]
     live = quality(
@@ -113,6 +144,15 @@ def model_figures(
         and r.reasons == ("low_confidence",)
         and (r.predicted_escalation or 0.0) <= threshold
     ]
+    activated = model.activated_at
+    prepared = [
+        r
+        for r in scored
+        if prepare_above is not None
+        and r.lane is not Lane.ESCALATE
+        and r.review_status is not None
+        and (r.predicted_escalation or 0.0) > prepare_above
+    ]
     return ModelFigures(
         version=model.version,
         mode=mode,
@@ -129,6 +169,16 @@ def model_figures(
         escalated_below_needed_nobody=sum(
             1 for r in below if has_ground_truth(r) and not needed_a_human(r)
         ),
+        before=period([r for r in requests if r.created_at < activated])
+        if activated is not None
+        else None,
+        since=period([r for r in requests if r.created_at >= activated])
+        if activated is not None
+        else None,
+        activated_at=activated,
+        prepare_above=prepare_above,
+        prepared=len(prepared),
+        prepared_needed=sum(1 for r in prepared if has_ground_truth(r) and needed_a_human(r)),
     )
 
 
@@ -166,6 +216,20 @@ def text_lines(standing: StandingFigures, model: ModelFigures | None) -> list[st
         f"  escalated for low confidence alone but scored under the threshold: "
         f"{model.escalated_below} ({model.escalated_below_needed_nobody} needed nobody)",
     ]
+    if model.prepare_above is not None:
+        lines.append(
+            f"  prepared before it fails: {model.prepared} proceeded scoring above "
+            f"{model.prepare_above:g} and were posted for review ({model.prepared_needed} of "
+            "them needed a person)"
+        )
+    before, since = model.before, model.since
+    if before is not None and since is not None and model.activated_at is not None:
+        lines.append(
+            f"  since it was activated ({model.activated_at:%Y-%m-%d %H:%M}): escalation rate "
+            f"{_num(since.escalation_rate, '.1%')} of {since.requests} (before: "
+            f"{_num(before.escalation_rate, '.1%')} of {before.requests}), escalation recall "
+            f"{_num(since.recall, '.1%')} (before: {_num(before.recall, '.1%')})"
+        )
     return lines
 
 

@@ -358,7 +358,13 @@ def learning_sections(
     prediction = config.settings.prediction
     standing = standing_figures(requests, grants, now, figures.decision_median)
     modelled = (
-        model_figures(requests, model, mode=prediction.mode, threshold=prediction.threshold)
+        model_figures(
+            requests,
+            model,
+            mode=prediction.mode,
+            threshold=prediction.threshold,
+            prepare_above=prediction.prepare_above,
+        )
         if model is not None
         else None
     )

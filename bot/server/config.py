@@ -355,6 +355,9 @@ class PersonConfig(_Section):
         return value
 
 
+DEFAULT_PREPARE_MARGIN = 0.2
+
+
 class PredictionConfig(_Section):
     """The escalation model (bot.oversight.predict): off, shadow (scores are stored and
     shown, nothing else changes) or active (`predicted_escalation` reaches the rules, and
@@ -362,6 +365,46 @@ class PredictionConfig(_Section):
 
     mode: Literal["off", "shadow", "active"] = "off"
     threshold: float = Field(default=0.7, gt=0, lt=1)
+    # Active: a request that proceeds with a score within this margin under the threshold is
+    # prepared (its review card posted ahead of time) and flagged "likely to need you".
+    # Left out: 0.2, or half the threshold when that is less; 0 prepares nothing.
+    prepare_margin: float = Field(default=DEFAULT_PREPARE_MARGIN, ge=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_margin(cls, data: Any) -> Any:
+        # A low threshold set alone must not fail on a margin nobody wrote.
+        if isinstance(data, Mapping) and "prepare_margin" not in data:
+            threshold = data.get("threshold")
+            if isinstance(threshold, int | float) and not isinstance(threshold, bool):
+                return {**data, "prepare_margin": min(DEFAULT_PREPARE_MARGIN, threshold / 2)}
+        return data
+
+    @model_validator(mode="after")
+    def _margin_below_threshold(self) -> PredictionConfig:
+        if self.prepare_margin >= self.threshold:
+            raise ValueError(
+                f"prepare_margin ({self.prepare_margin}) must be below threshold "
+                f"({self.threshold}), or every scored request would be prepared"
+            )
+        return self
+
+    @property
+    def prepare_above(self) -> float | None:
+        """Where the prepared band starts (active mode with a margin), else None."""
+        if self.mode != "active" or self.prepare_margin == 0:
+            return None
+        # Rounded: 0.7 - 0.2 is 0.49999999999999994 in binary, shown to people as is.
+        return round(self.threshold - self.prepare_margin, 9)
+
+    @property
+    def likely_at(self) -> float | None:
+        """Reviewers see an item flagged "likely to need you" above this score: the prepared
+        band's start in active mode, the threshold in shadow mode; None when off."""
+        if self.mode == "off":
+            return None
+        prepared = self.prepare_above
+        return self.threshold if prepared is None else prepared
 
 
 class OutboxLanes(_Section):
@@ -576,6 +619,7 @@ def parse_config(
             predicted_escalation_above=prediction.threshold
             if prediction.mode == "active"
             else None,
+            prepare_above=prediction.prepare_above,
         )
     except PolicyError as exc:
         raise ConfigError(exc.path, exc.problem) from exc

@@ -141,6 +141,7 @@ people: []
 prediction:                    # the escalation model (`signoff predict`, docs/learning.md)
   mode: "off"                  # off | shadow (score stored and shown) | active (routes)
   threshold: 0.7               # active: a score above it escalates (predicted_escalation)
+  prepare_margin: 0.2          # active: proceeds scoring within this under it: card posted
 
 outbox:                        # deliveries in flight at once, per replica (docs/deliveries.md)
   max_in_flight: 32            # all lanes together

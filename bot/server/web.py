@@ -70,7 +70,7 @@ def web_inbox(services: Services, env: Mapping[str, str] | None = None) -> WebIn
             batch_min_items=settings.batch.min_items,
             batch_max_items=settings.batch.max_items,
             hourly_cost=settings.oversight.hourly_cost,
-            likely_at=settings.prediction.threshold if settings.prediction.mode != "off" else None,
+            likely_at=settings.prediction.likely_at,
             audit_keyring=audit_keyring(services),
         ),
         requeue=requeue,

@@ -160,3 +160,32 @@ def test_bad_prediction_config_names_the_key(prediction: dict[str, Any], path: s
     with pytest.raises(ConfigError) as caught:
         parse_config({"prediction": prediction}, env={})
     assert caught.value.path == path
+
+
+def test_a_margin_at_or_above_the_threshold_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"prediction": {"threshold": 0.3, "prepare_margin": 0.3}}, env={})
+    assert caught.value.path == "prediction"
+    assert "prepare_margin (0.3) must be below threshold (0.3)" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"prediction": {"prepare_margin": -0.1}}, env={})
+    assert caught.value.path == "prediction.prepare_margin"
+
+
+@pytest.mark.parametrize(
+    ("prediction", "prepare_above", "likely_at"),
+    [
+        ({"mode": "active"}, 0.5, 0.5),  # the default margin, 0.2
+        ({"mode": "active", "threshold": 0.1}, 0.05, 0.05),  # half a low threshold
+        ({"mode": "active", "prepare_margin": 0}, None, 0.7),  # nothing prepared
+        ({"mode": "shadow", "prepare_margin": 0.1}, None, 0.7),  # shadow routes nothing
+        ({"mode": "off"}, None, None),
+    ],
+)
+def test_the_prepared_band_and_the_flag(
+    prediction: dict[str, Any], prepare_above: float | None, likely_at: float | None
+) -> None:
+    loaded = parse_config({"prediction": prediction}, env={})
+    assert loaded.settings.prediction.prepare_above == prepare_above
+    assert loaded.settings.prediction.likely_at == likely_at
+    assert loaded.policy.prepare_above == prepare_above

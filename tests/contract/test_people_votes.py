@@ -11,6 +11,7 @@ from bot.core.clock import ManualClock
 from bot.core.domain import Status, Verdict
 from bot.core.errors import NotAllowed
 from bot.core.ports import Repository
+from bot.engine.wire import request_json
 from bot.server.config import parse_config
 from tests.support.world import TIERS, World
 
@@ -66,7 +67,7 @@ async def test_votes_carry_the_person_through_storage_and_audit(repository: Repo
     stored = await repository.get(rid)
     assert stored is not None
     assert [v.to_json()["person"] for v in stored.votes] == ["ops-lead", "web:mia"]
-    assert [v["person"] for v in stored.to_json()["votes"]] == ["ops-lead", "web:mia"]
+    assert [v["person"] for v in request_json(stored)["votes"]] == ["ops-lead", "web:mia"]
     [listed] = (await repository.list_requests(limit=5)).items
     assert [v.person for v in listed.votes] == ["ops-lead", "web:mia"]
     voted = [r.event for r in await repository.audit_records() if r.event.event == "voted"]

@@ -116,6 +116,14 @@ def label(key: str) -> str:
     return readable(key.replace("-", "_")) if key else "—"
 
 
+def path_label(path: str) -> str:
+    """A changed leaf's dotted path for people: `vendor.lines.0.amount` -> "Vendor / Lines /
+    1 / Amount" (positions count from 1)."""
+    return " / ".join(
+        str(int(part) + 1) if part.isdigit() else label(part) for part in path.split(".")
+    )
+
+
 def environment(wording: Wording) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -135,6 +143,7 @@ def environment(wording: Wording) -> Environment:
         time_tag=formats.time_tag,
         leaf=formats.value,
         label=label,
+        path_label=path_label,
         approvals=approvals,
     )
     env.globals.update(

@@ -48,12 +48,11 @@
         seen[name] = drawn;
         var before = textOf(current, "#who-decides") || textOf(current, "#inbox-count");
         var selected = currentRowId();
-        current.replaceChildren.apply(
-          current,
-          Array.prototype.map.call(fresh.childNodes, function (node) {
-            return document.adoptNode(node);
-          })
-        );
+        // Copy the list first: adopting a node takes it out of `fresh.childNodes`.
+        var nodes = Array.prototype.slice.call(fresh.childNodes);
+        current.replaceChildren.apply(current, nodes.map(function (node) {
+          return document.adoptNode(node);
+        }));
         var after = textOf(current, "#who-decides") || textOf(current, "#inbox-count");
         if (after && after !== before) {
           announce(after);

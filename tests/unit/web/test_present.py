@@ -62,5 +62,6 @@ def test_payload_leaves_read_as_a_reviewer_reads_them() -> None:
     ]
     assert _present.label("invoice_id") == "Invoice id"
     assert _present.label("due-date") == "Due date"
+    assert _present.path_label("vendor.lines.0.unit_price") == "Vendor / Lines / 1 / Unit price"
     assert _present.entries({"a": 1}) == [("a", 1)]
     assert _present.entries(["x", "y"]) == [(0, "x"), (1, "y")]

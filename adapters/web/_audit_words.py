@@ -57,6 +57,11 @@ _ROUTES: Mapping[str, str] = {
 }
 
 
+def channel_name(channel: str) -> str:
+    """ "the web inbox", "Slack", "Teams"... for a vote's or an event's channel."""
+    return _CHANNELS.get(channel, channel)
+
+
 @dataclass(frozen=True)
 class EventLine:
     """One audit event as a sentence: `head` "at" the time, then `tail`."""

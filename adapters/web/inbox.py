@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from markupsafe import Markup
 
 from adapters.web import _item, _payload, _queues, _standing, _svg
-from adapters.web._audit_words import AuditWords
+from adapters.web._audit_words import AuditWords, channel_name
 from adapters.web._present import environment
 from adapters.web.export import MEDIA_TYPES, audit_export
 from adapters.web.oidc import (
@@ -301,6 +301,7 @@ class WebInbox:
         self.oidc = OidcClient(settings.oidc) if settings.oidc is not None else None
         self.pending = PendingCodec(settings.session_secret)
         self.env = environment(self.wording)
+        self.env.filters["channel_name"] = channel_name
         self.audit_words = AuditWords(self.wording)
         self._dummy_hash: str | None = None
 

@@ -8,6 +8,7 @@ same; this module only translates forms to calls and results to HTML.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -23,8 +24,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from adapters.web import _standing, _svg
-from adapters.web._present import environment, short_time
+from adapters.web import _item, _payload, _queues, _standing, _svg
+from adapters.web._audit_words import AuditWords, channel_name
+from adapters.web._present import environment
 from adapters.web.export import MEDIA_TYPES, audit_export
 from adapters.web.oidc import (
     CALLBACK_PATH,
@@ -172,6 +174,7 @@ class _Filters:
     agent: str = ""
     risk: str = ""
     tier: str = ""
+    tab: _queues.TabKey = "waiting"
 
     @classmethod
     def read(cls, query: Mapping[str, str]) -> _Filters:
@@ -179,6 +182,7 @@ class _Filters:
             agent=query.get("agent", "")[:100],
             risk=query.get("risk", "") if query.get("risk") in RISKS else "",
             tier=query.get("tier", "")[:100],
+            tab=_queues.tab_key(query.get("tab")),
         )
 
     def keep(self, request: ApprovalRequest) -> bool:
@@ -189,7 +193,12 @@ class _Filters:
         )
 
     def query(self) -> str:
-        return urlencode({k: v for k, v in vars(self).items() if v})
+        """The filters as a query string; the first tab is the default and stays unsaid."""
+        return urlencode({k: v for k, v in vars(self).items() if v and v != "waiting"})
+
+    def on(self, tab: _queues.TabKey) -> str:
+        query = dataclasses.replace(self, tab=tab).query()
+        return "/" + (f"?{query}" if query else "")
 
 
 @dataclass
@@ -197,6 +206,8 @@ class _VoteForm:
     rationale: str = ""
     modified_payload: str = ""
     response: str = ""
+    # The payload form's inputs as posted (pf_0, pf_1...), shown again after an error.
+    fields: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     refusal: str | None = None
     field_errors: dict[str, str] = field(default_factory=dict)
@@ -221,9 +232,12 @@ async def _form(request: Request) -> dict[str, str]:
         return {}
     raw = await request.body()
     try:
-        # Room for a batch form: one field per item (batch.max_items is at most 50).
+        # Room for a batch form (batch.max_items is at most 50) and for a payload form
+        # (one input per leaf, at most _payload.MAX_FORM_LEAVES).
         parsed = parse_qs(
-            raw.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=120
+            raw.decode("utf-8", "replace"),
+            keep_blank_values=True,
+            max_num_fields=_payload.MAX_FORM_LEAVES + 40,
         )
     except ValueError:
         return {}
@@ -286,7 +300,9 @@ class WebInbox:
         self.tokens = LoginTokens(repo, settings.login_link_ttl)
         self.oidc = OidcClient(settings.oidc) if settings.oidc is not None else None
         self.pending = PendingCodec(settings.session_secret)
-        self.env = environment()
+        self.env = environment(self.wording)
+        self.env.filters["channel_name"] = channel_name
+        self.audit_words = AuditWords(self.wording)
         self._dummy_hash: str | None = None
 
     # -- sign-in -------------------------------------------------------------------------
@@ -426,6 +442,7 @@ class WebInbox:
             password_login=bool(self.settings.reviewers),
             oidc_label=self.oidc.settings.label if self.oidc is not None else None,
             likely_at=self.settings.likely_at,
+            poll_seconds=self.settings.poll_seconds,
             **context,
         )
         response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
@@ -513,7 +530,7 @@ class WebInbox:
         if until is not None:
             return again(
                 "Too many failed sign-ins for this name from your address. "
-                f"Try again after {short_time(until)}.",
+                f"Try again after {self.wording.moment(until)}.",
                 429,
             )
         if not login or not password or not await self._password_ok(login, password):
@@ -662,12 +679,32 @@ class WebInbox:
                 items.append(request)
         return items
 
-    def _inbox_context(self, filters: _Filters, items: Sequence[ApprovalRequest]) -> dict[str, Any]:
+    async def _inbox_context(
+        self, visitor: _Visitor, filters: _Filters, items: Sequence[ApprovalRequest]
+    ) -> dict[str, Any]:
+        """The tabs and the rows of the chosen one; `items` are those waiting for you."""
+        others = [
+            r
+            for r in await _queues.waiting_on_others(self.repo, visitor.reviewer)
+            if filters.keep(r)
+        ]
+        shown: Sequence[ApprovalRequest] = items
+        if filters.tab == "others":
+            shown = others
+        elif filters.tab == "decided":
+            decided = await _queues.decided_by(self.repo, visitor.reviewer)
+            shown = [r for r in decided if filters.keep(r)]
+        counts = {"waiting": len(items), "others": len(others), "decided": None}
         return {
             "items": items,
+            "rows": _queues.rows(shown, visitor.reviewer, self.wording, self.clock.now()),
+            "tab": filters.tab,
+            "tabs": [
+                (key, label, counts[key], filters.on(key))
+                for key, label in _queues.TAB_LABELS.items()
+            ],
             "filters": filters,
             "poll_url": "/inbox/rows" + (f"?{filters.query()}" if filters.query() else ""),
-            "poll_seconds": self.settings.poll_seconds,
         }
 
     def _batch_groups(self, items: Sequence[ApprovalRequest]) -> list[_BatchGroup]:
@@ -715,7 +752,7 @@ class WebInbox:
             batch_groups=self._batch_groups(items),
             batch_results=batch_results,
             batch_error=batch_error,
-            **self._inbox_context(filters, items),
+            **await self._inbox_context(visitor, filters, items),
         )
 
     async def batch_submit(self, request: Request) -> Response:
@@ -779,13 +816,14 @@ class WebInbox:
         return (request, mine[-1].verdict.value) if mine else None
 
     async def inbox_rows(self, request: Request) -> Response:
-        """The live part of the inbox, polled by htmx every few seconds."""
+        """The live part of the inbox (tabs and rows), polled by static/signoff.js."""
         visitor = await self._visitor(request)
         if visitor.login is None:
-            return Response(status_code=401, headers={"HX-Redirect": "/login", **SECURITY_HEADERS})
+            return Response(status_code=401, headers=SECURITY_HEADERS)
         filters = _Filters.read(request.query_params)
         items = await self._inbox_items(visitor, filters)
-        return self._html(visitor, "_inbox_rows.html", **self._inbox_context(filters, items))
+        context = await self._inbox_context(visitor, filters, items)
+        return self._html(visitor, "_inbox_rows.html", **context)
 
     # one item
 
@@ -797,6 +835,7 @@ class WebInbox:
         form: _VoteForm | None = None,
         status: int = 200,
         similar: _standing.SimilarForm | None = None,
+        template: str = "request.html",
     ) -> Response:
         try:
             item = await self.review.get(request_id)
@@ -818,18 +857,12 @@ class WebInbox:
             )
         )
         context = dict(item.context)
-        first = {
-            key: context.pop(key, None)
-            for key in ("summary", "goal", "recommendation", "alternatives", "failure_reason")
-        }
-        below = {
-            key: context.pop(key, None)
-            for key in ("conversation", "actions_attempted", "customer", "transaction", "policies")
-        }
+        first = {key: context.pop(key, None) for key in _item.FIRST_KEYS}
+        below = {key: context.pop(key, None) for key in _item.BELOW_KEYS}
         can_vote = item.awaiting_verdict and blocked is None
         return self._html(
             visitor,
-            "request.html",
+            template,
             status=status,
             similar=similar or _standing.prefilled(item),
             allow_similar=can_vote
@@ -841,15 +874,15 @@ class WebInbox:
             can_vote=item.awaiting_verdict and blocked is None,
             blocked=blocked,
             rationale_always=self.review.rationale_required(item, Verdict.APPROVE),
-            reasons=self.wording.reasons(item),
-            who_decides=self.wording.who_decides(item),
+            screen=_item.first_screen(item, self.wording, self.clock.now()),
+            leaves=_payload.editable(item.current_action.payload),
+            audit_lines=self.audit_words.lines(records),
             answer_choices=choices(item.response_schema),
             answer_is_text=wants_text(item.response_schema),
             form=form,
             first=first,
             below=below,
             extra_context={k: v for k, v in context.items() if v not in (None, "", [], {})},
-            records=records,
         )
 
     async def request_page(self, request: Request, request_id: str) -> Response:
@@ -857,6 +890,13 @@ class WebInbox:
         if visitor.login is None:
             return self._to_login(request, visitor)
         return await self._request_page(visitor, request_id)
+
+    async def request_live(self, request: Request, request_id: str) -> Response:
+        """The parts of an item page that change with votes, polled by static/signoff.js."""
+        visitor = await self._visitor(request)
+        if visitor.login is None:
+            return Response(status_code=401, headers=SECURITY_HEADERS)
+        return await self._request_page(visitor, request_id, template="_item_live.html")
 
     async def vote_submit(self, request: Request, request_id: str) -> Response:
         posted = await self._posted(request)
@@ -874,7 +914,23 @@ class WebInbox:
             form.error = "Choose Approve, Reject or Modify (or Confirm or Reverse)."
             return await self._request_page(visitor, request_id, form=form, status=400)
         payload: dict[str, Any] | None = None
-        if verdict is Verdict.MODIFY:
+        if (
+            verdict is Verdict.MODIFY
+            and _payload.SHA_FIELD in data
+            and request.query_params.get("from") != "json"
+        ):
+            form.fields = {k: v for k, v in data.items() if k.startswith(_payload.FIELD_PREFIX)}
+            try:
+                item = await self.review.get(request_id)
+                payload = _payload.read_posted(item.current_action, data)
+            except NotFound:
+                return self._message(
+                    visitor, "Not found", f"There is no request {request_id}.", status=404
+                )
+            except _payload.FieldErrors as exc:
+                form.field_errors.update(exc.errors)
+                return await self._request_page(visitor, request_id, form=form, status=422)
+        elif verdict is Verdict.MODIFY:
             try:
                 parsed = jsondepth.loads(form.modified_payload)
             except jsondepth.TooDeep as exc:
@@ -1171,7 +1227,7 @@ class WebInbox:
             "audit.html",
             params=params,
             risks=RISKS,
-            records=list(reversed(records[-MAX_AUDIT_ROWS:])),
+            lines=self.audit_words.lines(list(reversed(records[-MAX_AUDIT_ROWS:]))),
             total=len(records),
             limit=MAX_AUDIT_ROWS,
             error=error,
@@ -1213,6 +1269,7 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
     ("/", "GET", "inbox_page"),
     ("/inbox/rows", "GET", "inbox_rows"),
     ("/requests/{request_id}", "GET", "request_page"),
+    ("/requests/{request_id}/live", "GET", "request_live"),
     ("/requests/{request_id}/vote", "POST", "vote_submit"),
     ("/batch", "POST", "batch_submit"),
     ("/requests/{request_id}/allow-similar", "POST", "allow_similar"),

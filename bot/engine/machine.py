@@ -1039,6 +1039,7 @@ class Engine:
         response: Any = None,
     ) -> ApprovalRequest:
         modified_action = request.modified_action
+        before = request.current_action
         if verdict is Verdict.MODIFY:
             modified_action = Action(
                 request.current_action.kind,
@@ -1086,6 +1087,16 @@ class Engine:
                 approvals=len(updated.approvals_for_current_action()),
                 approvals_required=updated.approvals_required,
                 **({"batch": batch_id} if batch_id is not None else {}),
+                # What this modify changed, so the audit trail shows old -> new by itself.
+                **(
+                    {
+                        "changes": [
+                            c.to_json() for c in payload_changes(before.payload, target.payload)
+                        ]
+                    }
+                    if verdict is Verdict.MODIFY
+                    else {}
+                ),
             )
         ]
         outbox = [self._card_update(request, now)]

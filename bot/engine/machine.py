@@ -69,7 +69,7 @@ from bot.core.learning import (
 from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
-from bot.core.wording import Wording
+from bot.core.wording import Wording, payload_changes
 from bot.engine import standing
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.metrics import Metrics

@@ -201,4 +201,5 @@ async def test_the_reviewers_queue_flags_a_prepared_item(repo_factory: RepoFacto
             rows = (await alice.get("/")).text.split('data-request-id="')[1:]
         (row,) = rows  # the low-scored item is in nobody's queue
         assert row.startswith(near["id"])
-        assert "likely to need you (61%)" in row and "review after the fact" in row
+        assert "likely to need you (61%)" in row, row
+        assert "check after the fact" in row, row

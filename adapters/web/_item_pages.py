@@ -19,7 +19,7 @@ from adapters.web._base import (
     _VoteForm,
 )
 from bot.core import jsondepth
-from bot.core.answers import choices, read_answer, wants_text
+from bot.core.answers import choices, wants_text
 from bot.core.domain import (
     Verdict,
 )
@@ -157,18 +157,6 @@ class ItemPages(InboxBase):
         picked = data.get("reject_option", "").strip()[:200]
         if verdict is Verdict.REJECT and picked:
             form.rationale = f"{picked}: {form.rationale}" if form.rationale.strip() else picked
-        response: Any = None
-        if verdict is Verdict.RESPOND:
-            try:
-                item = await self.review.get(request_id)
-                response = read_answer(item.response_schema, form.response)
-            except NotFound:
-                return self._message(
-                    visitor, "Not found", f"There is no request {request_id}.", status=404
-                )
-            except InvalidInput as exc:
-                form.field_errors["response"] = exc.problem[:1].upper() + exc.problem[1:] + "."
-                return await self._request_page(visitor, request_id, form=form, status=422)
         try:
             await self.review.vote(
                 request_id,
@@ -178,7 +166,7 @@ class ItemPages(InboxBase):
                 rationale=form.rationale,
                 name=visitor.display,
                 modified_payload=payload,
-                response=response,
+                answer=form.response if verdict is Verdict.RESPOND else None,
             )
         except NotFound:
             return self._message(

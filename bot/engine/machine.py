@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from bot.core.answers import check_answer
+from bot.core.answers import check_answer, read_answer
 from bot.core.callbacks import check_callback_url
 from bot.core.domain import (
     POLICY_ACTOR,
@@ -29,6 +29,7 @@ from bot.core.domain import (
     AgentState,
     ApprovalRequest,
     AuditEvent,
+    Ballot,
     BatchItemResult,
     CardRef,
     Change,
@@ -837,6 +838,16 @@ class Engine:
                 raise NotAllowed("second_vote", "you have already voted on this item")
             raise NotAllowed("second_vote", f"already voted as {earlier.reviewer}")
 
+    async def prepare_vote(self, request_id: str, reviewer: str, verdict: Verdict) -> Ballot:
+        """The one entry for a click: the request read once and checked, with whether the
+        channel must ask for a rationale, an edited payload or an answer before `vote`.
+
+        Raises NotFound, NotAllowed.
+        """
+        request = await self.get(request_id)
+        self.check_vote(request, reviewer, verdict)
+        return Ballot(request, verdict, self.rationale_required(request, verdict))
+
     def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool:
         return verdict in (Verdict.REJECT, Verdict.MODIFY, Verdict.REVERSE) or (
             request.risk is Risk.HIGH
@@ -853,12 +864,15 @@ class Engine:
         name: str | None = None,
         modified_payload: Mapping[str, Any] | None = None,
         response: Any = None,
+        answer: str | None = None,
     ) -> ApprovalRequest:
         """Record one reviewer's verdict; returns the request as it now stands.
 
-        `response` is a `respond` verdict's answer, checked against the request's
-        `response_schema`. Raises NotFound, NotAllowed (with a stable code), InvalidInput
-        (missing rationale, modified payload or answer; an answer the schema refuses),
+        `response` is a `respond` verdict's answer as a value, `answer` the same as the
+        reviewer typed it (read against the request's `response_schema` on the read the vote
+        is decided on, so a channel never reads the request just to parse it). Raises
+        NotFound, NotAllowed (with a stable code), InvalidInput (`.field` rationale,
+        modified_payload or response: a missing one, or an answer the schema refuses),
         StorageError.
         """
         return await self._vote(
@@ -870,6 +884,7 @@ class Engine:
             name=name,
             modified_payload=modified_payload,
             response=response,
+            answer=answer,
         )
 
     async def _vote(
@@ -884,6 +899,7 @@ class Engine:
         modified_payload: Mapping[str, Any] | None = None,
         batch: _BatchVote | None = None,
         response: Any = None,
+        answer: str | None = None,
     ) -> ApprovalRequest:
         rationale = (rationale or "").strip()
 
@@ -917,7 +933,10 @@ class Engine:
                     "modified_payload",
                     f"the edited payload nests deeper than the limit of {MAX_DEPTH} levels",
                 )
-            if verdict is Verdict.RESPOND:
+            given = response
+            if verdict is Verdict.RESPOND and answer is not None and response is None:
+                given = read_answer(request.response_schema, answer)
+            elif verdict is Verdict.RESPOND:
                 check_answer(request.response_schema, response)
             now = self.clock.now()
             return await self._record_vote(
@@ -930,7 +949,7 @@ class Engine:
                 modified_payload,
                 now,
                 batch_id=batch.batch_id if batch is not None else None,
-                response=response if verdict is Verdict.RESPOND else None,
+                response=given if verdict is Verdict.RESPOND else None,
             )
 
         result = await self._retrying(attempt)

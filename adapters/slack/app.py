@@ -34,7 +34,6 @@ from adapters.slack import batch_cards, cards
 from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
 from bot.core import jsondepth
-from bot.core.answers import read_answer
 from bot.core.domain import ApprovalRequest, Verdict, batch_blocker
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
@@ -117,6 +116,14 @@ def parse_payload(text: str) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(value, dict):
         return None, f"The payload must be a JSON object {{...}}, not {type(value).__name__}."
     return value, None
+
+
+# The verdict modal's blocks, by the field a refused vote names.
+_FORM_FIELDS = {
+    "rationale": cards.RATIONALE,
+    "modified_payload": cards.MODIFIED_PAYLOAD,
+    "response": cards.RESPONSE,
+}
 
 
 def _sentence(message: str) -> str:
@@ -319,29 +326,30 @@ class SlackApp:
         trigger_id = body.get("trigger_id")
         review = self._review()
         try:
-            request = await review.get(request_id)
+            if action_id == cards.DETAILS:
+                request = await review.get(request_id)
+                modal = cards.details_modal(self._views(request))
+                await self._open(actor, channel, trigger_id, modal)
+                return
+            ballot = await review.prepare_vote(
+                request_id, actor.reviewer, cards.VERDICT_ACTIONS[action_id]
+            )
         except NotFound:
             await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
             return
-        if action_id == cards.DETAILS:
-            await self._open(actor, channel, trigger_id, cards.details_modal(self._views(request)))
-            return
-        verdict = cards.VERDICT_ACTIONS[action_id]
-        try:
-            review.check_vote(request, actor.reviewer, verdict)
         except NotAllowed as exc:
             await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")
             return
-        if review.rationale_required(request, verdict) or verdict is Verdict.RESPOND:
+        if ballot.needs_form:
             modal = cards.verdict_modal(
-                request,
-                verdict,
-                inbox_url=self._link(request.id),
+                ballot.request,
+                ballot.verdict,
+                inbox_url=self._link(request_id),
                 external_id=modal_external_id(channel, trigger_id),
             )
             await self._open(actor, channel, trigger_id, modal)
             return
-        await self._vote(actor, channel, request_id, verdict)
+        await self._vote(actor, channel, request_id, ballot.verdict)
 
     async def _submit(self, ack: AsyncAck, body: Mapping[str, Any]) -> None:
         view = body.get("view") or {}
@@ -358,45 +366,22 @@ class SlackApp:
         picked = input_value(view, cards.REJECT_OPTION).strip()
         if picked:
             rationale = f"{picked}: {rationale}" if rationale else picked
-        errors: dict[str, str] = {}
         payload: dict[str, Any] | None = None
-        response: Any = None
         if verdict is Verdict.MODIFY:
             payload, problem = parse_payload(input_value(view, cards.MODIFIED_PAYLOAD))
             if problem:
-                errors[cards.MODIFIED_PAYLOAD] = problem
-        if verdict is Verdict.RESPOND:
-            response, problem = await self._answer(request_id, input_value(view, cards.RESPONSE))
-            if problem:
-                errors[cards.RESPONSE] = problem
-        if not rationale and await self._rationale_required(request_id, verdict):
-            errors[cards.RATIONALE] = (
-                "Please say why: the rationale is recorded and sent to the agent."
-            )
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        await ack()
+                await ack(response_action="errors", errors={cards.MODIFIED_PAYLOAD: problem})
+                return
+        answer = input_value(view, cards.RESPONSE) if verdict is Verdict.RESPOND else None
         channel = channel_from_external_id(view)
-        await self._vote(actor, channel, request_id, verdict, rationale, payload, response)
-
-    async def _answer(self, request_id: str, text: str) -> tuple[Any, str | None]:
-        """The typed answer as the request's schema wants it, or the problem to show."""
-        try:
-            request = await self._review().get(request_id)
-        except NotFound:
-            return None, "This request no longer exists."
-        try:
-            return read_answer(request.response_schema, text), None
-        except InvalidInput as exc:
-            return None, _sentence(exc.problem)
-
-    async def _rationale_required(self, request_id: str, verdict: Verdict) -> bool:
-        review = self._review()
-        try:
-            return review.rationale_required(await review.get(request_id), verdict)
-        except NotFound:
-            return False  # the vote itself will say the request is gone
+        # The vote checks the rationale and reads the answer on the one read it is decided
+        # on; what it refuses for a field of this form is shown under that field.
+        refusal = await self._vote(
+            actor, channel, request_id, verdict, rationale, payload, answer, ack=ack
+        )
+        if refusal is not None:
+            field, problem = refusal
+            await ack(response_action="errors", errors={field: problem})
 
     async def _vote(
         self,
@@ -406,8 +391,14 @@ class SlackApp:
         verdict: Verdict,
         rationale: str = "",
         payload: Mapping[str, Any] | None = None,
-        response: Any = None,
-    ) -> None:
+        answer: str | None = None,
+        *,
+        ack: AsyncAck | None = None,
+    ) -> tuple[str, str] | None:
+        """Record the vote and tell the reviewer of a refusal. From a modal (`ack` given),
+        a refused field of the form comes back as (block id, message) for the caller to show
+        under it, and the modal is acknowledged otherwise."""
+        message: str | None = None
         try:
             await self._review().vote(
                 request_id,
@@ -417,14 +408,22 @@ class SlackApp:
                 rationale=rationale,
                 name=actor.name,
                 modified_payload=payload,
-                response=response,
+                answer=answer,
             )
         except NotAllowed as exc:
-            await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")
+            message = f"🚫 Not recorded. {_sentence(exc.message)}"
         except InvalidInput as exc:
-            await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.problem)}")
+            block = _FORM_FIELDS.get(exc.field)
+            if ack is not None and block is not None:
+                return block, _sentence(exc.problem)
+            message = f"🚫 Not recorded. {_sentence(exc.problem)}"
         except NotFound:
-            await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
+            message = "🚫 Not recorded. This request no longer exists."
+        if ack is not None:
+            await ack()
+        if message is not None:
+            await self._tell(actor, channel, message)
+        return None
 
     async def _batch_click(self, body: Mapping[str, Any]) -> None:
         action = (body.get("actions") or [{}])[0]

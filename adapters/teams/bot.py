@@ -45,7 +45,6 @@ from adapters.teams import batch_cards, cards, queue_card
 from adapters.teams._turns import closing_connector
 from adapters.teams.queue_card import QUEUE, item_input
 from bot.core import jsondepth
-from bot.core.answers import read_answer
 from bot.core.domain import ApprovalRequest, Status, Verdict
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
@@ -234,61 +233,59 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         return batch_cards.results_message(verdict, results, summaries)
 
     async def decide(self, action: CardAction, reviewer: str | None, name: str | None) -> Answer:
-        """Check and record one verdict. Raises NotFound for an unknown request."""
-        request = await self.reviews.get(action.request_id)
-        tier = action.tier or request.tier or ""
+        """Record one verdict; a refusal reads the request once more to redraw the card.
 
-        def answer(
-            current: ApprovalRequest, message: str, tone: cards.Tone = "attention"
-        ) -> Answer:
-            return Answer(self.view(current, tier), message, tone)
+        The vote itself checks who may vote, the rationale and the answer on the one read it
+        is decided on. Raises NotFound for an unknown request.
+        """
+        verdict = action.verdict
+
+        async def refused(message: str) -> Answer:
+            current = await self.reviews.get(action.request_id)
+            tier = action.tier or current.tier or ""
+            return Answer(self.view(current, tier), message, "attention")
 
         if reviewer is None:
-            return answer(
-                request,
-                "Not recorded: Teams did not say who you are (no Microsoft Entra object id).",
-            )
-        verdict = action.verdict
-        try:
-            self.reviews.check_vote(request, reviewer, verdict)
-        except NotAllowed as exc:
-            return answer(request, f"Not recorded: {exc.message}.")
-        if self.reviews.rationale_required(request, verdict) and not action.rationale:
-            why = (
-                "for every verdict on a high-risk item"
-                if verdict in _PLAIN
-                else f"to {verdict.value}"
-            )
-            return answer(
-                request,
-                f"Not recorded: a rationale is required {why}. "
-                "Type it in the Rationale box and click again.",
+            return await refused(
+                "Not recorded: Teams did not say who you are (no Microsoft Entra object id)."
             )
         payload: Mapping[str, Any] | None = None
-        response: Any = None
-        try:
-            if verdict is Verdict.MODIFY:
+        unreadable: str | None = None
+        if verdict is Verdict.MODIFY:
+            try:
                 payload = _payload(action.modified_payload)
-            if verdict is Verdict.RESPOND:
-                response = read_answer(request.response_schema, action.response)
-        except InvalidInput as exc:
-            return answer(request, f"Not recorded: {exc.problem}.")
+            except InvalidInput as exc:
+                # Reported only if the vote gets as far as the payload: a missing
+                # rationale is said first, as on every other card.
+                unreadable = exc.problem
         try:
             updated = await self.reviews.vote(
-                request.id,
+                action.request_id,
                 reviewer,
                 verdict,
                 channel=CHANNEL,
                 rationale=action.rationale,
                 name=name,
                 modified_payload=payload,
-                response=response,
+                answer=action.response if verdict is Verdict.RESPOND else None,
             )
-        except NotAllowed as exc:  # another click won the race since the check above
-            return answer(await self.reviews.get(request.id), f"Not recorded: {exc.message}.")
+        except NotAllowed as exc:
+            return await refused(f"Not recorded: {exc.message}.")
         except InvalidInput as exc:
-            return answer(request, f"Not recorded: {exc.problem}.")
-        view = self.view(updated, tier)
+            if exc.field == "modified_payload" and unreadable:
+                return await refused(f"Not recorded: {unreadable}.")
+            if exc.field != "rationale":
+                return await refused(f"Not recorded: {exc.problem}.")
+            why = (
+                "for every verdict on a high-risk item"
+                if verdict in _PLAIN
+                else f"to {verdict.value}"
+            )
+            return await refused(
+                f"Not recorded: a rationale is required {why}. "
+                "Type it in the Rationale box and click again."
+            )
+        view = self.view(updated, action.tier or updated.tier or "")
         return Answer(view, _recorded(view, verdict), "good")
 
     # -- messages: Action.Submit fallbacks and text commands -----------------------------

@@ -321,6 +321,21 @@ class ApprovalRequest:
 
 
 @dataclass(frozen=True)
+class Ballot:
+    """A reviewer's click, checked before anything is asked or recorded: the request as it
+    stands, the verdict, and what the verdict still needs from them (a form to fill in)."""
+
+    request: ApprovalRequest
+    verdict: Verdict
+    needs_rationale: bool
+
+    @property
+    def needs_form(self) -> bool:
+        """A rationale, an edited payload (modify) or an answer (respond) is still missing."""
+        return self.needs_rationale or self.verdict in (Verdict.MODIFY, Verdict.RESPOND)
+
+
+@dataclass(frozen=True)
 class AgentSpec:
     """An agent as configured: where it is resumed and who owns it."""
 

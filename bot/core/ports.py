@@ -14,6 +14,7 @@ from bot.core.domain import (
     ApprovalRequest,
     AuditEvent,
     AuditRecord,
+    Ballot,
     BatchCard,
     BatchItemResult,
     CardRef,
@@ -455,6 +456,11 @@ class ReviewService(Protocol):
         """Raise NotAllowed (with `.code`/`.message`) if `reviewer` may not cast `verdict` now."""
         ...
 
+    async def prepare_vote(self, request_id: str, reviewer: str, verdict: Verdict) -> Ballot:
+        """The one entry for a click: the request read once and checked (`check_vote`), with
+        whether a form must be shown before `vote`. Raises NotFound, NotAllowed."""
+        ...
+
     def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool: ...
 
     def may_act(self, reviewer: str, request: ApprovalRequest) -> bool: ...
@@ -470,9 +476,12 @@ class ReviewService(Protocol):
         name: str | None = None,
         modified_payload: Mapping[str, Any] | None = None,
         response: Any = None,
+        answer: str | None = None,
     ) -> ApprovalRequest:
-        """Record a verdict (`response`: a respond verdict's answer). Raises NotFound,
-        NotAllowed, InvalidInput (rationale, payload, an answer the schema refuses)."""
+        """Record a verdict: `response` is a respond verdict's answer as a value, `answer` as
+        the reviewer typed it (read against the request's schema here, so a channel need not
+        read the request first). Raises NotFound, NotAllowed, InvalidInput with `.field`
+        rationale, modified_payload or response."""
         ...
 
     async def vote_many(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from bot.core.answers import check_answer
+from bot.core.answers import check_answer, read_answer
 from bot.core.callbacks import check_callback_url
 from bot.core.domain import (
     POLICY_ACTOR,
@@ -29,6 +29,7 @@ from bot.core.domain import (
     AgentState,
     ApprovalRequest,
     AuditEvent,
+    Ballot,
     BatchItemResult,
     CardRef,
     Change,
@@ -70,7 +71,7 @@ from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
 from bot.core.wording import Wording, payload_changes
-from bot.engine import standing
+from bot.engine import standing, transitions
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.metrics import Metrics
 from bot.engine.standing import covering
@@ -632,7 +633,7 @@ class Engine:
         )
         review = sampled(pending.id, self.policy.routing.review_sample_rate)
         request = dataclasses.replace(
-            _finish(dataclasses.replace(pending, votes=(vote,)), Status.APPROVED, now),
+            transitions.finish(dataclasses.replace(pending, votes=(vote,)), Status.APPROVED, now),
             review=ReviewState.QUEUED if review else ReviewState.SAMPLED_OUT,
             review_status=ReviewStatus.OPEN if review else None,
         )
@@ -795,52 +796,29 @@ class Engine:
 
         Channels call this before opening a rationale modal, so a refusal comes first.
         """
-        review_verdict = verdict in (Verdict.CONFIRM, Verdict.REVERSE)
-        if review_verdict:
-            if request.review_status is not ReviewStatus.OPEN:
-                raise NotAllowed(
-                    "already_decided",
-                    f"this item's review is already closed ({_decided_by(request)})",
-                )
-        elif request.status is Status.REJECTED and STOPPED_REASON in request.reasons:
-            raise NotAllowed(
-                "agent_stopped",
-                f"agent stopped: agent {request.agent_id} was stopped, which rejected this item",
-            )
-        elif request.status is not Status.PENDING:
-            raise NotAllowed(
-                "already_decided",
-                f"this item is already {request.status.value} ({_decided_by(request)})",
-            )
-        # People, not accounts: another identity of the requester or owner is them too.
-        if self.people.same(reviewer, request.requested_by):
-            raise NotAllowed("self_approval", "you requested this action, so you cannot decide it")
         agent = self.agents.get(request.agent_id)
-        if agent and self.people.same(reviewer, agent.owner):
-            raise NotAllowed(
-                "agent_owner",
-                f"you own agent {request.agent_id}, so you cannot decide its requests",
-            )
-        if not self.may_act(reviewer, request):
-            raise NotAllowed(
-                "not_a_reviewer",
-                f"you are not a reviewer of tier {request.tier} or above",
-            )
-        # One vote per person per action: after a modify, the people whose approvals it
-        # voided may approve the new action (else a two-person item could deadlock).
-        person = self.people.person_of(reviewer)
-        digest = request.current_action.sha256
-        for earlier in request.votes:
-            if earlier.action_sha256 != digest or self.people.person_of(earlier.reviewer) != person:
-                continue
-            if earlier.reviewer == reviewer:
-                raise NotAllowed("second_vote", "you have already voted on this item")
-            raise NotAllowed("second_vote", f"already voted as {earlier.reviewer}")
+        refused = transitions.refusal(
+            request,
+            transitions.Voter(reviewer, self.may_act(reviewer, request)),
+            verdict,
+            people=self.people,
+            owner=agent.owner if agent else None,
+        )
+        if refused is not None:
+            raise refused
+
+    async def prepare_vote(self, request_id: str, reviewer: str, verdict: Verdict) -> Ballot:
+        """The one entry for a click: the request read once and checked, with whether the
+        channel must ask for a rationale, an edited payload or an answer before `vote`.
+
+        Raises NotFound, NotAllowed.
+        """
+        request = await self.get(request_id)
+        self.check_vote(request, reviewer, verdict)
+        return Ballot(request, verdict, self.rationale_required(request, verdict))
 
     def rationale_required(self, request: ApprovalRequest, verdict: Verdict) -> bool:
-        return verdict in (Verdict.REJECT, Verdict.MODIFY, Verdict.REVERSE) or (
-            request.risk is Risk.HIGH
-        )
+        return transitions.rationale_required(request, verdict)
 
     async def vote(
         self,
@@ -853,12 +831,15 @@ class Engine:
         name: str | None = None,
         modified_payload: Mapping[str, Any] | None = None,
         response: Any = None,
+        answer: str | None = None,
     ) -> ApprovalRequest:
         """Record one reviewer's verdict; returns the request as it now stands.
 
-        `response` is a `respond` verdict's answer, checked against the request's
-        `response_schema`. Raises NotFound, NotAllowed (with a stable code), InvalidInput
-        (missing rationale, modified payload or answer; an answer the schema refuses),
+        `response` is a `respond` verdict's answer as a value, `answer` the same as the
+        reviewer typed it (read against the request's `response_schema` on the read the vote
+        is decided on, so a channel never reads the request just to parse it). Raises
+        NotFound, NotAllowed (with a stable code), InvalidInput (`.field` rationale,
+        modified_payload or response: a missing one, or an answer the schema refuses),
         StorageError.
         """
         return await self._vote(
@@ -870,6 +851,7 @@ class Engine:
             name=name,
             modified_payload=modified_payload,
             response=response,
+            answer=answer,
         )
 
     async def _vote(
@@ -884,6 +866,7 @@ class Engine:
         modified_payload: Mapping[str, Any] | None = None,
         batch: _BatchVote | None = None,
         response: Any = None,
+        answer: str | None = None,
     ) -> ApprovalRequest:
         rationale = (rationale or "").strip()
 
@@ -917,7 +900,10 @@ class Engine:
                     "modified_payload",
                     f"the edited payload nests deeper than the limit of {MAX_DEPTH} levels",
                 )
-            if verdict is Verdict.RESPOND:
+            given = response
+            if verdict is Verdict.RESPOND and answer is not None and response is None:
+                given = read_answer(request.response_schema, answer)
+            elif verdict is Verdict.RESPOND:
                 check_answer(request.response_schema, response)
             now = self.clock.now()
             return await self._record_vote(
@@ -930,7 +916,7 @@ class Engine:
                 modified_payload,
                 now,
                 batch_id=batch.batch_id if batch is not None else None,
-                response=response if verdict is Verdict.RESPOND else None,
+                response=given if verdict is Verdict.RESPOND else None,
             )
 
         result = await self._retrying(attempt)
@@ -1038,40 +1024,13 @@ class Engine:
         batch_id: str | None = None,
         response: Any = None,
     ) -> ApprovalRequest:
-        modified_action = request.modified_action
         before = request.current_action
-        if verdict is Verdict.MODIFY:
-            modified_action = Action(
-                request.current_action.kind,
-                request.current_action.summary,
-                dict(modified_payload or {}),
-            )
-        target = modified_action or request.action
-        person = self.people.person_of(reviewer)
-        vote = Vote(
-            reviewer, name, verdict, rationale, now, channel, target.sha256, person, response
+        cast = transitions.Cast(
+            reviewer, name, verdict, rationale, channel, modified_payload, response
         )
-        updated = dataclasses.replace(
-            request,
-            votes=(*request.votes, vote),
-            modified_action=modified_action,
-            updated_at=now,
-        )
-        if verdict is Verdict.REJECT:
-            updated = _finish(updated, Status.REJECTED, now)
-        elif verdict in (Verdict.APPROVE, Verdict.MODIFY, Verdict.RESPOND):
-            approvals = {
-                self.people.person_of(v.reviewer) for v in updated.approvals_for_current_action()
-            }
-            if len(approvals) >= updated.approvals_required:
-                final = Status.MODIFIED if updated.modified_action else Status.APPROVED
-                updated = _finish(updated, final, now)
-        elif verdict is Verdict.CONFIRM:
-            updated = dataclasses.replace(updated, review_status=ReviewStatus.CONFIRMED)
-        else:
-            updated = dataclasses.replace(
-                updated, status=Status.REVERSED, review_status=ReviewStatus.REVERSED, decided_at=now
-            )
+        updated, vote = transitions.cast_vote(request, cast, people=self.people, now=now)
+        person = vote.person
+        target = updated.current_action
         events = [
             self._event(
                 "voted",
@@ -1136,7 +1095,7 @@ class Engine:
                     "not_pending", f"request {request_id} is {request.status.value}, not pending"
                 )
             now = self.clock.now()
-            updated = _finish(request, Status.CANCELLED, now)
+            updated = transitions.finish(request, Status.CANCELLED, now)
             outbox, events = self._resolution(
                 updated, now, actor=f"agent:{agent_id}", channel="api"
             )
@@ -1230,7 +1189,7 @@ class Engine:
         texts = request.reason_texts
         if texts and STOPPED_REASON not in request.reasons:
             texts = (*texts, *self.wording.explain((STOPPED_REASON,), request.routing_input()))
-        updated = _finish(
+        updated = transitions.finish(
             dataclasses.replace(request, reasons=reasons, reason_texts=texts),
             Status.REJECTED,
             now,
@@ -1379,7 +1338,7 @@ class Engine:
                 )
                 new_votes = (vote,)
                 updated = dataclasses.replace(updated, votes=(*updated.votes, vote))
-            updated = _finish(updated, status, now)
+            updated = transitions.finish(updated, status, now)
             outbox, events = self._resolution(
                 updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR
             )
@@ -1482,28 +1441,6 @@ class _BatchVote:
             raise NotAllowed(
                 "moved_on", f"this item moved on to tier {request.tier} since the card was drawn"
             )
-
-
-def _finish(request: ApprovalRequest, status: Status, now: datetime) -> ApprovalRequest:
-    return dataclasses.replace(
-        request,
-        status=status,
-        decided_at=now,
-        deadline_at=None,
-        remind_at=None,
-        updated_at=now,
-        review_status=ReviewStatus.CLOSED
-        if request.review_status is ReviewStatus.OPEN
-        else request.review_status,
-    )
-
-
-def _decided_by(request: ApprovalRequest) -> str:
-    if request.votes:
-        last = request.votes[-1]
-        when = isoformat(last.at)
-        return f"{last.verdict.value} by {last.name} at {when}"
-    return f"{request.status.value} at {isoformat(request.decided_at)}"
 
 
 def body_digest(raw: bytes) -> str:

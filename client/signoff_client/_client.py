@@ -526,6 +526,37 @@ class _Core:
             if detail.is_final or (deadline is not None and time.monotonic() >= deadline):
                 return detail
 
+    def ask(
+        self,
+        question: str,
+        *,
+        response_schema: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        thread_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        kind: str = "question",
+        idempotency_key: str | None = None,
+    ) -> Plan[RequestDetail]:
+        """A person as a tool (HumanLayer's human-as-tool): ask `question`, wait for the answer.
+
+        The request is a `kind` action at confidence 0, so routing always puts it before a
+        person; `response_schema` (JSON Schema) says what shape the answer must have.
+        Returns the request when it ends or `timeout` passes (None: wait as long as it
+        takes): `.response` is the answer when `.status` is `approved`; a reject, expiry or
+        cancel carries no answer. Raises like `request_approval` and `wait`.
+        """
+        summary = question if len(question) <= 200 else question[:199] + "…"
+        answer = yield from self.request_approval(
+            {"kind": kind, "summary": summary, "payload": {"question": question}},
+            0.0,
+            thread_id=thread_id,
+            context=context,
+            question=question,
+            response_schema=response_schema,
+            idempotency_key=idempotency_key,
+        )
+        return (yield from self.wait(answer.id, timeout))
+
     def agent(self, agent_id: str) -> Plan[AgentState]:
         """The key's own agent: raises RequestNotFound for any other agent id, so a process
         handed a key can check that it belongs to the agent it was told it is.
@@ -623,6 +654,7 @@ class SignoffClient:
     request_approval = _sync(_Core.request_approval)
     get = _sync(_Core.get)
     wait = _sync(_Core.wait)
+    ask = _sync(_Core.ask)
     agent = _sync(_Core.agent)
     cancel = _sync(_Core.cancel)
     report_outcome = _sync(_Core.report_outcome)
@@ -695,6 +727,7 @@ class AsyncSignoffClient:
     request_approval = _async(_Core.request_approval)
     get = _async(_Core.get)
     wait = _async(_Core.wait)
+    ask = _async(_Core.ask)
     agent = _async(_Core.agent)
     cancel = _async(_Core.cancel)
     report_outcome = _async(_Core.report_outcome)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -183,3 +184,31 @@ async def test_a_reviewer_answers_and_picks_reject_reasons_in_the_web_inbox(
         ended = await svc.engine.get(reject_me)
         assert ended.status is Status.REJECTED
         assert ended.votes[0].rationale == "Wrong supplier"
+
+
+async def test_a_person_as_a_tool_the_client_asks_and_waits_for_the_answer(
+    app: Any,  # noqa: F811
+    svc: Any,  # noqa: F811
+) -> None:
+    from signoff_client import AsyncSignoffClient
+
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://signoff")
+    async with http, AsyncSignoffClient("http://signoff", KEY, http=http) as signoff:
+        asking = asyncio.create_task(
+            signoff.ask(
+                "Which warehouse ships order 991?",
+                response_schema={"type": "string", "enum": ["north", "south"]},
+                timeout=30,
+            )
+        )
+        for _ in range(400):  # the question reaches the queue while ask() waits
+            pending = await svc.engine.pending_for("web:alice")
+            if pending:
+                break
+            await asyncio.sleep(0.05)
+        [item] = pending
+        assert item.question == "Which warehouse ships order 991?"
+        assert item.lane.value == "escalate" and item.reasons == ("low_confidence",)
+        await svc.engine.vote(item.id, "web:jan", Verdict.RESPOND, channel="web", answer="south")
+        detail = await asking
+    assert detail.status == "approved" and detail.response == "south"

@@ -1,0 +1,181 @@
+"""Pure transitions of a request: who may vote, and what a vote does to the request.
+
+State, input and time in, the new state out: no I/O, no clock, no policy lookups beyond
+the values handed in. `Engine` (bot.engine.machine) reads, calls these, and writes the
+result with its outbox rows and audit events in one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.core.domain import (
+    STOPPED_REASON,
+    Action,
+    ApprovalRequest,
+    ReviewStatus,
+    Status,
+    Verdict,
+    Vote,
+    isoformat,
+)
+from bot.core.errors import NotAllowed
+from bot.core.people import People
+from routing import Risk
+
+REVIEW_VERDICTS = frozenset({Verdict.CONFIRM, Verdict.REVERSE})
+# Verdicts that count as the voter's approval of the action they are bound to.
+APPROVING = frozenset({Verdict.APPROVE, Verdict.MODIFY, Verdict.RESPOND})
+
+
+@dataclass(frozen=True)
+class Voter:
+    """Who clicks, as the rules see them: the identity, and whether they may act at the
+    request's tier (the policy's answer, groups included)."""
+
+    reviewer: str
+    may_act: bool
+
+
+def refusal(
+    request: ApprovalRequest,
+    voter: Voter,
+    verdict: Verdict,
+    *,
+    people: People,
+    owner: str | None,
+) -> NotAllowed | None:
+    """Why `voter` may not cast `verdict` on `request` now, or None when they may.
+
+    `owner` is the agent's owner: that person never decides its requests.
+    """
+    reviewer = voter.reviewer
+    if verdict in REVIEW_VERDICTS:
+        if request.review_status is not ReviewStatus.OPEN:
+            return NotAllowed(
+                "already_decided",
+                f"this item's review is already closed ({decided_by(request)})",
+            )
+    elif request.status is Status.REJECTED and STOPPED_REASON in request.reasons:
+        return NotAllowed(
+            "agent_stopped",
+            f"agent stopped: agent {request.agent_id} was stopped, which rejected this item",
+        )
+    elif request.status is not Status.PENDING:
+        return NotAllowed(
+            "already_decided",
+            f"this item is already {request.status.value} ({decided_by(request)})",
+        )
+    # People, not accounts: another identity of the requester or owner is them too.
+    if people.same(reviewer, request.requested_by):
+        return NotAllowed("self_approval", "you requested this action, so you cannot decide it")
+    if people.same(reviewer, owner):
+        return NotAllowed(
+            "agent_owner",
+            f"you own agent {request.agent_id}, so you cannot decide its requests",
+        )
+    if not voter.may_act:
+        return NotAllowed(
+            "not_a_reviewer", f"you are not a reviewer of tier {request.tier} or above"
+        )
+    # One vote per person per action: after a modify, the people whose approvals it
+    # voided may approve the new action (else a two-person item could deadlock).
+    person = people.person_of(reviewer)
+    digest = request.current_action.sha256
+    for earlier in request.votes:
+        if earlier.action_sha256 != digest or people.person_of(earlier.reviewer) != person:
+            continue
+        if earlier.reviewer == reviewer:
+            return NotAllowed("second_vote", "you have already voted on this item")
+        return NotAllowed("second_vote", f"already voted as {earlier.reviewer}")
+    return None
+
+
+def rationale_required(request: ApprovalRequest, verdict: Verdict) -> bool:
+    """Reject, modify and reverse always need a reason; every verdict on high risk does."""
+    return verdict in (Verdict.REJECT, Verdict.MODIFY, Verdict.REVERSE) or (
+        request.risk is Risk.HIGH
+    )
+
+
+@dataclass(frozen=True)
+class Cast:
+    """One verdict as the voter gave it."""
+
+    reviewer: str
+    name: str
+    verdict: Verdict
+    rationale: str
+    channel: str
+    modified_payload: Mapping[str, Any] | None = None
+    response: Any = None
+
+
+def cast_vote(
+    request: ApprovalRequest, cast: Cast, *, people: People, now: datetime
+) -> tuple[ApprovalRequest, Vote]:
+    """The request after `cast` (checked with `refusal` first), and the vote it records.
+
+    A reject ends it rejected; approvals of the current action by enough different people
+    end it approved (modified, after an edit); confirm and reverse close the review.
+    """
+    modified_action = request.modified_action
+    if cast.verdict is Verdict.MODIFY:
+        current = request.current_action
+        modified_action = Action(current.kind, current.summary, dict(cast.modified_payload or {}))
+    target = modified_action or request.action
+    vote = Vote(
+        cast.reviewer,
+        cast.name,
+        cast.verdict,
+        cast.rationale,
+        now,
+        cast.channel,
+        target.sha256,
+        people.person_of(cast.reviewer),
+        cast.response if cast.verdict is Verdict.RESPOND else None,
+    )
+    updated = dataclasses.replace(
+        request, votes=(*request.votes, vote), modified_action=modified_action, updated_at=now
+    )
+    if cast.verdict is Verdict.REJECT:
+        return finish(updated, Status.REJECTED, now), vote
+    if cast.verdict in APPROVING:
+        approvals = {people.person_of(v.reviewer) for v in updated.approvals_for_current_action()}
+        if len(approvals) >= updated.approvals_required:
+            final = Status.MODIFIED if updated.modified_action else Status.APPROVED
+            return finish(updated, final, now), vote
+        return updated, vote
+    if cast.verdict is Verdict.CONFIRM:
+        return dataclasses.replace(updated, review_status=ReviewStatus.CONFIRMED), vote
+    reversed_ = dataclasses.replace(
+        updated, status=Status.REVERSED, review_status=ReviewStatus.REVERSED, decided_at=now
+    )
+    return reversed_, vote
+
+
+def finish(request: ApprovalRequest, status: Status, now: datetime) -> ApprovalRequest:
+    """`request` ended with `status` at `now`: no deadline or reminder left, review closed."""
+    return dataclasses.replace(
+        request,
+        status=status,
+        decided_at=now,
+        deadline_at=None,
+        remind_at=None,
+        updated_at=now,
+        review_status=ReviewStatus.CLOSED
+        if request.review_status is ReviewStatus.OPEN
+        else request.review_status,
+    )
+
+
+def decided_by(request: ApprovalRequest) -> str:
+    """Who decided last and when, for a refusal's message."""
+    if request.votes:
+        last = request.votes[-1]
+        return f"{last.verdict.value} by {last.name} at {isoformat(last.at)}"
+    return f"{request.status.value} at {isoformat(request.decided_at)}"

@@ -1,0 +1,194 @@
+"""The pure transitions (bot.engine.transitions): every rule of who may vote and what a vote
+does, branch by branch."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.core.domain import (
+    STOPPED_REASON,
+    Action,
+    ApprovalRequest,
+    ReviewStatus,
+    Status,
+    Verdict,
+)
+from bot.core.people import People, Person
+from bot.engine.transitions import (
+    Cast,
+    Voter,
+    cast_vote,
+    decided_by,
+    finish,
+    rationale_required,
+    refusal,
+)
+from routing import Lane, ReviewState, Risk
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+LATER = NOW + timedelta(minutes=5)
+PEOPLE = People.of([Person("ana", "Ana", ("web:ana", "slack:U0ANA"))])
+
+
+def pending(**fields: object) -> ApprovalRequest:
+    values: dict[str, object] = {
+        "id": "req_1",
+        "agent_id": "bot",
+        "action": Action("payment", "Pay INV-1", {"amount": 950}),
+        "confidence": 0.4,
+        "status": Status.PENDING,
+        "lane": Lane.ESCALATE,
+        "risk": Risk.MEDIUM,
+        "reasons": ("low_confidence",),
+        "tier": "junior",
+        "approvals_required": 1,
+        "review": ReviewState.NONE,
+        "created_at": NOW,
+        "updated_at": NOW,
+        "deadline_at": NOW + timedelta(hours=1),
+        "remind_at": NOW + timedelta(minutes=30),
+        **fields,
+    }
+    return ApprovalRequest(**values)  # type: ignore[arg-type]
+
+
+def check(request: ApprovalRequest, reviewer: str = "web:bo", **options: object) -> str | None:
+    verdict = options.pop("verdict", Verdict.APPROVE)
+    may_act = bool(options.pop("may_act", True))
+    owner = options.pop("owner", None)
+    refused = refusal(
+        request,
+        Voter(reviewer, may_act),
+        verdict,  # type: ignore[arg-type]
+        people=PEOPLE,
+        owner=owner,  # type: ignore[arg-type]
+    )
+    return None if refused is None else refused.code
+
+
+def vote(
+    request: ApprovalRequest, reviewer: str, verdict: Verdict, **more: object
+) -> ApprovalRequest:
+    cast = Cast(reviewer, reviewer.split(":")[1], verdict, "why", "web", **more)  # type: ignore[arg-type]
+    updated, _ = cast_vote(request, cast, people=PEOPLE, now=LATER)
+    return updated
+
+
+# -- refusal ---------------------------------------------------------------------------------
+
+
+def test_a_pending_item_takes_a_vote_from_a_reviewer_of_its_tier() -> None:
+    assert check(pending()) is None
+
+
+def test_reviews_take_confirm_and_reverse_only_while_open() -> None:
+    done = pending(status=Status.APPROVED, review_status=ReviewStatus.OPEN)
+    assert check(done, verdict=Verdict.CONFIRM) is None
+    closed = dataclasses.replace(done, review_status=ReviewStatus.CONFIRMED)
+    assert check(closed, verdict=Verdict.REVERSE) == "already_decided"
+
+
+def test_a_decided_or_stopped_item_takes_no_more_votes() -> None:
+    stopped = pending(status=Status.REJECTED, reasons=(STOPPED_REASON,))
+    assert check(stopped) == "agent_stopped"
+    decided = vote(pending(), "web:bo", Verdict.APPROVE)
+    refused = refusal(decided, Voter("web:cy", True), Verdict.REJECT, people=PEOPLE, owner=None)
+    assert refused is not None and refused.code == "already_decided"
+    assert "approve by bo at 2026-12-07T09:05:00Z" in refused.message
+
+
+def test_the_requester_and_the_owner_never_decide_under_any_identity() -> None:
+    assert check(pending(requested_by="web:ana"), "slack:U0ANA") == "self_approval"
+    assert check(pending(), "slack:U0ANA", owner="web:ana") == "agent_owner"
+
+
+def test_only_reviewers_of_the_tier_or_above_decide() -> None:
+    assert check(pending(), may_act=False) == "not_a_reviewer"
+
+
+def test_one_vote_per_person_per_action() -> None:
+    two = pending(approvals_required=2)
+    after = vote(two, "web:ana", Verdict.APPROVE)
+    assert check(after, "web:ana") == "second_vote"
+    refused = refusal(after, Voter("slack:U0ANA", True), Verdict.APPROVE, people=PEOPLE, owner=None)
+    assert refused is not None and refused.message == "already voted as web:ana"
+    assert check(after, "web:bo") is None  # another person
+    edited = vote(two, "web:bo", Verdict.MODIFY, modified_payload={"amount": 900})
+    assert check(edited, "web:ana") is None  # ana never voted on the edited action
+    assert check(edited, "web:bo") == "second_vote"
+
+
+# -- rationale -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("risk", "verdict", "needed"),
+    [
+        (Risk.LOW, Verdict.APPROVE, False),
+        (Risk.LOW, Verdict.RESPOND, False),
+        (Risk.LOW, Verdict.REJECT, True),
+        (Risk.MEDIUM, Verdict.MODIFY, True),
+        (Risk.MEDIUM, Verdict.REVERSE, True),
+        (Risk.HIGH, Verdict.APPROVE, True),
+    ],
+)
+def test_when_a_rationale_is_required(risk: Risk, verdict: Verdict, needed: bool) -> None:
+    assert rationale_required(pending(risk=risk), verdict) is needed
+
+
+# -- what a vote does ------------------------------------------------------------------------
+
+
+def test_one_reject_ends_it() -> None:
+    rejected = vote(pending(approvals_required=2), "web:bo", Verdict.REJECT)
+    assert rejected.status is Status.REJECTED and rejected.decided_at == LATER
+    assert rejected.deadline_at is None and rejected.remind_at is None
+
+
+def test_approvals_by_enough_different_people_approve_it() -> None:
+    two = pending(approvals_required=2)
+    once = vote(two, "web:ana", Verdict.APPROVE)
+    assert once.status is Status.PENDING and len(once.votes) == 1
+    assert once.votes[0].person == "ana" and once.votes[0].response is None
+    twice = vote(once, "web:bo", Verdict.APPROVE)
+    assert twice.status is Status.APPROVED and twice.decided_at == LATER
+
+
+def test_a_modify_binds_to_the_edited_action_and_ends_it_modified() -> None:
+    edited = vote(pending(), "web:bo", Verdict.MODIFY, modified_payload={"amount": 900})
+    assert edited.status is Status.MODIFIED
+    assert edited.current_action.payload == {"amount": 900}
+    assert edited.votes[0].action_sha256 == edited.current_action.sha256
+
+
+def test_an_answer_counts_as_an_approval_and_is_kept_only_for_respond() -> None:
+    answered = vote(pending(), "web:bo", Verdict.RESPOND, response={"account": "ops"})
+    assert answered.status is Status.APPROVED and answered.response == {"account": "ops"}
+    plain = vote(pending(), "web:bo", Verdict.APPROVE, response="ignored")
+    assert plain.votes[0].response is None
+
+
+def test_confirm_and_reverse_close_the_review() -> None:
+    reviewed = pending(
+        status=Status.APPROVED, review_status=ReviewStatus.OPEN, decided_at=NOW, tier=None
+    )
+    confirmed = vote(reviewed, "web:bo", Verdict.CONFIRM)
+    assert confirmed.review_status is ReviewStatus.CONFIRMED
+    assert confirmed.status is Status.APPROVED
+    reversed_ = vote(reviewed, "web:bo", Verdict.REVERSE)
+    assert reversed_.status is Status.REVERSED
+    assert reversed_.review_status is ReviewStatus.REVERSED and reversed_.decided_at == LATER
+
+
+def test_finishing_closes_an_open_review_and_leaves_others_alone() -> None:
+    assert finish(
+        pending(review_status=ReviewStatus.OPEN), Status.APPROVED, LATER
+    ).review_status is (ReviewStatus.CLOSED)
+    assert finish(pending(), Status.EXPIRED, LATER).review_status is None
+
+
+def test_decided_by_names_the_last_voter_or_the_status() -> None:
+    assert decided_by(finish(pending(), Status.EXPIRED, LATER)) == "expired at 2026-12-07T09:05:00Z"

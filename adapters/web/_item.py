@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.domain import ApprovalRequest, ReasonText, Verdict, as_utc
-from bot.core.wording import Change, Wording, payload_changes
+from bot.core.wording import Change, Wording, current_amount, payload_changes
 
 # Context keys drawn on the first screen, and those drawn in their own sections below.
 FIRST_KEYS = ("summary", "goal", "recommendation", "alternatives", "failure_reason")
@@ -57,20 +57,12 @@ def _changed_by(item: ApprovalRequest) -> str | None:
     return ", ".join(dict.fromkeys(names)) or None
 
 
-def _amount_change(
-    item: ApprovalRequest, found: tuple[Change, ...], wording: Wording
-) -> tuple[str | None, str | None]:
-    """The amount to show and the one it replaced, when a modify changed the payload's
-    top-level `amount` that matched the request's amount."""
+def _amount_change(item: ApprovalRequest, wording: Wording) -> tuple[str | None, str | None]:
+    """The amount to show (as a modify left it, bot.core.wording.current_amount) and the one
+    it replaced, if a modify changed it."""
     shown = wording.amount(item)
-    for change in found:
-        if (
-            change.path == "amount"
-            and isinstance(change.new, int | float)
-            and not isinstance(change.new, bool)
-            and change.old == item.amount
-        ):
-            return wording.money(change.new, item.currency), shown
+    if current_amount(item) != item.amount:
+        return shown, wording.money(item.amount, item.currency)
     return shown, None
 
 
@@ -87,7 +79,7 @@ def deadline_text(item: ApprovalRequest, wording: Wording, now: datetime) -> Dea
 
 def first_screen(item: ApprovalRequest, wording: Wording, now: datetime) -> FirstScreen:
     found = changes(item)
-    amount, amount_was = _amount_change(item, found, wording)
+    amount, amount_was = _amount_change(item, wording)
     return FirstScreen(
         summary=item.current_action.summary,
         amount=amount,

@@ -188,10 +188,8 @@ class Wording:
         if needed == 1:
             return f"Needs one person{tier}"
         people = _NUMBER_WORDS.get(needed, str(needed))
-        line = f"Needs {people} different people{tier}"
-        if not approvals:
-            return line
-        return f"{line} — {len(approvals)} of {needed} approved, by {names}"
+        line = f"Needs {people} different people{tier} — {len(approvals)} of {needed} approved"
+        return f"{line}, by {names}" if names else line
 
     def deadline(self, request: ApprovalRequest) -> Deadline | None:
         """What the deadline does to a pending item: escalate to the next tier, or end it."""

@@ -209,6 +209,6 @@ async def test_a_person_as_a_tool_the_client_asks_and_waits_for_the_answer(
         [item] = pending
         assert item.question == "Which warehouse ships order 991?"
         assert item.lane.value == "escalate" and item.reasons == ("low_confidence",)
-        await svc.engine.vote(item.id, "web:jan", Verdict.RESPOND, channel="web", answer="south")
+        await svc.engine.vote(item.id, "web:alice", Verdict.RESPOND, channel="web", answer="south")
         detail = await asking
     assert detail.status == "approved" and detail.response == "south"

@@ -440,7 +440,9 @@ async def test_two_person_high_risk_approval_takes_two_rationales(w: World) -> N
     rid = await w.submit(TWO_PERSON)
     await w.drain()
     card = w.card(rid, "C0MGR")
-    assert "Needs two different people from tier manager or above\n" in all_text(card.blocks)
+    assert "Needs two different people from tier manager or above — 0 of 2 approved\n" in all_text(
+        card.blocks
+    )
 
     await w.click("U0DDD", "signoff_approve", rid)  # high risk: even approve needs a why
     first = await w.opened(1)

@@ -139,7 +139,9 @@ def test_who_decides_counts_people_and_names_those_who_approved() -> None:
     wording = Wording(default_policy())
     two = request_from(payment(reversible=False), wording)
     assert two.approvals_required == 2
-    assert wording.who_decides(two) == "Needs two different people from tier manager or above"
+    assert wording.who_decides(two) == (
+        "Needs two different people from tier manager or above — 0 of 2 approved"
+    )
     digest = two.current_action.sha256
     one_in = dataclasses.replace(two, votes=(vote("Ana", digest=digest),))
     assert wording.who_decides(one_in) == (

@@ -154,7 +154,7 @@ def test_approval_card_has_the_contract_buttons_and_what_a_reviewer_needs() -> N
         "A payment of 5,000 USD is over the 500 limit",
         "Regulated area",
         "62% confident",
-        "Needs two different people from tier manager or above\n",
+        "Needs two different people from tier manager or above — 0 of 2 approved\n",
         f"<!date^{int((NOW + timedelta(hours=4)).timestamp())}^{{time}}",  # the reader's zone
         "slack:U0REQ",
         "ACME invoice, matched to PO-77",
@@ -191,7 +191,7 @@ def test_the_first_screen_decides_before_any_payload() -> None:
         "Large payment* — A payment of 5,000 USD is over the 500 limit",
         "Regulated area* — This touches a regulated area (financial)",
         "*Agent recommends:* pay · 62% confident",
-        "Needs two different people from tier manager or above\n",
+        "Needs two different people from tier manager or above — 0 of 2 approved\n",
         f"Rejected automatically at <!date^{int(deadline.timestamp())}^{{time}}, "
         "{date_short_pretty}|2026-01-05 13:00 UTC> if no one decides",
     ]:

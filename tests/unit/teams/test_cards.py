@@ -154,7 +154,7 @@ def test_the_first_screen_decides_before_any_payload(
     assert "Payment of 5,000 USD is over the 500 limit" in words  # why, in a sentence
     assert "Regulated domain" in words
     assert "pay it" in words and "62% confident" in words  # the agent's advice
-    assert "Needs two different people from tier junior or above" in words
+    assert "Needs two different people from tier junior or above — 0 of 2 approved" in words
     # The deadline's consequence, the time written by each reader's own client.
     [deadline] = [e for e in screen if "if no one decides" in str(e.get("text", ""))]
     assert deadline["type"] == "TextBlock"  # only TextBlocks evaluate DATE() and TIME()

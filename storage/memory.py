@@ -228,7 +228,7 @@ class InMemoryRepository:
             self._outbox[message_id] = dataclasses.replace(
                 message,
                 status=result.status,
-                attempts=message.attempts + 1,
+                attempts=message.attempts + int(result.counted),
                 next_attempt_at=result.next_attempt_at or message.next_attempt_at,
                 last_error=result.error,
                 lease_owner=None,

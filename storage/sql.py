@@ -494,7 +494,7 @@ class SqlRepository:
         """
         values: dict[str, Any] = {
             "status": result.status.value,
-            "attempts": OutboxRow.attempts + 1,
+            "attempts": OutboxRow.attempts + int(result.counted),
             "last_error": result.error,
             "lease_owner": None,
             "lease_expires_at": None,

@@ -377,6 +377,9 @@ class OutboxResult:
     card: CardRef | None = None
     # A batch card just posted: (batch id, platform reference), stored with the result.
     batch_ref: tuple[str, Mapping[str, Any]] | None = None
+    # False when the attempt does not count towards giving up: the platform throttled it
+    # (429), or it waits on another delivery; it is simply due again at `next_attempt_at`.
+    counted: bool = True
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from bot.core.domain import (
     Status,
     new_id,
 )
-from bot.core.errors import DeliveryError, StorageError
+from bot.core.errors import DeliveryError, RateLimited, StorageError
 from bot.core.lanes import LANE_KINDS, LaneName, OutboxCaps, destination
 from bot.core.logs import request_context
 from bot.core.ports import (
@@ -260,6 +260,8 @@ class OutboxWorker:
                 return OutboxResult(OutboxStatus.DONE)
             await self._remind(message, request)
             return OutboxResult(OutboxStatus.DONE)
+        except RateLimited as exc:
+            return self._throttled(str(exc), exc.retry_after)
         except DeliveryError as exc:
             return self._failed(message, str(exc), exc.retryable, exc.retry_after)
         except StorageError:
@@ -276,6 +278,17 @@ class OutboxWorker:
         if delay is None:
             return OutboxResult(OutboxStatus.DEAD, error=error)
         return OutboxResult(OutboxStatus.PENDING, next_attempt_at=now + delay, error=error)
+
+    def _throttled(self, error: str, retry_after: float | None) -> OutboxResult:
+        # When the platform said (the adapter added its jitter): a throttled burst must not
+        # back off like a broken receiver (5 s, 30 s, 2 min...) nor ever become dead.
+        wait = retry_after if retry_after is not None else 1.0
+        return OutboxResult(
+            OutboxStatus.PENDING,
+            next_attempt_at=self.clock.now() + timedelta(seconds=wait),
+            error=error,
+            counted=False,
+        )
 
     def view(self, request: ApprovalRequest, tier: str, target: str) -> CardView:
         return self.views.view(request, tier, target)
@@ -369,6 +382,8 @@ class OutboxWorker:
         if failures:
             retryable = [f for f in failures if f.retryable]
             waits = [f.retry_after for f in retryable if f.retry_after is not None]
+            if all(isinstance(f, RateLimited) for f in failures):
+                raise RateLimited("; ".join(str(f) for f in failures), retry_after=max(waits))
             raise DeliveryError(
                 "; ".join(str(f) for f in failures),
                 retryable=bool(retryable),

@@ -18,7 +18,10 @@ read the card that is on screen now::
   attachment (Teams would have to split it into two messages, which an edit cannot do).
 
 A queued throttle answers 429 (or another status) with Retry-After instead, and records
-nothing but the attempt (`throttled`).
+nothing but the attempt (`throttled`). `enforce_limits()` turns on Teams' documented limits
+per bot per thread (`tests.support.rate_limits`): a call beyond them gets 429 with
+Retry-After, is listed in `throttled` too, and `limits.early` lists calls that came back
+before their Retry-After.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tests.support.http_receiver import HttpReceiver, Recorded, Reply
+from tests.support.rate_limits import SlidingWindows, teams_limits
 
 Kind = Literal["create", "send", "update"]
 
@@ -75,6 +79,7 @@ class FakeConnector(HttpReceiver):
             "update": deque(),
         }
         self.throttled: list[Recorded] = []
+        self.limits: SlidingWindows | None = None
         self.refused: list[Recorded] = []
         """Edits refused with 400 because they held text beside a card."""
 
@@ -128,6 +133,14 @@ class FakeConnector(HttpReceiver):
                 queue.clear()
             self.throttled.clear()
             self.refused.clear()
+            self.limits = None
+
+    def enforce_limits(self) -> SlidingWindows:
+        """Answer beyond Teams' documented per-thread limits with 429 (until `reset`)."""
+        limits = teams_limits()
+        with self._state:
+            self.limits = limits
+        return limits
 
     def throttle(
         self,
@@ -165,6 +178,22 @@ class FakeConnector(HttpReceiver):
                     {"Retry-After": wait} if wait is not None else {},
                 )
             body = recorded.json()
+            if self.limits is not None:
+                thread = (
+                    body["channelData"]["channel"]["id"]
+                    if kind == "create"
+                    else match["conv"]
+                    if match is not None
+                    else ""
+                )
+                seconds = self.limits.check(thread, recorded.at)
+                if seconds is not None:
+                    self.throttled.append(recorded)
+                    return Reply.json(
+                        {"error": {"code": "TooManyRequests", "message": "rate limit exceeded"}},
+                        429,
+                        {"Retry-After": str(seconds)},
+                    )
             auth = recorded.headers.get("authorization")
             if kind == "create":
                 channel = body["channelData"]["channel"]["id"]

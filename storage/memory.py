@@ -140,6 +140,9 @@ class InMemoryRepository:
     async def get(self, request_id: str) -> ApprovalRequest | None:
         return self._requests.get(request_id)
 
+    async def get_many(self, request_ids: Sequence[str]) -> Sequence[ApprovalRequest]:
+        return [self._requests[i] for i in request_ids if i in self._requests]
+
     async def list_requests(
         self,
         *,

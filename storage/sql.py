@@ -708,6 +708,18 @@ class SqlRepository:
                 )
         return _request(rows[0], votes, moves)
 
+    async def get_many(self, request_ids: Sequence[str]) -> Sequence[ApprovalRequest]:
+        """The requests of `request_ids` that exist, in that order, read in one snapshot."""
+        if not request_ids:
+            return []
+        query = select(RequestRow.__table__).where(RequestRow.id.in_(list(request_ids)))
+        async with self._read(snapshot=True) as conn:
+            rows = {r["id"]: r for r in (await conn.execute(query)).mappings().all()}
+            votes, moves = await _children(conn, list(rows))
+        return [
+            _request(rows[i], votes.get(i, ()), moves.get(i, ())) for i in request_ids if i in rows
+        ]
+
     async def list_requests(
         self,
         *,

@@ -11,11 +11,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack import batch_cards, cards
+from adapters.slack import batch_cards, cards, queue_cards
 from adapters.slack.pacer import EDITS, ChannelPacer
 from bot.core.domain import Alert
 from bot.core.errors import DeliveryError, RateLimited
-from bot.core.views import BatchView, CardView
+from bot.core.views import BatchView, CardView, QueueView
 
 log = logging.getLogger("signoff.slack")
 
@@ -101,6 +101,13 @@ class SlackChannel:
 
     async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
         await self._update(ref, batch_cards.batch_message(view))
+
+    async def post_queue(self, view: QueueView) -> Mapping[str, Any]:
+        """Post a tier's queue card (implements `bot.core.ports.QueueChannel`)."""
+        return await self._post(view.card.target, queue_cards.queue_message(view))
+
+    async def update_queue(self, ref: Mapping[str, Any], view: QueueView) -> None:
+        await self._update(ref, queue_cards.queue_message(view))
 
     async def _post(self, target: str, message: cards.SlackMessage) -> Mapping[str, Any]:
         response = await self._write(

@@ -23,13 +23,13 @@ from botbuilder.schema.teams import ChannelInfo, TeamsChannelData, TenantInfo
 from botframework.connector import Channels
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from adapters.teams import batch_cards, cards
+from adapters.teams import batch_cards, cards, queue_cards
 from adapters.teams._turns import closing_connector
 from adapters.teams.auth import TeamsAuth, TeamsCredentials
 from bot.core.domain import Alert
 from bot.core.errors import DeliveryError, RateLimited
 from bot.core.pacing import Pacer
-from bot.core.views import BatchView, CardView
+from bot.core.views import BatchView, CardView, QueueView
 
 log = logging.getLogger("signoff.teams")
 
@@ -203,6 +203,20 @@ class TeamsChannel:
 
         await self._continue(ref, "update_activity", edit, gone_ok=True)
 
+    async def post_queue(self, view: QueueView) -> Mapping[str, Any]:
+        """Post a tier's queue card as a new thread (implements `QueueChannel`)."""
+        return await self._create(view.card.target, self._queue_activity(view))
+
+    async def update_queue(self, ref: Mapping[str, Any], view: QueueView) -> None:
+        activity = self._queue_activity(view)
+        activity.id = str(ref["activity_id"])
+
+        async def edit(turn: TurnContext) -> None:
+            async with closing_connector(turn):
+                await turn.update_activity(activity)
+
+        await self._continue(ref, "update_activity", edit, gone_ok=True)
+
     async def _create(self, target: str, activity: Activity) -> Mapping[str, Any]:
         parameters = ConversationParameters(
             is_group=True,
@@ -313,6 +327,14 @@ class TeamsChannel:
         card = batch_cards.batch_card(view)
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         activity.summary = str(card["fallbackText"])
+        return activity
+
+    @staticmethod
+    def _queue_activity(view: QueueView) -> Activity:
+        activity = MessageFactory.attachment(
+            CardFactory.adaptive_card(queue_cards.queue_card(view))
+        )
+        activity.summary = queue_cards.fallback_text(view)
         return activity
 
     @staticmethod

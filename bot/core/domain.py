@@ -425,6 +425,12 @@ class BatchCard:
         return (self.tier, self.kind, self.channel, self.target)
 
 
+QUEUE_KIND = "(queue)"
+"""The `kind` of a `BatchCard` that is a tier's queue card (`bot.engine.queue_cards`): the
+digest posted while a burst waits for its own cards, listing what waits at the tier. Batch
+groups leave an action of this kind out, so the two never share a group."""
+
+
 def batch_blocker(request: ApprovalRequest) -> tuple[str, str] | None:
     """Why `request` may not be decided from a batch, as (code, message); None if it may.
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import Counter
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from bot.core.domain import (
+    QUEUE_KIND,
     AgentSpec,
     Alert,
     ApprovalRequest,
@@ -48,12 +50,13 @@ from bot.core.ports import (
     BatchChannel,
     Channel,
     Clock,
+    QueueChannel,
     Repository,
     ResumeTarget,
     WebhookDelivery,
 )
 from bot.core.retry import next_delay
-from bot.core.views import BatchView, CardView, CardViews
+from bot.core.views import BatchView, CardView, CardViews, QueueView
 from bot.engine.metrics import Metrics
 from routing import Policy
 
@@ -67,6 +70,8 @@ RENEW_SHARE = 1 / 3
 # How often a drain with deliveries in flight looks for newly due messages when nothing
 # finished and nobody kicked it (retries coming due, rows of other replicas).
 IDLE_POLL = 1.0
+# How many times (about a second apart) a queue card's redraw waits for its post.
+QUEUE_POST_PATIENCE = 60
 
 
 class OutboxWorker:
@@ -340,6 +345,8 @@ class OutboxWorker:
         batch = await self.repo.batch(str(message.payload.get("batch_id", "")))
         if batch is None:
             return OutboxResult(OutboxStatus.DONE, error="batch card no longer exists")
+        if batch.kind == QUEUE_KIND:
+            return await self._queue(message, batch)
         channel = self.channels.get(batch.channel)
         if not isinstance(channel, BatchChannel):
             return OutboxResult(
@@ -361,6 +368,46 @@ class OutboxWorker:
             if not exc.retryable:
                 self.metrics.card_update_failures.labels(channel=batch.channel).inc()
             raise
+        return OutboxResult(OutboxStatus.DONE)
+
+    async def queue_view(self, card: BatchCard) -> QueueView:
+        """A tier's queue card with what waits there now (decided items drop off)."""
+        items = await self.repo.get_many(card.members)
+        waiting = tuple(r for r in items if r.status is Status.PENDING and r.tier == card.tier)
+        card = dataclasses.replace(card, total=card.total - (len(items) - len(waiting)))
+        reviewers = self.policy.tier(card.tier).reviewers if self._has_tier(card.tier) else ()
+        return QueueView(card, waiting, tuple(reviewers), self.public_url)
+
+    def _has_tier(self, name: str) -> bool:
+        return any(t.name == name for t in self.policy.tiers)
+
+    async def _queue(self, message: OutboxMessage, card: BatchCard) -> OutboxResult:
+        """Post or redraw a queue card (bot.engine.queue_cards)."""
+        channel = self.channels.get(card.channel)
+        if not isinstance(channel, QueueChannel):
+            return OutboxResult(
+                OutboxStatus.DEAD, error=f"channel {card.channel} cannot draw queue cards"
+            )
+        if message.kind is OutboxKind.POST_BATCH:
+            if card.ref is not None or card.status is BatchStatus.CLOSED:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: posted or closed already")
+            ref = await channel.post_queue(await self.queue_view(card))
+            return OutboxResult(OutboxStatus.DONE, batch_ref=(card.id, dict(ref)))
+        version = message.payload.get("version")
+        if isinstance(version, int) and card.version > version:
+            # A later redraw is queued: it draws what this one would, and more.
+            return OutboxResult(OutboxStatus.DONE, error="skipped: a later redraw is queued")
+        if card.ref is None:
+            if card.status is BatchStatus.CLOSED or message.attempts >= QUEUE_POST_PATIENCE:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: never posted")
+            # Its post is on its way (a few seconds behind the channel's pace): try again
+            # soon rather than after the first 5 s step of a failed delivery.
+            return OutboxResult(
+                OutboxStatus.PENDING,
+                next_attempt_at=self.clock.now() + timedelta(seconds=1),
+                error=f"queue card {card.id} is not posted yet",
+            )
+        await channel.update_queue(card.ref, await self.queue_view(card))
         return OutboxResult(OutboxStatus.DONE)
 
     async def _update_cards(self, request: ApprovalRequest) -> None:

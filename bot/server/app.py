@@ -27,6 +27,7 @@ from bot.engine.batches import BatchPlanner
 from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import LEASE, OutboxWorker
+from bot.engine.queue_cards import QueuePlanner
 from bot.engine.scheduler import PeriodicJob, Scheduler
 from bot.engine.waiters import Waiters
 from bot.oversight.cost import CostGauges, cost_figures
@@ -52,6 +53,7 @@ TIMING_ENV = {
     "outbox_lease": "SIGNOFF_OUTBOX_LEASE",
     "wait_poll_interval": "SIGNOFF_WAIT_POLL_INTERVAL",
     "batch_interval": "SIGNOFF_BATCH_INTERVAL",
+    "queue_interval": "SIGNOFF_QUEUE_INTERVAL",
 }
 
 
@@ -68,6 +70,7 @@ class Timing:
     outbox_lease: float = LEASE.total_seconds()
     wait_poll_interval: float = 1.0
     batch_interval: float = 30.0
+    queue_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Timing:
@@ -230,6 +233,12 @@ async def build_services(
         if await planner.plan() and scheduler_ref:
             scheduler_ref[0].kick()
 
+    queues = QueuePlanner(engine, after=settings.queue.after, max_items=settings.queue.max_items)
+
+    async def plan_queues() -> None:
+        if await queues.plan() and scheduler_ref:
+            scheduler_ref[0].kick()
+
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
     cost_gauges = CostGauges(metrics.registry)
 
@@ -261,6 +270,8 @@ async def build_services(
         jobs.append(PeriodicJob("model", MODEL_REFRESH_SECONDS, model.refresh))
     if planner.enabled:
         jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
+    if queues.enabled and {"slack", "teams"} & set(all_channels):
+        jobs.append(PeriodicJob("queues", timing.queue_interval, plan_queues))
     jobs += audit.jobs()
     scheduler = Scheduler(
         engine,
@@ -286,6 +297,7 @@ async def build_services(
     services.extras["notifier"] = notifier
     services.extras["watch"] = watch
     services.extras["planner"] = planner
+    services.extras["queues"] = queues
     services.extras.update(services_extras)
     services.extras["audit"] = audit
     if owned_repo:

@@ -27,6 +27,7 @@ from bot.core.ports import Channel, Repository
 from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import OutboxWorker
+from bot.engine.queue_cards import QueuePlanner
 from bot.server.config import LoadedConfig, parse_config
 from tests.support.fake_connector import FakeConnector
 from tests.support.fake_slack import TOKEN, FakeSlack, Message, action_ids, all_text
@@ -64,6 +65,7 @@ class Burst:
     teams: FakeConnector
     config: LoadedConfig = field(default_factory=burst_config)
     paced: bool = True
+    queue_after: int = 0
 
     def __post_init__(self) -> None:
         self.clock = SystemClock()
@@ -106,6 +108,8 @@ class Burst:
             caps=OutboxCaps(),
         )
 
+        self.queues = QueuePlanner(self.engine, after=self.queue_after, max_items=200)
+
     async def submit(self, n: int) -> list[str]:
         ids = []
         for i in range(n):
@@ -124,6 +128,7 @@ class Burst:
         """Run the outbox until nothing is pending (retries included) or `timeout` passes."""
         deadline = time.monotonic() + timeout
         while True:
+            await self.queues.plan()
             await self.worker.drain()
             if not await self.repo.list_outbox(status=OutboxStatus.PENDING, limit=1):
                 return
@@ -132,7 +137,22 @@ class Burst:
             await asyncio.sleep(0.1)
 
     def slack_cards(self) -> list[Message]:
-        return [m for m in self.slack.messages(SLACK_CHANNEL) if m.thread_ts is None]
+        """The items' own cards in the tier's Slack channel."""
+        return [
+            m
+            for m in self.slack.messages(SLACK_CHANNEL)
+            if m.thread_ts is None and not is_queue_card(m.text + all_text(m.blocks))
+        ]
+
+    def slack_queue_cards(self) -> list[Message]:
+        return [m for m in self.slack.messages(SLACK_CHANNEL) if is_queue_card(all_text(m.blocks))]
+
+    def teams_queue_cards(self) -> list[dict[str, Any]]:
+        return [
+            self.teams.card(c.conversation_id)
+            for c in self.teams.created
+            if is_queue_card(json.dumps(c.card))
+        ]
 
     def teams_cards(self) -> dict[str, dict[str, Any]]:
         """The card on screen now, by the id of the request its thread was posted for."""
@@ -142,6 +162,10 @@ class Burst:
             if request_id is not None:
                 found[request_id] = self.teams.card(call.conversation_id)
         return found
+
+
+def is_queue_card(text: str) -> bool:
+    return "Queue `que_" in text or "Queue que_" in text
 
 
 def slack_decided(message: Message) -> bool:

@@ -45,7 +45,8 @@ _UPDATE = re.compile(r"^/v3/conversations/(?P<conv>[^/]+)/activities/(?P<activit
 
 @dataclass(frozen=True)
 class Call:
-    """One accepted call: which conversation and message it touched, and the activity sent."""
+    """One accepted call: which conversation and message it touched, the activity sent, and
+    when it arrived (`time.time()`)."""
 
     kind: Kind
     conversation_id: str
@@ -53,6 +54,7 @@ class Call:
     activity: dict[str, Any]
     body: dict[str, Any]
     authorization: str | None
+    at: float = 0.0
 
     @property
     def card(self) -> dict[str, Any] | None:
@@ -201,14 +203,16 @@ class FakeConnector(HttpReceiver):
                 conversation = f"{channel};messageid={root}"
                 activity = dict(body.get("activity") or {})
                 self._messages[(conversation, root)] = activity
-                self._calls.append(Call(kind, conversation, root, activity, body, auth))
+                self._calls.append(
+                    Call(kind, conversation, root, activity, body, auth, recorded.at)
+                )
                 return Reply.json({"id": conversation, "activityId": root}, 201)
             assert match is not None
             conversation = match["conv"]
             if kind == "send":
                 new_id = str(next(self._ids))
                 self._messages[(conversation, new_id)] = body
-                self._calls.append(Call(kind, conversation, new_id, body, body, auth))
+                self._calls.append(Call(kind, conversation, new_id, body, body, auth, recorded.at))
                 return Reply.json({"id": new_id}, 201)
             activity_id = match["activity"]
             if (conversation, activity_id) not in self._messages:
@@ -228,5 +232,5 @@ class FakeConnector(HttpReceiver):
                     400,
                 )
             self._messages[(conversation, activity_id)] = body
-            self._calls.append(Call(kind, conversation, activity_id, body, body, auth))
+            self._calls.append(Call(kind, conversation, activity_id, body, body, auth, recorded.at))
             return Reply.json({"id": activity_id}, 200)

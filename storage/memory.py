@@ -57,6 +57,17 @@ class InMemoryRepository:
         self._grants: dict[str, StandingApproval] = {}
         self._models: dict[int, PredictionModel] = {}
 
+    async def apply_many(self, changes: Sequence[Change]) -> Sequence[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for change in changes:
+            try:
+                await self.apply(change)
+            except (VersionConflict, IdempotencyRace, StandingExhausted) as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
     async def apply(self, change: Change) -> None:
         async with self._lock:
             self._guard_audit(change.audit)

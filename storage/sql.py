@@ -72,7 +72,13 @@ from bot.core.domain import (
     as_utc,
     isoformat,
 )
-from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
+from bot.core.errors import (
+    ConfigError,
+    IdempotencyRace,
+    StandingExhausted,
+    StorageError,
+    VersionConflict,
+)
 from bot.core.lanes import destination
 from bot.core.learning import PredictionModel, StandingApproval
 from routing import Lane, ReviewState, Risk
@@ -346,6 +352,26 @@ class SqlRepository:
         Changes applied concurrently may share one transaction (see `storage._batch`).
         """
         await self._batcher.apply(change)
+
+    async def apply_many(self, changes: Sequence[Change]) -> Sequence[Exception | None]:
+        """Write `changes` in one transaction (rows of one table in one statement, see
+        `_write_changes`); if any is refused, each is written alone and its own outcome
+        returned. A failed COMMIT is raised, not redone (it may have landed)."""
+        if not changes:
+            return []
+        try:
+            await self._apply_many(changes)
+        except BatchRefused:
+            outcomes: list[Exception | None] = []
+            for change in changes:
+                try:
+                    await self._apply_one(change)
+                except (VersionConflict, IdempotencyRace, StandingExhausted) as exc:
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(None)
+            return outcomes
+        return [None] * len(changes)
 
     async def _apply_one(self, change: Change) -> None:
         async with self._write() as conn:

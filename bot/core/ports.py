@@ -52,6 +52,17 @@ class Repository(Protocol):
         """
         ...
 
+    async def apply_many(self, changes: Sequence[Change]) -> Sequence[Exception | None]:
+        """Write many changes in one transaction, each still whole; returns each one's
+        outcome in order: None (committed) or the error writing it alone raised
+        (VersionConflict, IdempotencyRace, ...).
+
+        When one change is refused the transaction rolls back and each is written alone, so
+        a refused change costs the others nothing but time. Raises StorageError when the
+        database cannot be reached (nothing, or everything, was written).
+        """
+        ...
+
     async def get(self, request_id: str) -> ApprovalRequest | None: ...
 
     async def get_many(self, request_ids: Sequence[str]) -> Sequence[ApprovalRequest]:

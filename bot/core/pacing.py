@@ -20,6 +20,9 @@ from bot.core.errors import RateLimited
 # Waits shorter than this are not slept: a clock of microsecond steps (a test's virtual
 # time) could otherwise never get past the last fraction.
 _SLACK = 0.001
+# Keys are forgotten once idle (Teams paces each card's own thread: millions a day), looked
+# for whenever this many are known.
+PRUNE_AT = 1024
 
 
 class Pacer:
@@ -55,10 +58,12 @@ class Pacer:
         self._held: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._calls: dict[str, asyncio.Lock] = {}
+        self._prune_at = PRUNE_AT
 
-    def held_for(self, key: str) -> float:
-        """Seconds `key` is still held by a Retry-After (0 when it is not)."""
-        return max(self._held.get(key, 0.0) - self._monotonic(), 0.0)
+    @property
+    def keys(self) -> int:
+        """How many keys the pacer remembers (idle ones are forgotten as it goes)."""
+        return len(self._ready)
 
     async def turn(self, key: str) -> None:
         """Wait for `key`'s next slot and take it.
@@ -81,6 +86,20 @@ class Pacer:
                     break
                 await self._sleep(wait)
             self._ready[key] = now + self.intervals.get(key, self.interval)
+            if len(self._ready) >= self._prune_at:
+                self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Forget keys whose slot and hold have passed and that nobody waits on."""
+        for key in [k for k, ready in self._ready.items() if ready < now]:
+            if self._held.get(key, now - 1) >= now:
+                continue
+            busy = (self._locks.get(key), self._calls.get(key))
+            if any(lock is not None and lock.locked() for lock in busy):
+                continue
+            for known in (self._ready, self._held, self._locks, self._calls):
+                known.pop(key, None)
+        self._prune_at = max(PRUNE_AT, 2 * len(self._ready))
 
     @contextlib.asynccontextmanager
     async def serial(self, key: str) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ import pytest
 from adapters.slack import ChannelPacer
 from adapters.slack.pacer import EDIT_INTERVAL, EDITS
 from bot.core.errors import RateLimited
-from bot.core.pacing import Pacer
+from bot.core.pacing import PRUNE_AT, Pacer
 from tests.unit.slack.test_pacer import FakeTime
 
 
@@ -59,3 +59,15 @@ async def test_slack_edits_are_paced_per_workspace_and_unpaced_means_unpaced() -
         await unpaced.turn(EDITS)
         await unpaced.turn("C1")
     assert clock.now == before
+
+
+async def test_idle_keys_are_forgotten_and_held_ones_kept() -> None:
+    clock = FakeTime()
+    pacer = Pacer(0.5, monotonic=clock.monotonic, sleep=clock.sleep)
+    pacer.hold("throttled", 3600)
+    for n in range(PRUNE_AT + 10):
+        await pacer.turn(f"thread-{n}")
+        clock.now += 1  # each thread's slot has passed by the next call
+    assert pacer.keys < PRUNE_AT
+    with pytest.raises(RateLimited):
+        await pacer.turn("throttled")

@@ -73,6 +73,17 @@ class InMemoryRepository:
         self._grants: dict[str, StandingApproval] = {}
         self._models: dict[int, PredictionModel] = {}
 
+    async def apply_many(self, changes: Sequence[Change]) -> Sequence[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for change in changes:
+            try:
+                await self.apply(change)
+            except (VersionConflict, IdempotencyRace, StandingExhausted) as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
     async def apply(self, change: Change) -> None:
         async with self._lock:
             self._guard_audit(change.audit)
@@ -155,6 +166,9 @@ class InMemoryRepository:
 
     async def get(self, request_id: str) -> ApprovalRequest | None:
         return self._requests.get(request_id)
+
+    async def get_many(self, request_ids: Sequence[str]) -> Sequence[ApprovalRequest]:
+        return [self._requests[i] for i in request_ids if i in self._requests]
 
     async def list_requests(
         self,
@@ -243,7 +257,7 @@ class InMemoryRepository:
             self._outbox[message_id] = dataclasses.replace(
                 message,
                 status=result.status,
-                attempts=message.attempts + 1,
+                attempts=message.attempts + int(result.counted),
                 next_attempt_at=result.next_attempt_at or message.next_attempt_at,
                 last_error=result.error,
                 lease_owner=None,

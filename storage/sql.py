@@ -73,7 +73,13 @@ from bot.core.domain import (
     as_utc,
     isoformat,
 )
-from bot.core.errors import ConfigError, IdempotencyRace, StorageError, VersionConflict
+from bot.core.errors import (
+    ConfigError,
+    IdempotencyRace,
+    StandingExhausted,
+    StorageError,
+    VersionConflict,
+)
 from bot.core.lanes import destination
 from bot.core.learning import PredictionModel, StandingApproval
 from routing import Lane, ReviewState, Risk
@@ -348,6 +354,26 @@ class SqlRepository:
         """
         await self._batcher.apply(change)
 
+    async def apply_many(self, changes: Sequence[Change]) -> Sequence[Exception | None]:
+        """Write `changes` in one transaction (rows of one table in one statement, see
+        `_write_changes`); if any is refused, each is written alone and its own outcome
+        returned. A failed COMMIT is raised, not redone (it may have landed)."""
+        if not changes:
+            return []
+        try:
+            await self._apply_many(changes)
+        except BatchRefused:
+            outcomes: list[Exception | None] = []
+            for change in changes:
+                try:
+                    await self._apply_one(change)
+                except (VersionConflict, IdempotencyRace, StandingExhausted) as exc:
+                    outcomes.append(exc)
+                else:
+                    outcomes.append(None)
+            return outcomes
+        return [None] * len(changes)
+
     async def _apply_one(self, change: Change) -> None:
         async with self._write() as conn:
             await self._write_changes(conn, (change,))
@@ -495,7 +521,7 @@ class SqlRepository:
         """
         values: dict[str, Any] = {
             "status": result.status.value,
-            "attempts": OutboxRow.attempts + 1,
+            "attempts": OutboxRow.attempts + int(result.counted),
             "last_error": result.error,
             "lease_owner": None,
             "lease_expires_at": None,
@@ -709,6 +735,18 @@ class SqlRepository:
                     TierMove(row["child_1"], row["child_2"], row["child_at"], row["child_3"])
                 )
         return _request(rows[0], votes, moves)
+
+    async def get_many(self, request_ids: Sequence[str]) -> Sequence[ApprovalRequest]:
+        """The requests of `request_ids` that exist, in that order, read in one snapshot."""
+        if not request_ids:
+            return []
+        query = select(RequestRow.__table__).where(RequestRow.id.in_(list(request_ids)))
+        async with self._read(snapshot=True) as conn:
+            rows = {r["id"]: r for r in (await conn.execute(query)).mappings().all()}
+            votes, moves = await _children(conn, list(rows))
+        return [
+            _request(rows[i], votes.get(i, ()), moves.get(i, ())) for i in request_ids if i in rows
+        ]
 
     async def list_requests(
         self,

@@ -11,11 +11,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack import batch_cards, cards
-from adapters.slack.pacer import ChannelPacer
+from adapters.slack import batch_cards, cards, queue_cards
+from adapters.slack.pacer import EDITS, ChannelPacer
 from bot.core.domain import Alert, ApprovalRequest
-from bot.core.errors import DeliveryError
-from bot.core.views import BatchView, CardView
+from bot.core.errors import DeliveryError, RateLimited
+from bot.core.views import BatchView, CardView, QueueView
 
 log = logging.getLogger("signoff.slack")
 
@@ -67,8 +67,9 @@ class SlackChannel:
     """Implements `bot.core.ports.Channel` for Slack.
 
     Cards go to the tier's channel with an @-mention of its Slack reviewers; edits use
-    `chat.update`; reminders are thread replies. Every write to a channel goes through a
-    `ChannelPacer` (Slack asks for about one message per second per channel). Every method
+    `chat.update`; reminders are thread replies. Every write goes through a `ChannelPacer`
+    on the key Slack counts it against: the channel for messages (about one per second),
+    the workspace for edits (Tier 3); a 429 holds that key for its Retry-After. Every method
     raises DeliveryError: retryable for rate limits (with `retry_after`), network errors and
     workspace problems; not retryable when the message is malformed or the card is gone.
 
@@ -115,6 +116,13 @@ class SlackChannel:
 
     async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
         await self._update(ref, batch_cards.batch_message(view))
+
+    async def post_queue(self, view: QueueView) -> Mapping[str, Any]:
+        """Post a tier's queue card (implements `bot.core.ports.QueueChannel`)."""
+        return await self._post(view.card.target, queue_cards.queue_message(view))
+
+    async def update_queue(self, ref: Mapping[str, Any], view: QueueView) -> None:
+        await self._update(ref, queue_cards.queue_message(view))
 
     async def _post(self, target: str, message: cards.SlackMessage) -> Mapping[str, Any]:
         # A direct message (`dm:U…`, tiers[].notify) is posted to the user's id: Slack opens
@@ -179,23 +187,25 @@ class SlackChannel:
         channel: str,
         call: Callable[[], Awaitable[AsyncSlackResponse]],
     ) -> AsyncSlackResponse:
-        await self.pacer.turn(channel)
-        try:
-            return await call()
-        except SlackApiError as exc:
-            raise self._refused(method, channel, exc) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise DeliveryError(f"Slack {method} to {channel} failed: {exc!r}") from exc
+        key = EDITS if method == EDITS else channel
+        # One call per key at a time: a 429 holds the key before the next call is sent.
+        async with self.pacer.serial(key):
+            try:
+                return await call()
+            except SlackApiError as exc:
+                raise self._refused(method, channel, key, exc) from exc
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise DeliveryError(f"Slack {method} to {channel} failed: {exc!r}") from exc
 
-    def _refused(self, method: str, channel: str, exc: SlackApiError) -> DeliveryError:
+    def _refused(self, method: str, channel: str, key: str, exc: SlackApiError) -> DeliveryError:
         response = exc.response
         error = str(response.get("error") or f"HTTP {response.status_code}")
         if response.status_code == 429 or error == "ratelimited":
             wait = retry_after(response)
-            self.pacer.hold(channel, wait)
-            log.info("Slack rate-limited %s on %s; holding it for %.0fs", method, channel, wait)
-            return DeliveryError(
-                f"Slack {method} to {channel}: ratelimited", retryable=True, retry_after=wait
+            self.pacer.hold(key, wait)
+            log.info(
+                "Slack rate-limited %s on %s; holding %s for %.0fs", method, channel, key, wait
             )
+            return RateLimited(f"Slack {method} to {channel}: ratelimited", retry_after=wait)
         permanent = error in _PERMANENT
         return DeliveryError(f"Slack {method} to {channel}: {error}", retryable=not permanent)

@@ -1,66 +1,41 @@
-"""Pacing writes to Slack channels: about one message per second per channel, and a channel
-that answered 429 is left alone for as long as its Retry-After asked."""
+"""Pacing writes to Slack: about one message per second per channel, edits at Tier 3's 50
+a minute per workspace, and a key that answered 429 left alone for as long as its
+Retry-After asked (`bot.core.pacing`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
-from bot.core.errors import DeliveryError
+from bot.core.pacing import Pacer
+
+# `chat.update` is a Tier 3 method: about 50 calls a minute per workspace, whatever channel.
+EDITS = "chat.update"
+EDIT_INTERVAL = 60 / 50
 
 
-class ChannelPacer:
-    """Spaces calls per key (a channel id) `interval` seconds apart, in this process.
-
-    `turn(key)` waits for the key's next slot: behind the other writes queued for it (the
-    outbox runs a few deliveries per channel at once and renews their leases meanwhile),
-    or through a short hold (Slack's usual `Retry-After: 1`, at most `max_wait`). A key
-    held longer (a 429 asked for 30 s) raises a retryable DeliveryError at once, without
-    calling Slack, so the outbox tries again later instead of a worker spinning or sleeping
-    on it. `monotonic` and `sleep` are injectable so tests run on virtual time.
-    """
+class ChannelPacer(Pacer):
+    """A `Pacer` with Slack's figures: `interval` between messages to one channel (the key
+    is the channel id) and `EDIT_INTERVAL` between edits anywhere (the key `EDITS`);
+    `ChannelPacer(0)` paces nothing (benchmarks of Signoff's own latency)."""
 
     def __init__(
         self,
         interval: float = 1.0,
         *,
+        intervals: Mapping[str, float] | None = None,
         max_wait: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.interval = interval
-        self.max_wait = max_wait
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._ready: dict[str, float] = {}
-        self._held: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def turn(self, key: str) -> None:
-        """Wait for `key`'s next slot and take it.
-
-        Raises DeliveryError(retryable, retry_after) when the key is held for longer than
-        `max_wait`.
-        """
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            now = self._monotonic()
-            ready = self._ready.get(key, now)
-            wait = ready - now
-            held = self._held.get(key, now) - now
-            if held > self.max_wait:
-                raise DeliveryError(
-                    f"Slack asked to wait {held:.0f}s more before writing to {key}",
-                    retryable=True,
-                    retry_after=held,
-                )
-            if wait > 0:
-                await self._sleep(wait)
-            self._ready[key] = max(ready, now) + self.interval
-
-    def hold(self, key: str, seconds: float) -> None:
-        """Keep `key` quiet for `seconds` from now (Slack's Retry-After)."""
-        until = self._monotonic() + max(seconds, 0.0)
-        self._ready[key] = max(self._ready.get(key, until), until)
-        self._held[key] = max(self._held.get(key, until), until)
+        if intervals is None:
+            intervals = {EDITS: EDIT_INTERVAL if interval > 0 else 0.0}
+        super().__init__(
+            interval,
+            intervals=intervals,
+            max_wait=max_wait,
+            service="Slack",
+            monotonic=monotonic,
+            sleep=sleep,
+        )

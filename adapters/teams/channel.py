@@ -22,12 +22,13 @@ from botbuilder.schema.teams import ChannelInfo, TeamsChannelData, TenantInfo
 from botframework.connector import Channels
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from adapters.teams import batch_cards, cards
+from adapters.teams import batch_cards, cards, queue_cards
 from adapters.teams._turns import closing_connector
 from adapters.teams.auth import TeamsAuth, TeamsCredentials
 from bot.core.domain import Alert
-from bot.core.errors import DeliveryError
-from bot.core.views import BatchView, CardView
+from bot.core.errors import DeliveryError, RateLimited
+from bot.core.pacing import Pacer
+from bot.core.views import BatchView, CardView, QueueView
 
 log = logging.getLogger("signoff.teams")
 
@@ -42,6 +43,11 @@ throttled together do not all come back in the same instant."""
 # bot not yet installed in the team or whose secret is being rotated. Everything else in
 # 4xx means the call itself is wrong, and repeating it cannot help.
 _RETRYABLE = frozenset({401, 403, 408, 412, 429})
+
+THREAD_INTERVAL = 0.5
+"""Seconds between calls on one thread (a channel for new threads, a card's own thread for
+edits and replies): Teams allows a bot 60 per 30 s per thread, after short bursts of 7 per
+second, so a steady pace never meets its 429s."""
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -80,6 +86,9 @@ def delivery_error(
     if wait is not None:
         wait *= 1 + rng.uniform(0, RETRY_JITTER)
     detail = f": {reason}" if reason else ""
+    if status == 429:
+        assert wait is not None
+        return RateLimited(f"Teams {what} failed with HTTP 429{detail}", retry_after=wait)
     return DeliveryError(
         f"Teams {what} failed with HTTP {status}{detail}", retryable=retryable, retry_after=wait
     )
@@ -123,8 +132,10 @@ class TeamsChannel:
     The returned ref holds everything needed to reach the card again after a restart:
     service URL, conversation id, activity id, tenant id, channel id (or user id).
 
-    Every method raises DeliveryError: retryable for throttling (429, with the Retry-After
-    the service asked for, stretched by a little jitter), outages, network errors and
+    Calls on one thread take turns on a `Pacer` (one in flight, `THREAD_INTERVAL` apart);
+    a 429 holds the thread for its Retry-After. Every method raises DeliveryError:
+    RateLimited for throttling (429, with the Retry-After the service asked for, stretched
+    by a little jitter), retryable for outages, network errors and
     install/permission problems; not retryable when the call itself is malformed. An edit
     of a card that no longer exists (404) is logged and skipped.
     """
@@ -140,7 +151,9 @@ class TeamsChannel:
         rng: random.Random | None = None,
         alerts_channel: str | None = None,
         dashboard_url: str | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
+        self.pacer = pacer or Pacer(THREAD_INTERVAL, service="Teams")
         self.auth = auth
         self.service_url = service_url
         self.alerts_channel = alerts_channel
@@ -201,6 +214,20 @@ class TeamsChannel:
 
         await self._continue(ref, "update_activity", edit, gone_ok=True)
 
+    async def post_queue(self, view: QueueView) -> Mapping[str, Any]:
+        """Post a tier's queue card as a new thread (implements `QueueChannel`)."""
+        return await self._create(view.card.target, self._queue_activity(view))
+
+    async def update_queue(self, ref: Mapping[str, Any], view: QueueView) -> None:
+        activity = self._queue_activity(view)
+        activity.id = str(ref["activity_id"])
+
+        async def edit(turn: TurnContext) -> None:
+            async with closing_connector(turn):
+                await turn.update_activity(activity)
+
+        await self._continue(ref, "update_activity", edit, gone_ok=True)
+
     async def _create(self, target: str, activity: Activity) -> Mapping[str, Any]:
         parameters = ConversationParameters(
             is_group=True,
@@ -220,6 +247,7 @@ class TeamsChannel:
 
         await self._call(
             "create_conversation",
+            target,
             lambda: self.adapter.create_conversation(
                 self.app_id, capture, parameters, Channels.ms_teams, self.service_url
             ),
@@ -273,6 +301,7 @@ class TeamsChannel:
 
         await self._call(
             "create_conversation",
+            target,
             lambda: self.adapter.create_conversation(
                 self.app_id, send, parameters, Channels.ms_teams, self.service_url
             ),
@@ -344,6 +373,7 @@ class TeamsChannel:
 
         await self._call(
             "create_conversation",
+            self.alerts_channel,
             lambda: self.adapter.create_conversation(
                 self.app_id, posted, parameters, Channels.ms_teams, self.service_url
             ),
@@ -365,6 +395,14 @@ class TeamsChannel:
         card = batch_cards.batch_card(view)
         activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
         activity.summary = str(card["fallbackText"])
+        return activity
+
+    @staticmethod
+    def _queue_activity(view: QueueView) -> Activity:
+        activity = MessageFactory.attachment(
+            CardFactory.adaptive_card(queue_cards.queue_card(view))
+        )
+        activity.summary = queue_cards.fallback_text(view)
         return activity
 
     def _reference(self, ref: Mapping[str, Any]) -> ConversationReference:
@@ -393,25 +431,36 @@ class TeamsChannel:
         reference = self._reference(ref)
         await self._call(
             what,
+            str(ref["conversation_id"]),
             lambda: self.adapter.continue_conversation(reference, logic, self.app_id),
             gone_ok=gone_ok,
         )
 
     async def _call(
-        self, what: str, call: Callable[[], Awaitable[Any]], *, gone_ok: bool = False
+        self,
+        what: str,
+        thread: str,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        gone_ok: bool = False,
     ) -> None:
-        try:
-            await call()
-        except HttpOperationError as exc:
-            status, headers = _status(exc)
-            if gone_ok and status == 404:
-                log.warning("Teams %s: the card is gone (404); nothing to edit", what)
-                return
-            error = delivery_error(what, status, headers, self.rng, connector_reason(exc))
-            if gone_ok and not error.retryable:
-                # An edit the connector refuses for good leaves a live card with buttons that
-                # no longer mean anything: that is a bug to see, not a quiet dead row.
-                log.error("Teams refused to edit a card for good: %s", error)
-            raise error from exc
-        except ClientRequestError as exc:
-            raise DeliveryError(f"Teams {what} failed: {exc}", retryable=True) from exc
+        """Make `call` in `thread`'s turn (see `Pacer`); raises DeliveryError."""
+        async with self.pacer.serial(thread):
+            try:
+                await call()
+            except HttpOperationError as exc:
+                status, headers = _status(exc)
+                if gone_ok and status == 404:
+                    log.warning("Teams %s: the card is gone (404); nothing to edit", what)
+                    return
+                error = delivery_error(what, status, headers, self.rng, connector_reason(exc))
+                if isinstance(error, RateLimited) and error.retry_after is not None:
+                    # Still in the thread's turn: the next call waits the hold out.
+                    self.pacer.hold(thread, error.retry_after)
+                if gone_ok and not error.retryable:
+                    # An edit the connector refuses for good leaves a live card with buttons
+                    # that no longer mean anything: that is a bug to see, not a quiet dead row.
+                    log.error("Teams refused to edit a card for good: %s", error)
+                raise error from exc
+            except ClientRequestError as exc:
+                raise DeliveryError(f"Teams {what} failed: {exc}", retryable=True) from exc

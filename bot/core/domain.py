@@ -409,6 +409,9 @@ class OutboxResult:
     card: CardRef | None = None
     # A batch card just posted: (batch id, platform reference), stored with the result.
     batch_ref: tuple[str, Mapping[str, Any]] | None = None
+    # False when the attempt does not count towards giving up: the platform throttled it
+    # (429), or it waits on another delivery; it is simply due again at `next_attempt_at`.
+    counted: bool = True
 
 
 @dataclass(frozen=True)
@@ -452,6 +455,12 @@ class BatchCard:
     @property
     def group(self) -> tuple[str, str, str, str]:
         return (self.tier, self.kind, self.channel, self.target)
+
+
+QUEUE_KIND = "(queue)"
+"""The `kind` of a `BatchCard` that is a tier's queue card (`bot.engine.queue_cards`): the
+digest posted while a burst waits for its own cards, listing what waits at the tier. Batch
+groups leave an action of this kind out, so the two never share a group."""
 
 
 def batch_blocker(request: ApprovalRequest) -> tuple[str, str] | None:

@@ -72,3 +72,12 @@ class DeliveryError(SignoffError):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class RateLimited(DeliveryError):
+    """The platform throttled the call (HTTP 429): nothing is wrong with it or with the
+    receiver, it must only wait `retry_after` seconds. The outbox sends it again then
+    without counting the attempt, so a long burst can never make a card dead."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after)

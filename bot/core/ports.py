@@ -30,7 +30,7 @@ from bot.core.domain import (
     WebSession,
 )
 from bot.core.learning import GrantRequest, PredictionModel, StandingApproval
-from bot.core.views import BatchView, CardView
+from bot.core.views import BatchView, CardView, QueueView
 
 
 class Clock(Protocol):
@@ -53,7 +53,22 @@ class Repository(Protocol):
         """
         ...
 
+    async def apply_many(self, changes: Sequence[Change]) -> Sequence[Exception | None]:
+        """Write many changes in one transaction, each still whole; returns each one's
+        outcome in order: None (committed) or the error writing it alone raised
+        (VersionConflict, IdempotencyRace, ...).
+
+        When one change is refused the transaction rolls back and each is written alone, so
+        a refused change costs the others nothing but time. Raises StorageError when the
+        database cannot be reached (nothing, or everything, was written).
+        """
+        ...
+
     async def get(self, request_id: str) -> ApprovalRequest | None: ...
+
+    async def get_many(self, request_ids: Sequence[str]) -> Sequence[ApprovalRequest]:
+        """The requests of `request_ids` that exist, in that order (one read for many)."""
+        ...
 
     async def list_requests(
         self,
@@ -386,6 +401,23 @@ class BatchChannel(Protocol):
 
     async def update_batch(self, ref: Mapping[str, Any], view: BatchView) -> None:
         """Redraw a batch card in place (members decided, added, or all decided)."""
+        ...
+
+
+@runtime_checkable
+class QueueChannel(Protocol):
+    """A chat channel that can draw a tier's queue card (Slack, Teams): one message listing
+    and counting what waits while a burst's own cards go out as the rate allows.
+
+    Both methods raise DeliveryError like the `Channel` methods.
+    """
+
+    async def post_queue(self, view: QueueView) -> Mapping[str, Any]:
+        """Post the queue card, mentioning the tier's reviewers; returns its reference."""
+        ...
+
+    async def update_queue(self, ref: Mapping[str, Any], view: QueueView) -> None:
+        """Redraw the queue card in place (items arrived, were decided, or all have cards)."""
         ...
 
 

@@ -100,6 +100,35 @@ class BatchView:
         return not self.waiting
 
 
+@dataclass(frozen=True)
+class QueueView:
+    """What a chat channel needs to draw a tier's queue card: what waits there now.
+
+    `items` are the requests waiting at the tier, oldest first (at most the card's
+    members); `more` counts those beyond; `mentions` are the tier's reviewers.
+    """
+
+    card: BatchCard
+    items: tuple[ApprovalRequest, ...]
+    mentions: tuple[str, ...] = ()
+    inbox_url: str = ""
+
+    def link(self, request_id: str) -> str | None:
+        return inbox_link(self.inbox_url, request_id) if self.inbox_url else None
+
+    @property
+    def closed(self) -> bool:
+        return self.card.status is BatchStatus.CLOSED
+
+    @property
+    def waiting(self) -> int:
+        return len(self.items) + self.more
+
+    @property
+    def more(self) -> int:
+        return max(self.card.total - len(self.items), 0)
+
+
 class CardViews:
     """Builds `CardView`s for a policy; shared by the outbox worker and inline posting."""
 

@@ -20,6 +20,7 @@ import logging
 from collections import defaultdict
 
 from bot.core.domain import (
+    QUEUE_KIND,
     ApprovalRequest,
     BatchCard,
     BatchStatus,
@@ -43,7 +44,12 @@ def batch_groups(requests: list[ApprovalRequest]) -> dict[Group, list[ApprovalRe
     """Batch-eligible items by (tier, action.kind), oldest first within each group."""
     groups: dict[Group, list[ApprovalRequest]] = defaultdict(list)
     for request in requests:
-        if request.tier is not None and batch_blocker(request) is None:
+        # An action kind spelled like the queue cards' marker would share their group.
+        if (
+            request.tier is not None
+            and request.action.kind != QUEUE_KIND
+            and batch_blocker(request) is None
+        ):
             groups[(request.tier, request.action.kind)].append(request)
     for items in groups.values():
         items.sort(key=lambda r: (r.created_at, r.id))
@@ -72,7 +78,11 @@ class BatchPlanner:
         if not self.enabled:
             return 0
         groups = batch_groups(list(await self.repo.list_awaiting(limit=_SCAN_LIMIT)))
-        stale = {card.group: card for card in await self.repo.open_batches()}
+        stale = {
+            card.group: card
+            for card in await self.repo.open_batches()
+            if card.kind != QUEUE_KIND  # bot.engine.queue_cards keeps those
+        }
         changed = 0
         for (tier, kind), items in groups.items():
             members = tuple(r.id for r in items[: self.max_items])

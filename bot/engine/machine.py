@@ -95,6 +95,8 @@ T = TypeVar("T")
 _MAX_RETRIES = 8
 # A batch card shows at most 50 items (batch.max_items); a larger list is not from a card.
 MAX_BATCH_VOTES = 50
+# Overdue items read and written per transaction by the SLA sweep and the reminders.
+SWEEP_BATCH = 100
 # What a vote's audit event names as its batch when it came from a web inbox group.
 INBOX_BATCH = "inbox"
 # Seconds a replica trusts its cached copy of an agent's stop state. Another replica's stop
@@ -188,7 +190,7 @@ class Engine:
         self.agents = dict(agents)
         self.clock = clock
         # A deadline that passed before this process started passed while the service was
-        # down (for the replicas that were up sweep every few seconds): see `_escalate_one`.
+        # down (for the replicas that were up sweep every few seconds): see `_plan_escalation`.
         self.started_at = clock.now()
         self.channels = channels
         self.metrics = metrics or Metrics()
@@ -1239,18 +1241,41 @@ class Engine:
     # -- time ------------------------------------------------------------------------------
 
     async def sweep(self, limit: int = 200) -> int:
-        """Move overdue pending items up a tier, or end them per on_timeout. Returns how many."""
+        """Move overdue pending items up a tier, or end them per on_timeout. Returns how many.
+
+        Works in batches (`SWEEP_BATCH`): one read for the batch's requests and one
+        transaction for all their tier moves, outbox rows and audit events; a change the
+        batch refused (another writer got there first) is decided again alone.
+        """
         await self._reject_after_stops()
         now = self.clock.now()
-        done = 0
         due = list(await self.repo.due_for_sla(now, limit))
         # Every replica sweeps and finds the same overdue ids. Taken in each replica's own
         # order they spread over the batch instead of colliding on every row (a collision
         # is harmless, the version check refuses the second writer, but it is wasted work).
         random.shuffle(due)
-        for request_id in due:
-            if await self._retrying(functools.partial(self._escalate_one, request_id)):
-                done += 1
+        return await self._in_batches(due, self._plan_escalation, self._escalate_one)
+
+    async def _in_batches(
+        self,
+        ids: Sequence[str],
+        plan: Callable[[ApprovalRequest, datetime], _Planned | None],
+        alone: Callable[[str], Awaitable[bool]],
+    ) -> int:
+        """Plan a change for each request of `ids`, write each batch's in one transaction,
+        and redo alone (read again, decide again) those the batch refused."""
+        done = 0
+        for start in range(0, len(ids), SWEEP_BATCH):
+            requests = await self.repo.get_many(ids[start : start + SWEEP_BATCH])
+            now = self.clock.now()
+            planned = [p for p in (plan(r, now) for r in requests) if p is not None]
+            outcomes = await self.repo.apply_many([p.change for p in planned])
+            for item, outcome in zip(planned, outcomes, strict=True):
+                if outcome is None:
+                    item.committed()
+                    done += 1
+                elif await self._retrying(functools.partial(alone, item.request_id)):
+                    done += 1
         return done
 
     async def _reject_after_stops(self) -> None:
@@ -1265,20 +1290,30 @@ class Engine:
 
     async def _escalate_one(self, request_id: str) -> bool:
         request = await self.repo.get(request_id)
-        now = self.clock.now()
+        if request is None:
+            return False
+        planned = self._plan_escalation(request, self.clock.now())
+        if planned is None:
+            return False
+        await self.repo.apply(planned.change)
+        planned.committed()
+        return True
+
+    def _plan_escalation(self, request: ApprovalRequest, now: datetime) -> _Planned | None:
+        """The change an overdue request's SLA calls for (next tier, on_timeout, or a
+        restarted window after downtime); None when it is not overdue (any more)."""
         if (
-            request is None
-            or request.status is not Status.PENDING
+            request.status is not Status.PENDING
             or request.deadline_at is None
             or request.deadline_at > now
             or request.tier is None
         ):
-            return False
+            return None
         next_tier = self.policy.next_tier(request.tier)
         if next_tier is None and request.deadline_at < self.started_at:
             # The last tier's window ran out while the service was down: its reviewers never
             # had it, so they get it again in full before on_timeout may decide.
-            return await self._restart_window(request, now)
+            return self._restart_window(request, now)
         if next_tier is not None:
             spec = self.policy.tier(next_tier)
             # A tier's SLA counts from the moment the item reached it: after downtime an
@@ -1306,62 +1341,63 @@ class Engine:
                 ),
                 *posted,
             ]
-            await self.repo.apply(
-                Change(
-                    request=updated,
-                    expected_version=request.version,
-                    new_moves=(move,),
-                    outbox=tuple(outbox),
-                    audit=tuple(events),
-                    cards=tuple(cards),
-                )
+            change = Change(
+                request=updated,
+                expected_version=request.version,
+                new_moves=(move,),
+                outbox=tuple(outbox),
+                audit=tuple(events),
+                cards=tuple(cards),
             )
-            self.metrics.escalations.labels(tier=next_tier).inc()
-        else:
-            action = self.policy.timeout_action(request.risk)
-            status = {
-                TimeoutAction.REJECT: Status.REJECTED,
-                TimeoutAction.EXPIRE: Status.EXPIRED,
-                TimeoutAction.APPROVE: Status.APPROVED,
-            }[action]
-            updated = request
-            new_votes: tuple[Vote, ...] = ()
-            if status is Status.APPROVED:
-                vote = Vote(
-                    POLICY_ACTOR,
-                    "on_timeout policy",
-                    Verdict.APPROVE,
-                    "approved by on_timeout policy after the last tier's SLA",
-                    now,
-                    POLICY_ACTOR,
-                    request.current_action.sha256,
-                )
-                new_votes = (vote,)
-                updated = dataclasses.replace(updated, votes=(*updated.votes, vote))
-            updated = transitions.finish(updated, status, now)
-            outbox, events = self._resolution(
-                updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR
-            )
-            events.insert(
-                0,
-                self._event(
-                    "expired", updated, now, actor=POLICY_ACTOR, reason=f"on_timeout:{action.value}"
-                ),
-            )
-            await self.repo.apply(
-                Change(
-                    request=updated,
-                    expected_version=request.version,
-                    new_votes=new_votes,
-                    outbox=tuple(outbox),
-                    audit=tuple(events),
-                )
-            )
-            self._observe_decision(updated)
-        self._committed(request_id)
-        return True
 
-    async def _restart_window(self, request: ApprovalRequest, now: datetime) -> bool:
+            def escalated() -> None:
+                self.metrics.escalations.labels(tier=next_tier).inc()
+                self._committed(request.id)
+
+            return _Planned(request.id, change, escalated)
+        action = self.policy.timeout_action(request.risk)
+        status = {
+            TimeoutAction.REJECT: Status.REJECTED,
+            TimeoutAction.EXPIRE: Status.EXPIRED,
+            TimeoutAction.APPROVE: Status.APPROVED,
+        }[action]
+        updated = request
+        new_votes: tuple[Vote, ...] = ()
+        if status is Status.APPROVED:
+            vote = Vote(
+                POLICY_ACTOR,
+                "on_timeout policy",
+                Verdict.APPROVE,
+                "approved by on_timeout policy after the last tier's SLA",
+                now,
+                POLICY_ACTOR,
+                request.current_action.sha256,
+            )
+            new_votes = (vote,)
+            updated = dataclasses.replace(updated, votes=(*updated.votes, vote))
+        updated = transitions.finish(updated, status, now)
+        outbox, events = self._resolution(updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR)
+        events.insert(
+            0,
+            self._event(
+                "expired", updated, now, actor=POLICY_ACTOR, reason=f"on_timeout:{action.value}"
+            ),
+        )
+        change = Change(
+            request=updated,
+            expected_version=request.version,
+            new_votes=new_votes,
+            outbox=tuple(outbox),
+            audit=tuple(events),
+        )
+
+        def expired() -> None:
+            self._observe_decision(updated)
+            self._committed(request.id)
+
+        return _Planned(request.id, change, expired)
+
+    def _restart_window(self, request: ApprovalRequest, now: datetime) -> _Planned:
         assert request.tier is not None and request.deadline_at is not None
         spec = self.policy.tier(request.tier)
         updated = dataclasses.replace(
@@ -1378,31 +1414,33 @@ class Engine:
             tier=request.tier,
             missed_deadline=isoformat(request.deadline_at),
         )
-        await self.repo.apply(
-            Change(request=updated, expected_version=request.version, audit=(event,))
-        )
-        self._committed(request.id)
-        return True
+        change = Change(request=updated, expected_version=request.version, audit=(event,))
+        return _Planned(request.id, change, functools.partial(self._committed, request.id))
 
     async def remind(self, limit: int = 200) -> int:
-        """Queue a reminder for pending items whose tier's remind_after has passed."""
-        now = self.clock.now()
-        done = 0
-        for request_id in await self.repo.due_for_reminder(now, limit):
-            if await self._retrying(functools.partial(self._remind_one, request_id)):
-                done += 1
-        return done
+        """Queue a reminder for pending items whose tier's remind_after has passed, in
+        batches like `sweep`."""
+        due = list(await self.repo.due_for_reminder(self.clock.now(), limit))
+        return await self._in_batches(due, self._plan_reminder, self._remind_one)
 
     async def _remind_one(self, request_id: str) -> bool:
         request = await self.repo.get(request_id)
-        now = self.clock.now()
+        if request is None:
+            return False
+        planned = self._plan_reminder(request, self.clock.now())
+        if planned is None:
+            return False
+        await self.repo.apply(planned.change)
+        planned.committed()
+        return True
+
+    def _plan_reminder(self, request: ApprovalRequest, now: datetime) -> _Planned | None:
         if (
-            request is None
-            or request.status is not Status.PENDING
+            request.status is not Status.PENDING
             or request.remind_at is None
             or request.remind_at > now
         ):
-            return False
+            return None
         updated = dataclasses.replace(request, remind_at=None, updated_at=now)
         message = OutboxMessage(
             id=new_id("msg", now),
@@ -1413,16 +1451,22 @@ class Engine:
             next_attempt_at=now,
         )
         event = self._event("reminded", updated, now, tier=request.tier)
-        await self.repo.apply(
-            Change(
-                request=updated,
-                expected_version=request.version,
-                outbox=(message,),
-                audit=(event,),
-            )
+        change = Change(
+            request=updated,
+            expected_version=request.version,
+            outbox=(message,),
+            audit=(event,),
         )
-        self._committed(request_id)
-        return True
+        return _Planned(request.id, change, functools.partial(self._committed, request.id))
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A change the sweep or the reminders decided, and what follows once it committed."""
+
+    request_id: str
+    change: Change
+    committed: Callable[[], None]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import Counter
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from bot.core.domain import (
+    QUEUE_KIND,
     AgentSpec,
     Alert,
     ApprovalRequest,
@@ -40,7 +42,7 @@ from bot.core.domain import (
     Status,
     new_id,
 )
-from bot.core.errors import DeliveryError, StorageError
+from bot.core.errors import DeliveryError, RateLimited, StorageError
 from bot.core.lanes import LANE_KINDS, LaneName, OutboxCaps, destination
 from bot.core.logs import request_context
 from bot.core.ports import (
@@ -48,12 +50,13 @@ from bot.core.ports import (
     BatchChannel,
     Channel,
     Clock,
+    QueueChannel,
     Repository,
     ResumeTarget,
     WebhookDelivery,
 )
 from bot.core.retry import next_delay
-from bot.core.views import BatchView, CardView, CardViews
+from bot.core.views import BatchView, CardView, CardViews, QueueView
 from bot.core.wording import Wording
 from bot.engine.metrics import Metrics
 from routing import Policy
@@ -68,6 +71,8 @@ RENEW_SHARE = 1 / 3
 # How often a drain with deliveries in flight looks for newly due messages when nothing
 # finished and nobody kicked it (retries coming due, rows of other replicas).
 IDLE_POLL = 1.0
+# How many times (about a second apart) a queue card's redraw waits for its post.
+QUEUE_POST_PATIENCE = 60
 
 
 class OutboxWorker:
@@ -262,6 +267,8 @@ class OutboxWorker:
                 return OutboxResult(OutboxStatus.DONE)
             await self._remind(message, request)
             return OutboxResult(OutboxStatus.DONE)
+        except RateLimited as exc:
+            return self._throttled(str(exc), exc.retry_after)
         except DeliveryError as exc:
             return self._failed(message, str(exc), exc.retryable, exc.retry_after)
         except StorageError:
@@ -278,6 +285,17 @@ class OutboxWorker:
         if delay is None:
             return OutboxResult(OutboxStatus.DEAD, error=error)
         return OutboxResult(OutboxStatus.PENDING, next_attempt_at=now + delay, error=error)
+
+    def _throttled(self, error: str, retry_after: float | None) -> OutboxResult:
+        # When the platform said (the adapter added its jitter): a throttled burst must not
+        # back off like a broken receiver (5 s, 30 s, 2 min...) nor ever become dead.
+        wait = retry_after if retry_after is not None else 1.0
+        return OutboxResult(
+            OutboxStatus.PENDING,
+            next_attempt_at=self.clock.now() + timedelta(seconds=wait),
+            error=error,
+            counted=False,
+        )
 
     def view(self, request: ApprovalRequest, tier: str, target: str) -> CardView:
         return self.views.view(request, tier, target)
@@ -331,6 +349,8 @@ class OutboxWorker:
         batch = await self.repo.batch(str(message.payload.get("batch_id", "")))
         if batch is None:
             return OutboxResult(OutboxStatus.DONE, error="batch card no longer exists")
+        if batch.kind == QUEUE_KIND:
+            return await self._queue(message, batch)
         channel = self.channels.get(batch.channel)
         if not isinstance(channel, BatchChannel):
             return OutboxResult(
@@ -354,6 +374,46 @@ class OutboxWorker:
             raise
         return OutboxResult(OutboxStatus.DONE)
 
+    async def queue_view(self, card: BatchCard) -> QueueView:
+        """A tier's queue card with what waits there now (decided items drop off)."""
+        items = await self.repo.get_many(card.members)
+        waiting = tuple(r for r in items if r.status is Status.PENDING and r.tier == card.tier)
+        card = dataclasses.replace(card, total=card.total - (len(items) - len(waiting)))
+        reviewers = self.policy.tier(card.tier).reviewers if self._has_tier(card.tier) else ()
+        return QueueView(card, waiting, tuple(reviewers), self.public_url)
+
+    def _has_tier(self, name: str) -> bool:
+        return any(t.name == name for t in self.policy.tiers)
+
+    async def _queue(self, message: OutboxMessage, card: BatchCard) -> OutboxResult:
+        """Post or redraw a queue card (bot.engine.queue_cards)."""
+        channel = self.channels.get(card.channel)
+        if not isinstance(channel, QueueChannel):
+            return OutboxResult(
+                OutboxStatus.DEAD, error=f"channel {card.channel} cannot draw queue cards"
+            )
+        if message.kind is OutboxKind.POST_BATCH:
+            if card.ref is not None or card.status is BatchStatus.CLOSED:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: posted or closed already")
+            ref = await channel.post_queue(await self.queue_view(card))
+            return OutboxResult(OutboxStatus.DONE, batch_ref=(card.id, dict(ref)))
+        version = message.payload.get("version")
+        if isinstance(version, int) and card.version > version:
+            # A later redraw is queued: it draws what this one would, and more.
+            return OutboxResult(OutboxStatus.DONE, error="skipped: a later redraw is queued")
+        if card.ref is None:
+            if card.status is BatchStatus.CLOSED or message.attempts >= QUEUE_POST_PATIENCE:
+                return OutboxResult(OutboxStatus.DONE, error="skipped: never posted")
+            # Its post is on its way (a few seconds behind the channel's pace): try again
+            # soon rather than after the first 5 s step of a failed delivery.
+            return OutboxResult(
+                OutboxStatus.PENDING,
+                next_attempt_at=self.clock.now() + timedelta(seconds=1),
+                error=f"queue card {card.id} is not posted yet",
+            )
+        await channel.update_queue(card.ref, await self.queue_view(card))
+        return OutboxResult(OutboxStatus.DONE)
+
     async def _update_cards(self, request: ApprovalRequest) -> None:
         """Rewrite every copy of the card. One channel's failure does not keep the others
         stale: all are tried, then the failures are raised together (a retry rewrites
@@ -373,6 +433,8 @@ class OutboxWorker:
         if failures:
             retryable = [f for f in failures if f.retryable]
             waits = [f.retry_after for f in retryable if f.retry_after is not None]
+            if all(isinstance(f, RateLimited) for f in failures):
+                raise RateLimited("; ".join(str(f) for f in failures), retry_after=max(waits))
             raise DeliveryError(
                 "; ".join(str(f) for f in failures),
                 retryable=bool(retryable),

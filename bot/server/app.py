@@ -28,6 +28,7 @@ from bot.engine.batches import BatchPlanner
 from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import LEASE, OutboxWorker
+from bot.engine.queue_cards import QueuePlanner
 from bot.engine.scheduler import PeriodicJob, Scheduler
 from bot.engine.waiters import Waiters
 from bot.oversight.cost import CostGauges, cost_figures
@@ -53,6 +54,7 @@ TIMING_ENV = {
     "outbox_lease": "SIGNOFF_OUTBOX_LEASE",
     "wait_poll_interval": "SIGNOFF_WAIT_POLL_INTERVAL",
     "batch_interval": "SIGNOFF_BATCH_INTERVAL",
+    "queue_interval": "SIGNOFF_QUEUE_INTERVAL",
 }
 
 
@@ -69,6 +71,7 @@ class Timing:
     outbox_lease: float = LEASE.total_seconds()
     wait_poll_interval: float = 1.0
     batch_interval: float = 30.0
+    queue_interval: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Timing:
@@ -240,6 +243,12 @@ async def build_services(
         if await planner.plan() and scheduler is not None:
             scheduler.kick()
 
+    queues = QueuePlanner(engine, after=settings.queue.after, max_items=settings.queue.max_items)
+
+    async def plan_queues() -> None:
+        if await queues.plan() and scheduler is not None:
+            scheduler.kick()
+
     jobs = [PeriodicJob("watch", oversight.evaluate_every.total_seconds(), watch.evaluate)]
     if groups is not None:
         jobs.append(PeriodicJob("groups", GROUPS_REFRESH_SECONDS, groups.refresh))
@@ -271,6 +280,8 @@ async def build_services(
         jobs.append(PeriodicJob("model", MODEL_REFRESH_SECONDS, model.refresh))
     if planner.enabled:
         jobs.append(PeriodicJob("batches", timing.batch_interval, plan_batches))
+    if queues.enabled and {"slack", "teams"} & set(all_channels):
+        jobs.append(PeriodicJob("queues", timing.queue_interval, plan_queues))
     jobs += audit.jobs()
     scheduler = Scheduler(
         engine,
@@ -293,6 +304,7 @@ async def build_services(
         notifier=notifier,
         watch=watch,
         planner=planner,
+        queues=queues,
         audit=audit,
         measure_cost=measure_cost,
         model=model,

@@ -340,6 +340,15 @@ class BatchConfig(_Section):
         return self.min_items >= 2
 
 
+class QueueConfig(_Section):
+    """Queue cards (`bot.engine.queue_cards`): once `after` of a tier's own cards wait to go
+    out to one chat channel, that channel gets one card listing what waits at the tier, at
+    most `max_items` of it. 0 turns them off."""
+
+    after: int = Field(default=5, ge=0)
+    max_items: int = Field(default=200, ge=1, le=1000)
+
+
 class PersonConfig(_Section):
     """One human and the accounts they review with (`people:`)."""
 
@@ -505,6 +514,7 @@ class Settings(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
     people: list[PersonConfig] = Field(default_factory=list)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)

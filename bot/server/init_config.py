@@ -130,6 +130,10 @@ batch:                         # same-kind items at one tier share one card
   min_items: 0                 # 0: off; else at least 2
   max_items: 20
 
+queue:                         # a burst: one card listing what waits, while own cards follow
+  after: 5                     # own cards waiting for one chat channel before it gets one; 0: off
+  max_items: 200
+
 # People behind the reviewer identities: rules that count or exclude reviewers (two-person
 # approval, the requester and owner blocks, one vote per action) count people, so one person's
 # Slack, Teams and web accounts are listed together. An identity not listed is its own person.

@@ -15,6 +15,7 @@ from bot.engine.batches import BatchPlanner
 from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import OutboxWorker
+from bot.engine.queue_cards import QueuePlanner
 from bot.engine.scheduler import Scheduler
 from bot.engine.waiters import Waiters
 from bot.oversight.predict import ActiveModel
@@ -38,6 +39,7 @@ class Services:
     notifier: Notifier
     watch: Watch
     planner: BatchPlanner
+    queues: QueuePlanner
     audit: AuditWiring
     # Refreshes the cost-of-oversight gauges (also a periodic job).
     measure_cost: Callable[[], Awaitable[None]]

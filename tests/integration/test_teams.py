@@ -35,9 +35,11 @@ from jwt.algorithms import RSAAlgorithm
 from standardwebhooks import Webhook
 
 from adapters.teams import TeamsChannel
+from adapters.teams.channel import THREAD_INTERVAL
 from bot.core.clock import ManualClock
 from bot.core.domain import OutboxKind, OutboxStatus
 from bot.core.errors import ConfigError
+from bot.core.pacing import Pacer
 from bot.core.ports import Repository
 from bot.server.app import build_services, create_app
 from bot.server.config import LoadedConfig, parse_config
@@ -757,8 +759,21 @@ async def test_reminder_is_a_reply_in_the_thread(teams: Teams) -> None:
 # -- rate limits and restarts --------------------------------------------------------------
 
 
+def clock_pacer(clock: ManualClock) -> Pacer:
+    """Teams' pacing on the test's clock: a Retry-After holds a thread in that time."""
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(timedelta(seconds=seconds))
+        await asyncio.sleep(0)
+
+    return Pacer(
+        THREAD_INTERVAL, service="Teams", monotonic=lambda: clock.now().timestamp(), sleep=sleep
+    )
+
+
 async def test_a_429_storm_loses_no_card(teams_db: Teams) -> None:
     teams = teams_db
+    teams.channel.pacer = clock_pacer(teams.clock)
     teams.connector.throttle("create", 7, retry_after="20")
     ids = [await teams.submit() for _ in range(3)]
     await teams.drain()
@@ -767,6 +782,7 @@ async def test_a_429_storm_loses_no_card(teams_db: Teams) -> None:
     for row in rows:  # Retry-After wins over the outbox's 5 s first step, never shortened
         wait = (row.next_attempt_at - teams.clock.now()).total_seconds()
         assert 20 <= wait <= 24
+    # While the channel is held, the other cards wait without calling Teams: one 429 a round.
     for _ in range(10):
         teams.clock.advance(timedelta(minutes=2))
         await teams.drain()

@@ -22,7 +22,10 @@ read the card that is on screen now::
   attachment (Teams would have to split it into two messages, which an edit cannot do).
 
 A queued throttle answers 429 (or another status) with Retry-After instead, and records
-nothing but the attempt (`throttled`).
+nothing but the attempt (`throttled`). `enforce_limits()` turns on Teams' documented limits
+per bot per thread (`tests.support.rate_limits`): a call beyond them gets 429 with
+Retry-After, is listed in `throttled` too, and `limits.early` lists calls that came back
+before their Retry-After.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tests.support.http_receiver import HttpReceiver, Recorded, Reply
+from tests.support.rate_limits import SlidingWindows, teams_limits
 
 Kind = Literal["create", "send", "update"]
 
@@ -45,7 +49,8 @@ _UPDATE = re.compile(r"^/v3/conversations/(?P<conv>[^/]+)/activities/(?P<activit
 
 @dataclass(frozen=True)
 class Call:
-    """One accepted call: which conversation and message it touched, and the activity sent."""
+    """One accepted call: which conversation and message it touched, the activity sent, and
+    when it arrived (`time.time()`)."""
 
     kind: Kind
     conversation_id: str
@@ -53,6 +58,7 @@ class Call:
     activity: dict[str, Any]
     body: dict[str, Any]
     authorization: str | None
+    at: float = 0.0
 
     @property
     def card(self) -> dict[str, Any] | None:
@@ -80,6 +86,7 @@ class FakeConnector(HttpReceiver):
             "update": deque(),
         }
         self.throttled: list[Recorded] = []
+        self.limits: SlidingWindows | None = None
         self.refused: list[Recorded] = []
         """Edits refused with 400 because they held text beside a card."""
 
@@ -144,6 +151,14 @@ class FakeConnector(HttpReceiver):
                 queue.clear()
             self.throttled.clear()
             self.refused.clear()
+            self.limits = None
+
+    def enforce_limits(self) -> SlidingWindows:
+        """Answer beyond Teams' documented per-thread limits with 429 (until `reset`)."""
+        limits = teams_limits()
+        with self._state:
+            self.limits = limits
+        return limits
 
     def throttle(
         self,
@@ -181,6 +196,22 @@ class FakeConnector(HttpReceiver):
                     {"Retry-After": wait} if wait is not None else {},
                 )
             body = recorded.json()
+            if self.limits is not None:
+                thread = (
+                    body["channelData"]["channel"]["id"]
+                    if kind == "create"
+                    else match["conv"]
+                    if match is not None
+                    else ""
+                )
+                seconds = self.limits.check(thread, recorded.at)
+                if seconds is not None:
+                    self.throttled.append(recorded)
+                    return Reply.json(
+                        {"error": {"code": "TooManyRequests", "message": "rate limit exceeded"}},
+                        429,
+                        {"Retry-After": str(seconds)},
+                    )
             auth = recorded.headers.get("authorization")
             if kind == "create" and not body.get("isGroup"):
                 return self._personal(body, auth)
@@ -192,14 +223,16 @@ class FakeConnector(HttpReceiver):
                 conversation = f"{channel};messageid={root}"
                 activity = dict(body.get("activity") or {})
                 self._messages[(conversation, root)] = activity
-                self._calls.append(Call(kind, conversation, root, activity, body, auth))
+                self._calls.append(
+                    Call(kind, conversation, root, activity, body, auth, recorded.at)
+                )
                 return Reply.json({"id": conversation, "activityId": root}, 201)
             assert match is not None
             conversation = match["conv"]
             if kind == "send":
                 new_id = str(next(self._ids))
                 self._messages[(conversation, new_id)] = body
-                self._calls.append(Call(kind, conversation, new_id, body, body, auth))
+                self._calls.append(Call(kind, conversation, new_id, body, body, auth, recorded.at))
                 return Reply.json({"id": new_id}, 201)
             activity_id = match["activity"]
             if (conversation, activity_id) not in self._messages:
@@ -219,7 +252,7 @@ class FakeConnector(HttpReceiver):
                     400,
                 )
             self._messages[(conversation, activity_id)] = body
-            self._calls.append(Call(kind, conversation, activity_id, body, body, auth))
+            self._calls.append(Call(kind, conversation, activity_id, body, body, auth, recorded.at))
             return Reply.json({"id": activity_id}, 200)
 
     def _personal(self, body: dict[str, Any], auth: str | None) -> Reply:

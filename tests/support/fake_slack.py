@@ -11,6 +11,9 @@ Point `slack.api_url` at `fake.api_url`. It answers what Signoff calls, the way 
   `no_such_subteam`);
 - anything else -> `unknown_method`; a wrong or missing bearer token -> `invalid_auth`;
 - `throttle(method, ...)` makes chosen calls answer 429 with `Retry-After`, as Slack does;
+- `enforce_limits()` turns on Slack's documented rate limits (`tests.support.rate_limits`):
+  beyond them a call gets HTTP 429, `Retry-After` and `{"ok": false, "error":
+  "ratelimited"}`; `limits.early` lists calls that came back before their Retry-After;
 - Socket Mode: `apps.connections.open` (needs the `xapp-` app token) answers a
   `ws://.../link?ticket=...` URL; that WebSocket says `hello`, carries the envelopes the
   test `deliver`s and records the client's acks. Like Slack, an envelope not acknowledged
@@ -43,6 +46,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, parse_qsl
 
 from tests.support.http_receiver import HttpReceiver, Peer, Recorded, Reply
+from tests.support.rate_limits import TokenBuckets, slack_key, slack_limits
 
 TOKEN = "xoxb-signoff-test"
 APP_TOKEN = "xapp-1-A0SIGNOFF-1-signofftest"
@@ -172,6 +176,7 @@ class FakeSlack:
         self._views = itertools.count(1)
         self._throttles: dict[str, Callable[[int], float | None]] = {}
         self._counts: dict[str, int] = {}
+        self.limits: TokenBuckets | None = None
         self.app_token = APP_TOKEN
         self._tickets: set[str] = set()
         self._opened = 0
@@ -227,6 +232,7 @@ class FakeSlack:
             self._messages.clear()
             self._throttles.clear()
             self._counts.clear()
+            self.limits = None
             self._envelopes.clear()
             self._acks.clear()
             self._opened = 0
@@ -249,6 +255,13 @@ class FakeSlack:
         answer 429, or None to answer normally."""
         with self._lock:
             self._throttles[method] = decide
+
+    def enforce_limits(self) -> TokenBuckets:
+        """Answer beyond Slack's documented rate limits with 429 (until `reset`)."""
+        limits = slack_limits()
+        with self._lock:
+            self.limits = limits
+        return limits
 
     def deliver(
         self,
@@ -372,7 +385,11 @@ class FakeSlack:
         with self._lock:
             n = self._counts[method] = self._counts.get(method, 0) + 1
             decide = self._throttles.get(method)
+            limits = self.limits
         wait = decide(n) if decide else None
+        key = slack_key(method, args) if limits is not None else None
+        if wait is None and limits is not None and key is not None:
+            wait = limits.check(key, recorded.at)
         if wait is not None:
             self._record(method, args, recorded.at, 429)
             return Reply.json(

@@ -30,13 +30,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from adapters.slack import batch_cards, cards
+from adapters.slack import batch_cards, cards, similar_modal
 from adapters.slack._commands import USAGE, parse_command
 from adapters.slack._mrkdwn import escape
 from bot.core import jsondepth
 from bot.core.domain import ApprovalRequest, Verdict, batch_blocker
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
+from bot.core.similar import approve_and_allow, prefilled
+from bot.core.similar import read as read_similar
 from bot.core.views import CardView
 
 log = logging.getLogger("signoff.slack")
@@ -174,9 +176,10 @@ class SlackApp:
             process_before_response=False,
             logger=logging.getLogger("signoff.slack.bolt"),
         )
-        for action_id in (*cards.VERDICT_ACTIONS, cards.DETAILS):
+        for action_id in (*cards.VERDICT_ACTIONS, cards.DETAILS, cards.ALLOW_SIMILAR):
             self.bolt.action(action_id)(self._on_click)
         self.bolt.view(cards.VERDICT_CALLBACK)(self._on_verdict)
+        self.bolt.view(similar_modal.CALLBACK)(self._on_allow_similar)
         for action_id in batch_cards.BATCH_VERDICTS:
             self.bolt.action(action_id)(self._on_batch_click)
         # Ticking a box is an interaction too: acknowledged, nothing to do until a button.
@@ -277,6 +280,15 @@ class SlackApp:
                 if ack.response is None:
                     await ack()
 
+    async def _on_allow_similar(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        with self._working():
+            try:
+                await self._allow_similar(ack, body)
+            except Exception:
+                log.exception("Slack allow-similar submission failed")
+                if ack.response is None:
+                    await ack()
+
     async def _on_pick(self, ack: AsyncAck) -> None:
         await ack()
 
@@ -331,14 +343,22 @@ class SlackApp:
                 modal = cards.details_modal(self._views(request))
                 await self._open(actor, channel, trigger_id, modal)
                 return
-            ballot = await review.prepare_vote(
-                request_id, actor.reviewer, cards.VERDICT_ACTIONS[action_id]
-            )
+            # Approve + allow similar is an approval first: refused on the click as one.
+            verdict = cards.VERDICT_ACTIONS.get(action_id, Verdict.APPROVE)
+            ballot = await review.prepare_vote(request_id, actor.reviewer, verdict)
         except NotFound:
             await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
             return
         except NotAllowed as exc:
             await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")
+            return
+        if action_id == cards.ALLOW_SIMILAR:
+            modal = similar_modal.modal(
+                ballot.request,
+                prefilled(ballot.request),
+                external_id=modal_external_id(channel, trigger_id),
+            )
+            await self._open(actor, channel, trigger_id, modal)
             return
         if ballot.needs_form:
             modal = cards.verdict_modal(
@@ -382,6 +402,37 @@ class SlackApp:
         if refusal is not None:
             field, problem = refusal
             await ack(response_action="errors", errors={field: problem})
+
+    async def _allow_similar(self, ack: AsyncAck, body: Mapping[str, Any]) -> None:
+        """Approve and grant (bot.core.similar.approve_and_allow). Nothing is recorded unless
+        both may be: a bad field is shown under it, a refusal on top of the form."""
+        view = body.get("view") or {}
+        meta = similar_modal.parse_metadata(view)
+        if meta is None:
+            await ack(response_action="errors", errors={similar_modal.REASON: similar_modal.STALE})
+            return
+        request_id, max_risk = meta
+        actor, channel = actor_of(body), channel_from_external_id(view)
+        form = read_similar(similar_modal.submitted(view, max_risk))
+        review = self._review()
+        try:
+            grant = await approve_and_allow(
+                review, request_id, form, actor.reviewer, channel=CHANNEL, name=actor.name
+            )
+            if grant is None:
+                errors = similar_modal.errors(form)
+                if errors:
+                    await ack(response_action="errors", errors=errors)
+                    return
+                request = await review.get(request_id)
+                redrawn = similar_modal.modal(request, form, external_id=view.get("external_id"))
+                await ack(response_action="update", view=redrawn)
+                return
+        except NotFound:
+            await ack()
+            await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
+            return
+        await ack()
 
     async def _vote(
         self,

@@ -25,6 +25,7 @@ from adapters.slack._mrkdwn import (
 )
 from bot.core.answers import choices, wants_text
 from bot.core.domain import Alert, ApprovalRequest, ReasonText, Verdict, Vote
+from bot.core.similar import offered
 from bot.core.views import CardView
 from bot.core.wording import outcome, payload_changes
 
@@ -37,6 +38,8 @@ DETAILS = "signoff_details"
 CONFIRM = "signoff_confirm"
 REVERSE = "signoff_reverse"
 RESPOND = "signoff_respond"
+# Approve + allow similar: the button and the modal it opens (adapters.slack.similar_modal).
+ALLOW_SIMILAR = "signoff_allow_similar"
 VERDICT_ACTIONS: Mapping[str, Verdict] = {
     APPROVE: Verdict.APPROVE,
     REJECT: Verdict.REJECT,
@@ -150,7 +153,9 @@ def first_screen(view: CardView) -> list[Block]:
 
 def buttons(view: CardView, block_id: str | None = None) -> list[Block]:
     """The card's buttons (none once there is nothing to decide here); the value of each
-    is the request id, so the same buttons work on a card, in a DM and on the App Home."""
+    is the request id, so the same buttons work on a card, in a DM and on the App Home.
+    "Approve + allow similar…" is offered where a standing approval could cover items like
+    this one (one approval, escalate lane); whether the clicker may grant is checked then."""
     request = view.request
     if view.kind == "approval":
         elements = [
@@ -159,6 +164,8 @@ def buttons(view: CardView, block_id: str | None = None) -> list[Block]:
             button(MODIFY, "Modify", request.id),
             button(DETAILS, "Details", request.id),
         ]
+        if offered(request):
+            elements.insert(3, button(ALLOW_SIMILAR, "Approve + allow similar…", request.id))
         if asks(request):
             elements.insert(0, button(RESPOND, "Answer", request.id, "primary"))
             elements[1].pop("style", None)

@@ -9,6 +9,10 @@ the invoke response (`application/vnd.microsoft.card.adaptive`), seen by the cli
   rationale: the current card with the reason in a banner; nothing is recorded;
 - a recorded vote: the refreshed card with a short confirmation.
 
+Verb `allow_similar` (Approve + allow similar) approves the item and grants a standing
+approval for requests like it (bot.core.similar); a refusal or a bad field leaves both
+unrecorded and redraws the card with what was typed.
+
 The engine writes the card refresh for everyone (an `update_activity` of every stored copy)
 into the outbox in the vote's own transaction, so the edit survives a restart and is retried
 when Teams throttles; the outbox worker runs it at once after the commit.
@@ -48,6 +52,8 @@ from bot.core import jsondepth
 from bot.core.domain import ApprovalRequest, Status, Verdict
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
+from bot.core.similar import SimilarForm, approve_and_allow
+from bot.core.similar import read as read_similar
 from bot.core.views import BatchView, CardView
 
 log = logging.getLogger("signoff.teams")
@@ -119,6 +125,8 @@ class Answer:
     view: CardView
     message: str
     tone: cards.Tone
+    # The "Approve + allow similar…" form as the clicker typed it, kept on a refusal.
+    similar: SimilarForm | None = None
 
 
 def reviewer_of(activity: Activity) -> tuple[str | None, str | None]:
@@ -160,6 +168,17 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         verb, data = action.get("verb"), action.get("data")
         if str(verb or "") in batch_cards.BATCH_VERBS:
             return await self._batch_invoke(str(verb), data, reviewer, name)
+        if verb == cards.ALLOW_SIMILAR:
+            try:
+                answer = await self.allow_similar(data, reviewer, name)
+            except InvalidInput as exc:
+                return _error(HTTPStatus.BAD_REQUEST, "BadRequest", str(exc))
+            except NotFound as exc:
+                return _error(HTTPStatus.NOT_FOUND, "NotFound", str(exc))
+            built = cards.card(
+                answer.view, message=answer.message, tone=answer.tone, similar=answer.similar
+            )
+            return _card_response(built)
         try:
             parsed = parse_action(verb, data)
         except InvalidInput as exc:
@@ -288,6 +307,39 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         view = self.view(updated, action.tier or updated.tier or "")
         return Answer(view, _recorded(view, verdict), "good")
 
+    async def allow_similar(self, data: Any, reviewer: str | None, name: str | None) -> Answer:
+        """Approve + allow similar (bot.core.similar.approve_and_allow): the item approved
+        and a standing approval granted, or nothing recorded and the card redrawn with what
+        was typed and why. Raises InvalidInput without `data.request_id`, NotFound for an
+        unknown request."""
+        if not isinstance(data, Mapping):
+            raise InvalidInput("data", "must be an object carrying request_id")
+        request_id = data.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise InvalidInput("data.request_id", "is required")
+        tier = data.get("tier") if isinstance(data.get("tier"), str) else None
+        fields = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+        form = read_similar(fields)
+        grant = None
+        if reviewer is None:
+            form.refusal = "Teams did not say who you are (no Microsoft Entra object id)."
+        else:
+            grant = await approve_and_allow(
+                self.reviews, request_id, form, reviewer, channel=CHANNEL, name=name
+            )
+        current = await self.reviews.get(request_id)
+        view = self.view(current, tier or current.tier or "")
+        if grant is None:
+            problems = [form.refusal] if form.refusal else []
+            problems += [f"{_SIMILAR_LABELS.get(k, k)}: {p}" for k, p in form.errors.items()]
+            return Answer(view, "Not recorded. " + " ".join(problems), "attention", form)
+        return Answer(
+            view,
+            f"Recorded: approved. Requests like it are approved in your name for {form.ttl}, "
+            f"at most {grant.max_uses} times (standing approval {grant.id}).",
+            "good",
+        )
+
     # -- messages: Action.Submit fallbacks and text commands -----------------------------
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -313,6 +365,14 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             reviewer, name = reviewer_of(activity)
             message, _ = await self.decide_batch(verb, value["batch_id"], value, reviewer, name)
             return message
+        if verb == cards.ALLOW_SIMILAR:
+            reviewer, name = reviewer_of(activity)
+            try:
+                return (await self.allow_similar(value, reviewer, name)).message
+            except InvalidInput as exc:
+                return f"That click could not be read: {exc}."
+            except NotFound as exc:
+                return str(exc)
         try:
             parsed = parse_action(value.get("verb"), value)
         except InvalidInput as exc:
@@ -393,6 +453,13 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         return f"Started {agent_id} again."
 
 
+_SIMILAR_LABELS = {
+    "when": "Condition",
+    "ttl": "For how long",
+    "max_uses": "Uses",
+    "reason": "Reason",
+    "max_risk": "Risk",
+}
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _PLAIN = frozenset({Verdict.APPROVE, Verdict.CONFIRM})
 

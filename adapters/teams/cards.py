@@ -3,8 +3,11 @@
 Pure functions from domain values to JSON-ready dicts; nothing here talks to Teams or
 imports botbuilder. The ids they use are CONTRACT section 8: `Action.Execute` verbs
 `approve`, `reject`, `modify`, `confirm`, `reverse`, `respond` carrying `data.request_id`,
-and an `Input.Text` with id `rationale`. Every `Action.Execute` falls back to an
-`Action.Submit` with the same data (plus `verb`) for clients older than Universal Actions.
+and an `Input.Text` with id `rationale`; where a standing approval could cover items like
+this one, an "Approve + allow similar…" ShowCard with inputs `when`, `ttl`, `max_uses`,
+`reason` (and `allow_high` on a high-risk item) and verb `allow_similar`. Every
+`Action.Execute` falls back to an `Action.Submit` with the same data (plus `verb`) for
+clients older than Universal Actions.
 
 The first screen decides: before any payload a card says what the agent wants to do, the
 amount, why a person sees it, the agent's recommendation and confidence, who must decide,
@@ -30,6 +33,8 @@ from typing import Any, Literal
 
 from bot.core.answers import choices, wants_text
 from bot.core.domain import Alert, ApprovalRequest, Verdict, Vote, as_utc, readable
+from bot.core.learning import STANDING_CHANNEL
+from bot.core.similar import SimilarForm, offered, prefilled
 from bot.core.views import CardKind, CardView
 from bot.core.wording import payload_changes
 from routing import Risk
@@ -52,6 +57,9 @@ VERBS: Mapping[str, Verdict] = {
     "reverse": Verdict.REVERSE,
     "respond": Verdict.RESPOND,
 }
+
+# Approve + allow similar (bot.core.similar): the verb of its ShowCard's button.
+ALLOW_SIMILAR = "allow_similar"
 
 MAX_CARD_BYTES = 24_000
 MAX_SUMMARY = 300
@@ -215,6 +223,7 @@ def card(
     message: str | None = None,
     tone: Tone = "attention",
     mentions: Sequence[Mention] = (),
+    similar: SimilarForm | None = None,
 ) -> Element:
     """The Adaptive Card for one copy of a request as it should look now.
 
@@ -222,9 +231,11 @@ def card(
     a missing rationale, "your approval is recorded"), shown only in the invoke response.
     `mentions` @-mention reviewers inside the card (see `mention_card`): Teams cannot show
     a message that holds both text and a card, so the ping travels in the card itself.
+    `similar` fills the "Approve + allow similar…" form with what the clicker typed (it is
+    prefilled from the item otherwise).
     """
     for budget in DETAILS_BUDGETS:
-        built = _card(view, message, tone, budget, mentions)
+        built = _card(view, message, tone, budget, mentions, similar)
         if fits(built):
             return built
     return built
@@ -236,6 +247,7 @@ def _card(
     tone: Tone,
     details_budget: int,
     mentions: Sequence[Mention] = (),
+    similar: SimilarForm | None = None,
 ) -> Element:
     kind = view.kind
     body: list[Element] = [headline(view)]
@@ -246,7 +258,7 @@ def _card(
     body += first_screen(view)
     if kind in ("approval", "review"):
         body.append(_rationale_input(view.request, kind))
-        body.append(action_set(verdict_actions(view)))
+        body.append(action_set(verdict_actions(view, similar)))
     body += below(view)
     if kind in ("approval", "review"):
         more = [show_card("Details (JSON)", details(view.request, details_budget))]
@@ -485,8 +497,9 @@ def _rationale_input(request: ApprovalRequest, kind: CardKind) -> Element:
     return field
 
 
-def verdict_actions(view: CardView) -> list[Element]:
-    """The verdict buttons of a live card (`data` says which request and whose tier)."""
+def verdict_actions(view: CardView, similar: SimilarForm | None = None) -> list[Element]:
+    """The verdict buttons of a live card (`data` says which request and whose tier), with
+    "Approve + allow similar…" where a standing approval could cover items like this one."""
     request = view.request
     data = {"request_id": request.id, "tier": view.tier}
     if view.kind == "review":
@@ -499,9 +512,91 @@ def verdict_actions(view: CardView) -> list[Element]:
         reject_action(request, data),
         _modify(request, data),
     ]
+    if offered(request):
+        actions.append(_allow_similar(request, data, similar or prefilled(request)))
     if request.question or request.response_schema:
         actions.insert(0, _respond(request, data))
     return actions
+
+
+def _allow_similar(request: ApprovalRequest, data: Mapping[str, Any], form: SimilarForm) -> Element:
+    """Approve, and approve requests like this one in the clicker's name for a while: the
+    form bot.core.similar prefills, checked there when `allow_similar` is clicked."""
+    action = request.current_action
+
+    def text(input_id: str, title: str, value: str, **more: Any) -> Element:
+        field: Element = {
+            "type": "Input.Text",
+            "id": input_id,
+            "label": title,
+            "maxLength": MAX_INPUT,
+            **more,
+        }
+        if value:
+            field["value"] = value
+        return field
+
+    body: list[Element] = [
+        runs(
+            ("Approves this item and, until the grant ends, every ", {}),
+            (clip(action.kind, 80), {"weight": "Bolder"}),
+            (" request of ", {}),
+            (clip(request.agent_id, 80), {"weight": "Bolder"}),
+            (
+                f" that needs one approval, is at most {form.max_risk} risk and matches the "
+                f"condition, as your vote (channel {STANDING_CHANNEL}).",
+                {},
+            ),
+        ),
+        text(
+            "when",
+            "Condition (CEL, like a routing rule)",
+            form.when,
+            isMultiline=True,
+            placeholder="Leave empty for every such request.",
+        ),
+        text(
+            "ttl",
+            "For how long (30m, 2h, 1d: at most 30d)",
+            form.ttl,
+            isRequired=True,
+            errorMessage="Say for how long, such as 2h.",
+        ),
+        text(
+            "max_uses",
+            "At most this many uses",
+            form.max_uses,
+            isRequired=True,
+            errorMessage="Say how many uses, such as 10.",
+        ),
+        text(
+            "reason",
+            "Reason (shown with every use)",
+            form.reason,
+            isMultiline=True,
+            isRequired=True,
+            errorMessage="Say why: the reason is shown with every use.",
+        ),
+    ]
+    if request.risk is Risk.HIGH:
+        body.append(
+            {
+                "type": "Input.Toggle",
+                "id": "allow_high",
+                "title": "Allow high risk (top tier only)",
+                "valueOn": "on",
+                "valueOff": "off",
+                "value": "on" if form.allow_high else "off",
+            }
+        )
+    # The risk the grant covers is the item's own; it travels with the click.
+    submit = execute(
+        ALLOW_SIMILAR,
+        "Approve + allow similar",
+        {**data, "max_risk": form.max_risk},
+        "positive",
+    )
+    return show_card("Approve + allow similar…", body, [submit])
 
 
 def _respond(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
-from adapters.web import _item, _payload, _standing
+from adapters.web import _item, _payload
 from adapters.web._base import (
     CHANNEL,
     SECURITY_HEADERS,
@@ -24,7 +24,8 @@ from bot.core.domain import (
     Verdict,
 )
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
-from routing import Lane
+from bot.core.similar import SimilarForm, approve_and_allow, offered, prefilled
+from bot.core.similar import read as read_similar
 
 
 class ItemPages(InboxBase):
@@ -37,7 +38,7 @@ class ItemPages(InboxBase):
         *,
         form: _VoteForm | None = None,
         status: int = 200,
-        similar: _standing.SimilarForm | None = None,
+        similar: SimilarForm | None = None,
         template: str = "request.html",
     ) -> Response:
         try:
@@ -67,11 +68,8 @@ class ItemPages(InboxBase):
             visitor,
             template,
             status=status,
-            similar=similar or _standing.prefilled(item),
-            allow_similar=can_vote
-            and verdict is Verdict.APPROVE
-            and item.lane is Lane.ESCALATE
-            and item.approvals_required == 1,
+            similar=similar or prefilled(item),
+            allow_similar=can_vote and offered(item),
             item=item,
             mode="review" if verdict is Verdict.CONFIRM else "decide",
             can_vote=item.awaiting_verdict and blocked is None,
@@ -182,41 +180,26 @@ class ItemPages(InboxBase):
 
     async def allow_similar(self, request: Request, request_id: str) -> Response:
         """Approve + allow similar: approve this item and grant a standing approval for
-        requests like it. The grant is checked first, so a refused grant records nothing."""
+        requests like it (bot.core.similar). A refused grant records nothing."""
         posted = await self._posted(request)
         if isinstance(posted, Response):
             return posted
         visitor, data = posted
-        similar = _standing.read(data)
+        similar = read_similar(data)
         try:
-            item = await self.review.get(request_id)
+            grant = await approve_and_allow(
+                self.review,
+                request_id,
+                similar,
+                visitor.reviewer,
+                channel=CHANNEL,
+                name=visitor.display,
+            )
         except NotFound:
             return self._message(
                 visitor, "Not found", f"There is no request {request_id}.", status=404
             )
-        ask = _standing.grant_request(similar, item, visitor.reviewer)
-        if ask is None:
-            return await self._request_page(visitor, request_id, similar=similar, status=422)
-        try:
-            self.review.check_standing(ask)
-            self.review.check_vote(item, visitor.reviewer, Verdict.APPROVE)
-        except InvalidInput as exc:
-            similar.errors[exc.field] = exc.problem[:1].upper() + exc.problem[1:] + "."
-            return await self._request_page(visitor, request_id, similar=similar, status=422)
-        except (NotAllowed, NotFound) as exc:
-            similar.refusal = str(exc)
-            return await self._request_page(visitor, request_id, similar=similar, status=409)
-        try:
-            await self.review.vote(
-                request_id,
-                visitor.reviewer,
-                Verdict.APPROVE,
-                channel=CHANNEL,
-                rationale=f"approved and allowed similar: {ask.reason}",
-                name=visitor.display,
-            )
-        except (NotAllowed, InvalidInput) as exc:
-            similar.refusal = str(exc)
-            return await self._request_page(visitor, request_id, similar=similar, status=409)
-        await self.review.grant_standing(ask, channel=CHANNEL)
+        if grant is None:
+            status = 409 if similar.refusal else 422
+            return await self._request_page(visitor, request_id, similar=similar, status=status)
         return self._redirect("/?" + urlencode({"voted": request_id}))

@@ -353,6 +353,7 @@ async def test_approve_click_resumes_the_agent_and_rewrites_the_card(w: World) -
         "signoff_approve",
         "signoff_reject",
         "signoff_modify",
+        "signoff_allow_similar",
         "signoff_details",
     ]
     assert "Pay INV-1 to ACME" in all_text(card.blocks) and "pay it" in all_text(card.blocks)
@@ -675,6 +676,7 @@ async def test_slash_command_stop_start_and_pending(w: World) -> None:
         "signoff_approve",
         "signoff_reject",
         "signoff_modify",
+        "signoff_allow_similar",
         "signoff_details",
     ]
     assert "Unknown command" in usage["text"]

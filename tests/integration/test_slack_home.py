@@ -76,6 +76,7 @@ async def test_the_home_tab_lists_what_waits_for_you_with_the_card_words_and_but
         "signoff_approve",
         "signoff_reject",
         "signoff_modify",
+        "signoff_allow_similar",
         "signoff_details",
     ]
     assert f"http://signoff.test/requests/{rid}" in text

@@ -99,12 +99,17 @@ async def test_approve_and_allow_similar_from_an_item(
 
 
 async def test_no_allow_similar_where_a_grant_could_not_apply(
-    app: Any, agent: httpx.AsyncClient
+    app: Any, agent: httpx.AsyncClient, svc: Services
 ) -> None:
     two = await submit(agent, TWO_PERSON)
     low = await submit(agent, ACME)
     async with as_reviewer(app, "alice") as alice:
         assert "Approve + allow similar" not in (await alice.get(f"/requests/{two}")).text
+        page = await alice.get(f"/requests/{two}")
+        forged = await alice.post(
+            f"/requests/{two}/allow-similar", data={"csrf": csrf(page.text), **FORM}
+        )
+        assert forged.status_code == 409 and "awaiting one approval" in forged.text
     async with as_reviewer(app, "jan") as jan:  # junior: may not decide this senior item
         assert "Approve + allow similar" not in (await jan.get(f"/requests/{low}")).text
         page = await jan.get(f"/requests/{low}")
@@ -112,3 +117,5 @@ async def test_no_allow_similar_where_a_grant_could_not_apply(
             f"/requests/{low}/allow-similar", data={"csrf": csrf(page.text), **FORM}
         )
         assert forged.status_code == 409
+    assert (await state(svc, two)).votes == () and (await state(svc, low)).votes == ()
+    assert await svc.repo.standing_approvals() == []

@@ -11,7 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from adapters.slack import cards
+from adapters.slack import cards, similar_modal
 from adapters.slack._mrkdwn import chunks, clip, escape
 from bot.core.domain import (
     Action,
@@ -22,6 +22,7 @@ from bot.core.domain import (
     Verdict,
     Vote,
 )
+from bot.core.similar import prefilled
 from bot.core.views import CardView, CardViews
 from routing import Lane, ReviewState, Risk, RoutingPolicy, TierSpec, compile_policy
 
@@ -483,3 +484,43 @@ def test_chunks_split_at_lines_and_keep_everything() -> None:
     assert all(len(p) <= 1000 for p in pieces)
     assert "\n".join(pieces) == text
     assert list(chunks("y" * 2500, 1000)) == ["y" * 1000, "y" * 1000, "y" * 500]
+
+
+def test_allow_similar_is_offered_where_a_grant_could_cover_the_item() -> None:
+    single = request(approvals_required=1)
+    assert cards.ALLOW_SIMILAR in _ids(cards.card_message(view_of(single)).blocks)
+    assert cards.ALLOW_SIMILAR not in _ids(cards.card_message(view_of(request())).blocks)
+    review = request(approvals_required=1, lane=Lane.REVIEW)
+    assert cards.ALLOW_SIMILAR not in _ids(cards.card_message(view_of(review)).blocks)
+
+
+def test_the_allow_similar_modal_asks_a_high_risk_item_to_allow_high() -> None:
+    item = request(approvals_required=1)
+    form = prefilled(item)
+    assert form.when == 'amount <= 5000.0 && domain == "financial"'
+    modal = similar_modal.modal(item, form, external_id="signoff:C0MGR:1.2")
+    valid_view(modal)
+    [high] = [b for b in modal["blocks"] if b.get("block_id") == "allow_high"]
+    assert high["optional"] is True and "initial_options" not in high["element"]
+    assert similar_modal.parse_metadata(modal) == ("req_01test", "high")
+    state = {
+        "allow_high": {"allow_high": {"type": "checkboxes", "selected_options": [{"value": "on"}]}},
+        "reason": {"reason": {"type": "plain_text_input", "value": " month end "}},
+    }
+    fields = similar_modal.submitted({"state": {"values": state}}, "high")
+    assert fields == {
+        "max_risk": "high",
+        "when": "",
+        "ttl": "",
+        "max_uses": "",
+        "reason": " month end ",
+        "allow_high": "on",
+    }
+    ticked = similar_modal.modal(item, dataclasses.replace(form, allow_high=True))
+    [high] = [b for b in ticked["blocks"] if b.get("block_id") == "allow_high"]
+    assert high["element"]["initial_options"] == high["element"]["options"]
+    assert "allow_high" not in json.dumps(similar_modal.modal(request(risk=Risk.LOW), form))
+
+
+def _ids(blocks: list[dict[str, Any]]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]

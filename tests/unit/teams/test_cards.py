@@ -17,6 +17,7 @@ import pytest
 
 from adapters.teams import cards
 from bot.core.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
+from bot.core.similar import SimilarForm
 from bot.core.views import CardView, CardViews
 from bot.core.wording import Wording
 from routing import Lane, ReviewState, Risk, RoutingPolicy, Rule, TierSpec, compile_policy
@@ -566,3 +567,36 @@ def test_the_schema_is_the_shared_reference() -> None:
     if not shared.exists():
         pytest.skip(f"{shared} is not on this machine (the copy in tests/ is used)")
     assert schema.SCHEMA_PATH.read_bytes() == shared.read_bytes()
+
+
+def test_allow_similar_sits_behind_a_show_card_prefilled_from_the_item(
+    validator: jsonschema.Draft6Validator,
+) -> None:
+    item = request(approvals_required=1)
+    card = cards.card(view(item))
+    assert_valid(validator, card)
+    [show] = [n for n in walk(card) if n.get("title") == "Approve + allow similar…"]
+    assert show["type"] == "Action.ShowCard"
+    fields = {n["id"]: n for n in walk(show["card"]) if str(n.get("type")).startswith("Input.")}
+    assert {k: v.get("value") for k, v in fields.items()} == {
+        "when": "amount <= 5000.0",
+        "ttl": "2h",
+        "max_uses": "10",
+        "reason": None,
+        "allow_high": "off",  # a high-risk item: the grant must say so
+    }
+    assert fields["reason"]["isRequired"] is True
+    assert fields["allow_high"]["type"] == "Input.Toggle"
+    submit = executes(show["card"])["allow_similar"]
+    assert submit["data"] == {"request_id": "req_01test", "tier": "junior", "max_risk": "high"}
+    assert submit["fallback"]["data"]["verb"] == "allow_similar"
+
+    # What the clicker typed is drawn back after a refusal.
+    typed = cards.card(view(item), similar=SimilarForm(when="amount <=", reason="why not"))
+    assert_valid(validator, typed)
+    assert {"amount <=", "why not"} <= {n.get("value") for n in walk(typed)}
+
+    low = request(approvals_required=1, risk=Risk.LOW)
+    assert "allow_high" not in inputs(cards.card(view(low)))
+    for unlike in (request(), request(approvals_required=1, lane=Lane.REVIEW)):
+        assert "allow_similar" not in executes(cards.card(view(unlike)))

@@ -220,10 +220,16 @@ class Process:
     log: Path
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        """User plus system CPU time the process and its worker processes used so far."""
         ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        total = 0
+        for pid in _process_tree(self.popen.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            total += int(fields[11]) + int(fields[12])
+        return total / ticks
 
     def rss_mb(self) -> tuple[float, float]:
         """(current, peak) resident set in MB, from /proc."""
@@ -285,13 +291,33 @@ def signoff_config(path: Path, database_url: str, **extra: Any) -> Path:
     return path
 
 
+def _process_tree(root: int) -> list[int]:
+    """`root` and every process below it (a `--workers N` server's workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        found.append(pid)
+        queue += children.get(pid, [])
+    return found
+
+
 def serve_signoff(
-    name: str, config: Path, *, env: Mapping[str, str] | None = None
+    name: str, config: Path, *, env: Mapping[str, str] | None = None, workers: int = 1
 ) -> contextlib.AbstractContextManager[Process]:
     port = free_port()
+    extra = ["--workers", str(workers)] if workers > 1 else []
     return process(
         name,
-        [SIGNOFF, "serve", "--config", str(config), "--port", str(port)],
+        [SIGNOFF, "serve", "--config", str(config), "--port", str(port), *extra],
         port=port,
         env={"SIGNOFF_LOG_LEVEL": "WARNING", **(env or {})},
         health="/readyz",

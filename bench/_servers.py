@@ -11,7 +11,7 @@ load generator):
   (the signing secret from `SLACK_SIGNING_SECRET`) and answers 200: the floor of an ack.
 
     python -m bench._servers sink --port 9000
-    python -m bench._servers baseline --port 9001 --database URL
+    python -m bench._servers baseline --port 9001 --database URL [--workers N]
     python -m bench._servers slack-ack --port 9002
 """
 
@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import re
 import time
 import uuid
@@ -188,12 +189,35 @@ def slack_ack_app() -> Any:
     )
 
 
+_DATABASE_ENV = "BENCH_BASELINE_DATABASE"
+
+
+def baseline_from_env() -> Any:
+    """The baseline app for a worker process of `--workers N` (database from the env)."""
+    return baseline_app(os.environ[_DATABASE_ENV])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=["sink", "baseline", "slack-ack"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
+    if args.kind == "baseline" and args.workers > 1:
+        # N processes on one port, as `signoff serve --workers N` runs: uvicorn's own
+        # supervisor, which needs the app as an import string.
+        os.environ[_DATABASE_ENV] = args.database
+        uvicorn.run(
+            "bench._servers:baseline_from_env",
+            factory=True,
+            host="127.0.0.1",
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+            server_header=False,
+        )
+        return
     app: Any
     if args.kind == "sink":
         app = Sink()

@@ -106,18 +106,21 @@ class SignInPages(InboxBase):
         await self.guard.succeeded(login, address)
         return await self._sign_in(request, visitor, login, target, method="password")
 
+    def _link_used_up(self, visitor: _Visitor) -> HTMLResponse:
+        return self._message(
+            visitor,
+            "Sign-in link used up",
+            "This sign-in link was already used or has expired. Run `signoff web "
+            "login-link` for a new one.",
+            status=410,
+            link="/login",
+        )
+
     async def token_page(self, request: Request, token: str) -> Response:
         visitor = await self._visitor(request)
         login = await self.tokens.peek(token, self.clock.now())
         if login is None:
-            return self._message(
-                visitor,
-                "Sign-in link used up",
-                "This sign-in link was already used or has expired. Run `signoff web "
-                "login-link` for a new one.",
-                status=410,
-                link="/login",
-            )
+            return self._link_used_up(visitor)
         return self._html(visitor, "login_token.html", token=token, login=login)
 
     async def token_submit(self, request: Request, token: str) -> Response:
@@ -127,14 +130,7 @@ class SignInPages(InboxBase):
             return self._csrf_refusal(visitor)
         login = await self.tokens.redeem(token, self.clock.now())
         if login is None or self._fingerprint("link", login) is None:
-            return self._message(
-                visitor,
-                "Sign-in link used up",
-                "This sign-in link was already used or has expired. Run `signoff web "
-                "login-link` for a new one.",
-                status=410,
-                link="/login",
-            )
+            return self._link_used_up(visitor)
         return await self._sign_in(request, visitor, login, "/", method="link")
 
     async def oidc_start(self, request: Request) -> Response:

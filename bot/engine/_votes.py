@@ -92,33 +92,26 @@ class VoteOps(EngineCore):
         modified_payload or response: a missing one, or an answer the schema refuses),
         StorageError.
         """
-        return await self._vote(
-            request_id,
+        cast = transitions.Cast(
             reviewer,
+            name or reviewer,
             verdict,
-            channel=channel,
-            rationale=rationale,
-            name=name,
-            modified_payload=modified_payload,
-            response=response,
-            answer=answer,
+            (rationale or "").strip(),
+            channel,
+            modified_payload,
+            response,
         )
+        return await self._vote(request_id, cast, answer=answer)
 
     async def _vote(
         self,
         request_id: str,
-        reviewer: str,
-        verdict: Verdict,
+        cast: transitions.Cast,
         *,
-        channel: str,
-        rationale: str = "",
-        name: str | None = None,
-        modified_payload: Mapping[str, Any] | None = None,
         batch: _BatchVote | None = None,
-        response: Any = None,
         answer: str | None = None,
     ) -> ApprovalRequest:
-        rationale = (rationale or "").strip()
+        verdict = cast.verdict
 
         async def attempt() -> ApprovalRequest:
             request = await self.get(request_id)
@@ -126,7 +119,7 @@ class VoteOps(EngineCore):
                 # Checked on the very read the vote is decided on, so an item that escalated
                 # or was decided since the card was drawn is refused, never half-recorded.
                 batch.check(request)
-            self.check_vote(request, reviewer, verdict)
+            self.check_vote(request, cast.reviewer, verdict)
             if verdict not in (Verdict.CONFIRM, Verdict.REVERSE) and await self._agent_stopped(
                 request.agent_id
             ):
@@ -135,42 +128,38 @@ class VoteOps(EngineCore):
                     f"agent stopped: agent {request.agent_id} is stopped, so its requests "
                     "take no more votes",
                 )
-            if self.rationale_required(request, verdict) and not rationale:
+            if self.rationale_required(request, verdict) and not cast.rationale:
                 raise InvalidInput(
                     "rationale",
                     f"a rationale is required to {verdict.value} "
                     + ("a high-risk item" if request.risk is Risk.HIGH else "an item"),
                 )
-            if verdict is Verdict.MODIFY and not isinstance(modified_payload, Mapping):
+            payload = cast.modified_payload
+            if verdict is Verdict.MODIFY and not isinstance(payload, Mapping):
                 raise InvalidInput(
                     "modified_payload", "modify needs the edited payload as a JSON object"
                 )
-            if verdict is Verdict.MODIFY and value_depth(modified_payload) > MAX_DEPTH:
+            if verdict is Verdict.MODIFY and value_depth(payload) > MAX_DEPTH:
                 raise InvalidInput(
                     "modified_payload",
                     f"the edited payload nests deeper than the limit of {MAX_DEPTH} levels",
                 )
-            given = response
-            if verdict is Verdict.RESPOND and answer is not None and response is None:
-                given = read_answer(request.response_schema, answer)
+            given = cast
+            if verdict is Verdict.RESPOND and answer is not None and cast.response is None:
+                given = dataclasses.replace(
+                    cast, response=read_answer(request.response_schema, answer)
+                )
             elif verdict is Verdict.RESPOND:
-                check_answer(request.response_schema, response)
-            now = self.clock.now()
+                check_answer(request.response_schema, cast.response)
             return await self._record_vote(
                 request,
-                reviewer,
-                verdict,
-                rationale,
-                name or reviewer,
-                channel,
-                modified_payload,
-                now,
+                given,
+                self.clock.now(),
                 batch_id=batch.batch_id if batch is not None else None,
-                response=given if verdict is Verdict.RESPOND else None,
             )
 
         result = await self._retrying(attempt)
-        self.metrics.verdicts.labels(verdict=verdict.value, channel=channel).inc()
+        self.metrics.verdicts.labels(verdict=verdict.value, channel=cast.channel).inc()
         self._observe_decision(result)
         self._committed(result.id)
         return result
@@ -221,17 +210,10 @@ class VoteOps(EngineCore):
         # that escalated past it. The web inbox has no stored card and names its tier.
         guard = _BatchVote(card.id if card else INBOX_BATCH, card.tier if card else tier)
         results: list[BatchItemResult] = []
+        cast = transitions.Cast(reviewer, name or reviewer, verdict, rationale, channel)
         for request_id in unique:
             try:
-                updated = await self._vote(
-                    request_id,
-                    reviewer,
-                    verdict,
-                    channel=channel,
-                    rationale=rationale,
-                    name=name,
-                    batch=guard,
-                )
+                updated = await self._vote(request_id, cast, batch=guard)
             except NotFound:
                 results.append(
                     BatchItemResult(request_id, False, "not_found", "this item does not exist")
@@ -263,20 +245,17 @@ class VoteOps(EngineCore):
     async def _record_vote(
         self,
         request: ApprovalRequest,
-        reviewer: str,
-        verdict: Verdict,
-        rationale: str,
-        name: str,
-        channel: str,
-        modified_payload: Mapping[str, Any] | None,
+        cast: transitions.Cast,
         now: datetime,
         *,
         batch_id: str | None = None,
-        response: Any = None,
     ) -> ApprovalRequest:
         before = request.current_action
-        cast = transitions.Cast(
-            reviewer, name, verdict, rationale, channel, modified_payload, response
+        reviewer, verdict, rationale, channel = (
+            cast.reviewer,
+            cast.verdict,
+            cast.rationale,
+            cast.channel,
         )
         updated, vote = transitions.cast_vote(request, cast, people=self.people, now=now)
         person = vote.person
@@ -290,7 +269,7 @@ class VoteOps(EngineCore):
                 channel=channel,
                 reason=rationale or None,
                 verdict=verdict.value,
-                name=name,
+                name=cast.name,
                 person=person,
                 action_sha256=vote.action_sha256,
                 approvals=len(updated.approvals_for_current_action()),

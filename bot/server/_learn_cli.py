@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.core.domain import isoformat
-from bot.core.errors import InvalidInput, NotAllowed, NotFound
+from bot.core.errors import ConfigError, InvalidInput, NotAllowed, NotFound
+from bot.server._cli_common import parse_since
 from bot.server.config import LoadedConfig, load_config
 
 EXIT_REFUSED = 1
@@ -148,19 +149,13 @@ def cmd_standing_revoke(args: argparse.Namespace) -> int:
 
 
 def _since(value: str) -> datetime:
-    from routing import parse_duration
-
+    """`--since` read as the other commands read it, refused by argparse when it is not."""
     try:
-        return datetime.now(UTC) - parse_duration(value)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is neither a duration (180d) nor an ISO date"
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        since = parse_since(value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
+    assert since is not None  # a non-empty value always gives a time
+    return since
 
 
 def _event(name: str, **data: Any) -> Any:

@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -30,10 +28,31 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from adapters.slack import batch_cards, cards, similar_modal
-from adapters.slack._commands import USAGE, parse_command
-from adapters.slack._mrkdwn import escape
-from bot.core import jsondepth
+from adapters.slack import _slash, batch_cards, similar_modal
+from adapters.slack._blocks import (
+    ALLOW_SIMILAR,
+    DETAILS,
+    MODIFIED_PAYLOAD,
+    RATIONALE,
+    REJECT_OPTION,
+    RESPONSE,
+    VERDICT_ACTIONS,
+    VERDICT_CALLBACK,
+)
+from adapters.slack._payloads import (
+    CHANNEL,
+    Actor,
+    actor_of,
+    channel_from_external_id,
+    channel_of,
+    input_value,
+    modal_external_id,
+    parse_metadata,
+    parse_payload,
+    sentence,
+)
+from adapters.slack.cards import HOME_SHOWN, home_view
+from adapters.slack.modals import details_modal, verdict_modal
 from bot.core.domain import ApprovalRequest, Verdict, batch_blocker
 from bot.core.errors import InvalidInput, NotAllowed, NotFound
 from bot.core.ports import ReviewService
@@ -43,94 +62,18 @@ from bot.core.views import CardView
 
 log = logging.getLogger("signoff.slack")
 
-CHANNEL = "slack"
 COMMAND = "/signoff"
 _SEEN_LIMIT = 10_000
 # The App Homes this process has drawn, and the items each shows (refreshed on change).
 _HOMES_LIMIT = 5_000
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who clicked: `slack:<user id>` is the reviewer identity, `name` what cards show."""
-
-    user_id: str
-    name: str
-
-    @property
-    def reviewer(self) -> str:
-        return f"{CHANNEL}:{self.user_id}"
-
-
-def actor_of(body: Mapping[str, Any]) -> Actor:
-    user = body.get("user") or {}
-    user_id = str(user.get("id") or body.get("user_id") or "")
-    name = user.get("name") or user.get("username") or body.get("user_name") or user_id
-    return Actor(user_id, str(name))
-
-
-def channel_of(body: Mapping[str, Any]) -> str | None:
-    channel = body.get("channel") or {}
-    container = body.get("container") or {}
-    found = channel.get("id") or container.get("channel_id")
-    return str(found) if found else None
-
-
-def modal_external_id(channel: str | None, trigger_id: str | None) -> str | None:
-    """Carries the card's channel into the modal (Slack sends `external_id` back on submit),
-    so a refusal after submit can still be an ephemeral message in that channel."""
-    if not channel or not trigger_id:
-        return None
-    return f"signoff:{channel}:{trigger_id}"[:255]
-
-
-def channel_from_external_id(view: Mapping[str, Any]) -> str | None:
-    parts = str(view.get("external_id") or "").split(":", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == "signoff" and parts[1] else None
-
-
-def parse_metadata(view: Mapping[str, Any]) -> tuple[str, Verdict] | None:
-    try:
-        meta = json.loads(view.get("private_metadata") or "")
-        return str(meta["request_id"]), Verdict(meta["verdict"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def input_value(view: Mapping[str, Any], block_id: str) -> str:
-    """What the user typed (a text input) or picked (a static select) in block `block_id`."""
-    values = (view.get("state") or {}).get("values") or {}
-    value = (values.get(block_id) or {}).get(block_id) or {}
-    picked = value.get("selected_option") or {}
-    return str(value.get("value") or picked.get("value") or "")
-
-
-def parse_payload(text: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The edited payload of a modify, or the problem to show under the input."""
-    if not text.strip():
-        return None, 'Paste the edited payload: a JSON object such as {"invoice": "INV-1"}.'
-    try:
-        value = jsondepth.loads(text)
-    except jsondepth.TooDeep as exc:
-        return None, f"The payload nests too deep: the limit is {exc.limit} levels."
-    except json.JSONDecodeError as exc:
-        return None, f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-    if not isinstance(value, dict):
-        return None, f"The payload must be a JSON object {{...}}, not {type(value).__name__}."
-    return value, None
-
-
 # The verdict modal's blocks, by the field a refused vote names.
 _FORM_FIELDS = {
-    "rationale": cards.RATIONALE,
-    "modified_payload": cards.MODIFIED_PAYLOAD,
-    "response": cards.RESPONSE,
+    "rationale": RATIONALE,
+    "modified_payload": MODIFIED_PAYLOAD,
+    "response": RESPONSE,
 }
-
-
-def _sentence(message: str) -> str:
-    message = message.strip().rstrip(".")
-    return (message[:1].upper() + message[1:] + ".") if message else ""
 
 
 class SlackApp:
@@ -176,9 +119,9 @@ class SlackApp:
             process_before_response=False,
             logger=logging.getLogger("signoff.slack.bolt"),
         )
-        for action_id in (*cards.VERDICT_ACTIONS, cards.DETAILS, cards.ALLOW_SIMILAR):
+        for action_id in (*VERDICT_ACTIONS, DETAILS, ALLOW_SIMILAR):
             self.bolt.action(action_id)(self._on_click)
-        self.bolt.view(cards.VERDICT_CALLBACK)(self._on_verdict)
+        self.bolt.view(VERDICT_CALLBACK)(self._on_verdict)
         self.bolt.view(similar_modal.CALLBACK)(self._on_allow_similar)
         for action_id in batch_cards.BATCH_VERDICTS:
             self.bolt.action(action_id)(self._on_batch_click)
@@ -324,7 +267,7 @@ class SlackApp:
         with self._working():
             await ack()
             try:
-                await self._command(body, respond)
+                await _slash.answer(body, respond, self._review(), self._views)
             except Exception:
                 log.exception("Slack /signoff failed")
 
@@ -338,21 +281,21 @@ class SlackApp:
         trigger_id = body.get("trigger_id")
         review = self._review()
         try:
-            if action_id == cards.DETAILS:
+            if action_id == DETAILS:
                 request = await review.get(request_id)
-                modal = cards.details_modal(self._views(request))
+                modal = details_modal(self._views(request))
                 await self._open(actor, channel, trigger_id, modal)
                 return
             # Approve + allow similar is an approval first: refused on the click as one.
-            verdict = cards.VERDICT_ACTIONS.get(action_id, Verdict.APPROVE)
+            verdict = VERDICT_ACTIONS.get(action_id, Verdict.APPROVE)
             ballot = await review.prepare_vote(request_id, actor.reviewer, verdict)
         except NotFound:
             await self._tell(actor, channel, "🚫 Not recorded. This request no longer exists.")
             return
         except NotAllowed as exc:
-            await self._tell(actor, channel, f"🚫 Not recorded. {_sentence(exc.message)}")
+            await self._tell(actor, channel, f"🚫 Not recorded. {sentence(exc.message)}")
             return
-        if action_id == cards.ALLOW_SIMILAR:
+        if action_id == ALLOW_SIMILAR:
             modal = similar_modal.modal(
                 ballot.request,
                 prefilled(ballot.request),
@@ -361,7 +304,7 @@ class SlackApp:
             await self._open(actor, channel, trigger_id, modal)
             return
         if ballot.needs_form:
-            modal = cards.verdict_modal(
+            modal = verdict_modal(
                 ballot.request,
                 ballot.verdict,
                 inbox_url=self._link(request_id),
@@ -377,22 +320,22 @@ class SlackApp:
         if meta is None:
             await ack(
                 response_action="errors",
-                errors={cards.RATIONALE: "This form is out of date: use the card's button again."},
+                errors={RATIONALE: "This form is out of date: use the card's button again."},
             )
             return
         request_id, verdict = meta
         actor = actor_of(body)
-        rationale = input_value(view, cards.RATIONALE).strip()
-        picked = input_value(view, cards.REJECT_OPTION).strip()
+        rationale = input_value(view, RATIONALE).strip()
+        picked = input_value(view, REJECT_OPTION).strip()
         if picked:
             rationale = f"{picked}: {rationale}" if rationale else picked
         payload: dict[str, Any] | None = None
         if verdict is Verdict.MODIFY:
-            payload, problem = parse_payload(input_value(view, cards.MODIFIED_PAYLOAD))
+            payload, problem = parse_payload(input_value(view, MODIFIED_PAYLOAD))
             if problem:
-                await ack(response_action="errors", errors={cards.MODIFIED_PAYLOAD: problem})
+                await ack(response_action="errors", errors={MODIFIED_PAYLOAD: problem})
                 return
-        answer = input_value(view, cards.RESPONSE) if verdict is Verdict.RESPOND else None
+        answer = input_value(view, RESPONSE) if verdict is Verdict.RESPOND else None
         channel = channel_from_external_id(view)
         # The vote checks the rationale and reads the answer on the one read it is decided
         # on; what it refuses for a field of this form is shown under that field.
@@ -462,12 +405,12 @@ class SlackApp:
                 answer=answer,
             )
         except NotAllowed as exc:
-            message = f"🚫 Not recorded. {_sentence(exc.message)}"
+            message = f"🚫 Not recorded. {sentence(exc.message)}"
         except InvalidInput as exc:
             block = _FORM_FIELDS.get(exc.field)
             if ack is not None and block is not None:
-                return block, _sentence(exc.problem)
-            message = f"🚫 Not recorded. {_sentence(exc.problem)}"
+                return block, sentence(exc.problem)
+            message = f"🚫 Not recorded. {sentence(exc.problem)}"
         except NotFound:
             message = "🚫 Not recorded. This request no longer exists."
         if ack is not None:
@@ -515,15 +458,15 @@ class SlackApp:
         if meta is None:
             await ack(
                 response_action="errors",
-                errors={cards.RATIONALE: "This form is out of date: use the card's button again."},
+                errors={RATIONALE: "This form is out of date: use the card's button again."},
             )
             return
         batch_id, verdict, request_ids = meta
-        rationale = input_value(view, cards.RATIONALE).strip()
+        rationale = input_value(view, RATIONALE).strip()
         if not rationale:
             await ack(
                 response_action="errors",
-                errors={cards.RATIONALE: "Please say why: it is recorded on every item's vote."},
+                errors={RATIONALE: "Please say why: it is recorded on every item's vote."},
             )
             return
         await ack()
@@ -551,7 +494,7 @@ class SlackApp:
                 batch_id=batch_id,
             )
         except InvalidInput as exc:
-            await self._tell(actor, channel, f"🚫 Nothing recorded. {_sentence(exc.problem)}")
+            await self._tell(actor, channel, f"🚫 Nothing recorded. {sentence(exc.problem)}")
             return
         refused = [r for r in results if not r.recorded]
         if not refused:
@@ -563,60 +506,14 @@ class SlackApp:
                 summaries[result.request_id] = request.current_action.summary
         await self._tell(actor, channel, batch_cards.results_text(verdict, results, summaries))
 
-    async def _command(self, body: Mapping[str, Any], respond: AsyncRespond | None) -> None:
-        actor = actor_of(body)
-        command = parse_command(str(body.get("text") or ""))
-        review = self._review()
-        if command.verb == "pending":
-            items = await review.pending_for(actor.reviewer)
-            views = [self._views(r) for r in items[: cards.PENDING_SHOWN]]
-            message = cards.pending_message(views, len(items))
-            await self._respond(respond, message.text, blocks=message.blocks)
-            return
-        if command.verb == "help":
-            text = f"{command.problem}\n{USAGE}" if command.problem else USAGE
-            await self._respond(respond, text)
-            return
-        try:
-            review.check_stop_authority(actor.reviewer)
-        except NotAllowed as exc:
-            await self._respond(respond, f"🚫 Nothing changed. {_sentence(exc.message)}")
-            return
-        stopping = command.verb == "stop"
-        try:
-            await review.set_stopped(
-                command.agent,
-                stopping,
-                actor=actor.reviewer,
-                reason=command.reason,
-                channel=CHANNEL,
-            )
-        except NotFound:
-            await self._respond(
-                respond, f"🚫 Nothing changed. There is no agent `{escape(command.agent)}`."
-            )
-            return
-        agent = escape(command.agent)
-        if stopping:
-            text = (
-                f"🛑 <@{actor.user_id}> stopped agent `{agent}`: {escape(command.reason)}\n"
-                f"Its pending requests are rejected, and its new ones until "
-                f"`/signoff start {agent}`."
-            )
-        else:
-            text = f"▶️ <@{actor.user_id}> started agent `{agent}` again."
-        await self._respond(respond, text, in_channel=True)
-
     # -- the App Home ----------------------------------------------------------------------
 
     async def publish_home(self, user_id: str) -> None:
         """Draw `user_id`'s App Home: the items waiting for them, with their buttons."""
         items = await self._review().pending_for(f"{CHANNEL}:{user_id}")
-        views = [self._views(r) for r in items[: cards.HOME_SHOWN]]
+        views = [self._views(r) for r in items[:HOME_SHOWN]]
         try:
-            await self.client.views_publish(
-                user_id=user_id, view=cards.home_view(views, len(items))
-            )
+            await self.client.views_publish(user_id=user_id, view=home_view(views, len(items)))
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("Slack views.publish for %s failed: %r", user_id, exc)
             return
@@ -682,23 +579,3 @@ class SlackApp:
                 await self.client.chat_postMessage(channel=actor.user_id, text=text)
         except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("could not tell %s %r: %r", actor.reviewer, text, exc)
-
-    async def _respond(
-        self,
-        respond: AsyncRespond | None,
-        text: str,
-        *,
-        in_channel: bool = False,
-        blocks: list[dict[str, Any]] | None = None,
-    ) -> None:
-        if respond is None or respond.response_url is None:
-            log.warning("/signoff without a response_url; answer dropped: %r", text)
-            return
-        try:
-            await respond(
-                text=text,
-                blocks=blocks,
-                response_type="in_channel" if in_channel else "ephemeral",
-            )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("could not answer /signoff: %r", exc)

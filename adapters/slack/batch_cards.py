@@ -13,8 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters.slack._mrkdwn import clip, date, escape
-from adapters.slack.cards import (
+from adapters.slack._blocks import (
     MAX_BLOCKS,
     MAX_FIELD,
     MAX_INPUT,
@@ -25,10 +24,11 @@ from adapters.slack.cards import (
     button,
     header,
     mrkdwn,
-    outcome_text,
     plain,
     section,
 )
+from adapters.slack._first_screen import outcome_text
+from adapters.slack._mrkdwn import clip, date, escape
 from bot.core.domain import ApprovalRequest, BatchItemResult, Status, Verdict
 from bot.core.views import BatchView
 

@@ -8,8 +8,7 @@ says that every item has its own card and lists nothing.
 
 from __future__ import annotations
 
-from adapters.slack._mrkdwn import clip, escape
-from adapters.slack.cards import (
+from adapters.slack._blocks import (
     MAX_BLOCKS,
     MAX_FIELD,
     MAX_TEXT,
@@ -19,6 +18,7 @@ from adapters.slack.cards import (
     mrkdwn,
     section,
 )
+from adapters.slack._mrkdwn import clip, escape
 from bot.core.domain import ApprovalRequest
 from bot.core.views import QueueView
 

@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from adapters.slack._blocks import ALLOW_SIMILAR, MAX_INPUT, Block, plain, section
 from adapters.slack._mrkdwn import escape
-from adapters.slack.cards import ALLOW_SIMILAR, MAX_INPUT, Block, plain, section
 from bot.core.domain import ApprovalRequest
 from bot.core.learning import STANDING_CHANNEL
 from bot.core.similar import SimilarForm

@@ -25,57 +25,132 @@ one click away in the web inbox.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from bot.core.answers import choices, wants_text
-from bot.core.domain import Alert, ApprovalRequest, Verdict, Vote, as_utc, readable
-from bot.core.learning import STANDING_CHANNEL
-from bot.core.similar import SimilarForm, offered, prefilled
-from bot.core.views import CardKind, CardView
+from adapters.teams._card_parts import (
+    details,
+    rationale_input,
+    reject_action,
+    verdict_actions,
+)
+from adapters.teams._elements import (
+    ALLOW_SIMILAR,
+    CONTENT_TYPE,
+    DETAILS_BUDGETS,
+    EMPTY,
+    MAX_CARD_BYTES,
+    MAX_CHANGES,
+    MAX_EDITABLE_PAYLOAD,
+    MAX_FIELD,
+    MAX_FIELDS,
+    MAX_INPUT,
+    MAX_LIST_ITEMS,
+    MAX_RATIONALE,
+    MAX_SECTION,
+    MAX_SUMMARY,
+    MAX_TEXT,
+    MAX_VOTES_SHOWN,
+    MODIFIED_PAYLOAD,
+    RATIONALE,
+    REJECT_OPTION,
+    RESPONSE,
+    RISK_ICON,
+    VERBS,
+    VERSION,
+    Element,
+    Tone,
+    action_set,
+    adaptive_card,
+    as_text,
+    banner,
+    clip,
+    confidence,
+    execute,
+    fits,
+    label,
+    pretty_json,
+    reviewer_name,
+    runs,
+    show_card,
+    stamp,
+    teams_reviewers,
+    text_block,
+    verbatim,
+)
+from bot.core.domain import Alert, ApprovalRequest, Verdict, Vote, readable
+from bot.core.similar import SimilarForm
+from bot.core.views import CardView
 from bot.core.wording import payload_changes
-from routing import Risk
 
-Element = dict[str, Any]
-Tone = Literal["good", "attention", "warning"]
+__all__ = [
+    "ALLOW_SIMILAR",
+    "CONTENT_TYPE",
+    "DETAILS_BUDGETS",
+    "MAX_CARD_BYTES",
+    "MAX_CHANGES",
+    "MAX_EDITABLE_PAYLOAD",
+    "MAX_FIELD",
+    "MAX_FIELDS",
+    "MAX_INPUT",
+    "MAX_LIST_ITEMS",
+    "MAX_RATIONALE",
+    "MAX_SECTION",
+    "MAX_SUMMARY",
+    "MAX_TEXT",
+    "MAX_VOTES_SHOWN",
+    "MODIFIED_PAYLOAD",
+    "RATIONALE",
+    "REJECT_OPTION",
+    "RESPONSE",
+    "RISK_ICON",
+    "VERBS",
+    "VERSION",
+    "Element",
+    "Mention",
+    "Tone",
+    "action_set",
+    "adaptive_card",
+    "alert_card",
+    "as_text",
+    "banner",
+    "below",
+    "card",
+    "changes",
+    "clip",
+    "confidence",
+    "details",
+    "execute",
+    "fallback_text",
+    "first_screen",
+    "fits",
+    "headline",
+    "key_facts",
+    "label",
+    "mention_block",
+    "mention_entities",
+    "mentions",
+    "outcome_words",
+    "payload_fields",
+    "pretty_json",
+    "rationale_input",
+    "reasons",
+    "recommendation",
+    "reject_action",
+    "reminder_card",
+    "reminder_summary",
+    "reviewer_name",
+    "runs",
+    "show_card",
+    "stamp",
+    "teams_reviewers",
+    "text_block",
+    "verbatim",
+    "verdict_actions",
+]
 
-CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-VERSION = "1.5"
-RATIONALE = "rationale"
-MODIFIED_PAYLOAD = "modified_payload"
-# The answer to the request's question (verb `respond`) and the picked reject reason.
-RESPONSE = "response"
-REJECT_OPTION = "reject_option"
-VERBS: Mapping[str, Verdict] = {
-    "approve": Verdict.APPROVE,
-    "reject": Verdict.REJECT,
-    "modify": Verdict.MODIFY,
-    "confirm": Verdict.CONFIRM,
-    "reverse": Verdict.REVERSE,
-    "respond": Verdict.RESPOND,
-}
 
-# Approve + allow similar (bot.core.similar): the verb of its ShowCard's button.
-ALLOW_SIMILAR = "allow_similar"
-
-MAX_CARD_BYTES = 24_000
-MAX_SUMMARY = 300
-MAX_TEXT = 600
-MAX_RATIONALE = 500
-MAX_SECTION = 3_000
-MAX_INPUT = 2_000
-MAX_EDITABLE_PAYLOAD = 4_000
-DETAILS_BUDGETS = (12_000, 6_000, 2_000, 0)
-MAX_LIST_ITEMS = 5
-MAX_VOTES_SHOWN = 10
-MAX_FIELDS = 12
-MAX_FIELD = 200
-MAX_CHANGES = 10
-
-RISK_ICON = {Risk.LOW: "🟢", Risk.MEDIUM: "🟠", Risk.HIGH: "🔴"}
 _VERDICT_WORDS = {
     Verdict.APPROVE: ("✅", "approved"),
     Verdict.REJECT: ("❌", "rejected"),
@@ -84,7 +159,6 @@ _VERDICT_WORDS = {
     Verdict.REVERSE: ("↩️", "reversed"),
     Verdict.RESPOND: ("💬", "answered"),
 }
-_EMPTY: tuple[Any, ...] = (None, "", [], {})
 # Context keys shown under the payload; everything is in Details. The recommendation is
 # on the first screen.
 _FACE_CONTEXT = (
@@ -92,126 +166,6 @@ _FACE_CONTEXT = (
     ("alternatives", "Alternatives"),
     ("failure_reason", "Why the agent stopped"),
 )
-
-
-# -- text helpers ------------------------------------------------------------------------
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, marking the cut with an ellipsis."""
-    if limit <= 0:
-        return ""
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rstrip() + "…"
-
-
-def as_text(value: Any) -> str:
-    """Strings as they are; anything else as compact, readable JSON."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2, default=str)
-
-
-def stamp(value: datetime) -> str:
-    """An instant as the card's date functions: every reader's client writes it in their
-    own time zone and locale ("5:00 PM on Mon, Dec 7, 2026"). Only a `TextBlock` (not a
-    `TextRun`) evaluates them, and only in this exact RFC 3339 form."""
-    iso = as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{{{{TIME({iso})}}}} on {{{{DATE({iso}, SHORT)}}}}"
-
-
-def reviewer_name(vote: Vote) -> str:
-    return vote.name if vote.name and vote.name != vote.reviewer else vote.reviewer
-
-
-def teams_reviewers(reviewers: Iterable[str]) -> list[str]:
-    """The Microsoft Entra object ids of the `teams:` reviewers among `reviewers`."""
-    return [r.removeprefix("teams:") for r in reviewers if r.startswith("teams:")]
-
-
-def confidence(request: ApprovalRequest) -> str:
-    return f"{request.confidence:.0%}"
-
-
-# -- elements ----------------------------------------------------------------------------
-
-
-def text_block(text: str, **style: Any) -> Element:
-    """Our own wording (labels, banners): may use the card's light markdown."""
-    return {"type": "TextBlock", "text": text or " ", "wrap": True, **style}
-
-
-def verbatim(text: str, limit: int = MAX_TEXT, **style: Any) -> Element:
-    """Someone else's words, shown as typed: a TextRun is never read as markdown."""
-    return {
-        "type": "RichTextBlock",
-        "inlines": [{"type": "TextRun", "text": clip(text, limit) or " ", **style}],
-    }
-
-
-def runs(*parts: tuple[str, Mapping[str, Any]], spacing: str | None = None) -> Element:
-    """One line of several TextRuns, each with its own style (a bold label, then words)."""
-    block: Element = {
-        "type": "RichTextBlock",
-        "inlines": [{"type": "TextRun", "text": text or " ", **style} for text, style in parts],
-    }
-    if spacing:
-        block["spacing"] = spacing
-    return block
-
-
-def label(text: str) -> Element:
-    return text_block(text, size="Small", weight="Bolder", isSubtle=True, spacing="Medium")
-
-
-def banner(message: str, tone: Tone) -> Element:
-    return {
-        "type": "Container",
-        "style": {"good": "good", "attention": "attention", "warning": "warning"}[tone],
-        "items": [verbatim(message, MAX_TEXT, weight="Bolder")],
-    }
-
-
-def execute(verb: str, title: str, data: Mapping[str, Any], style: str | None = None) -> Element:
-    """An `Action.Execute` with an `Action.Submit` twin for clients without Universal Actions."""
-    payload = {**data}
-    action: Element = {"type": "Action.Execute", "title": title, "verb": verb, "data": payload}
-    fallback: Element = {"type": "Action.Submit", "title": title, "data": {**payload, "verb": verb}}
-    if style:
-        action["style"] = style
-        fallback["style"] = style
-    action["fallback"] = fallback
-    return action
-
-
-def show_card(title: str, body: list[Element], actions: list[Element] | None = None) -> Element:
-    card: Element = {"type": "AdaptiveCard", "body": body}
-    if actions:
-        card["actions"] = actions
-    return {"type": "Action.ShowCard", "title": title, "card": card}
-
-
-def action_set(actions: list[Element]) -> Element:
-    return {"type": "ActionSet", "actions": actions}
-
-
-def adaptive_card(body: list[Element], fallback: str) -> Element:
-    return {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": VERSION,
-        "fallbackText": fallback,
-        "body": body,
-    }
-
-
-def fits(card: Element) -> bool:
-    return len(json.dumps(card, ensure_ascii=False).encode("utf-8")) <= MAX_CARD_BYTES
 
 
 # -- the card ----------------------------------------------------------------------------
@@ -257,7 +211,7 @@ def _card(
         body.append(banner(message, tone))
     body += first_screen(view)
     if kind in ("approval", "review"):
-        body.append(_rationale_input(view.request, kind))
+        body.append(rationale_input(view.request, kind))
         body.append(action_set(verdict_actions(view, similar)))
     body += below(view)
     if kind in ("approval", "review"):
@@ -357,7 +311,7 @@ def reasons(view: CardView) -> list[Element]:
 def recommendation(request: ApprovalRequest) -> list[Element]:
     advice = request.context.get("recommendation")
     sure = f"{confidence(request)} confident"
-    if advice in _EMPTY:
+    if advice in EMPTY:
         return [label("Agent's confidence"), verbatim(sure)]
     return [
         label("Agent recommends"),
@@ -446,7 +400,7 @@ def _context(request: ApprovalRequest) -> list[Element]:
     items: list[Element] = []
     for key, title in _FACE_CONTEXT:
         value = request.context.get(key)
-        if value in _EMPTY:
+        if value in EMPTY:
             continue
         items.append(label(title))
         if isinstance(value, list):
@@ -473,225 +427,6 @@ def _votes(votes: Sequence[Vote]) -> list[Element]:
     if len(votes) > MAX_VOTES_SHOWN:
         items.append(text_block(f"… {len(votes) - MAX_VOTES_SHOWN} earlier votes in the inbox"))
     return items
-
-
-# -- inputs and buttons ------------------------------------------------------------------
-
-
-def _rationale_input(request: ApprovalRequest, kind: CardKind) -> Element:
-    field: Element = {
-        "type": "Input.Text",
-        "id": RATIONALE,
-        "isMultiline": True,
-        "maxLength": MAX_INPUT,
-        "placeholder": "Why? It is recorded in the audit trail.",
-    }
-    if request.risk is Risk.HIGH:
-        field["label"] = "Rationale (required: high-risk item)"
-        field["isRequired"] = True
-        field["errorMessage"] = "Every verdict on a high-risk item needs a rationale."
-    elif kind == "review":
-        field["label"] = "Rationale (required to reverse)"
-    else:
-        field["label"] = "Rationale (required to reject or modify)"
-    return field
-
-
-def verdict_actions(view: CardView, similar: SimilarForm | None = None) -> list[Element]:
-    """The verdict buttons of a live card (`data` says which request and whose tier), with
-    "Approve + allow similar…" where a standing approval could cover items like this one."""
-    request = view.request
-    data = {"request_id": request.id, "tier": view.tier}
-    if view.kind == "review":
-        return [
-            execute("confirm", "Confirm", data, "positive"),
-            execute("reverse", "Reverse", data, "destructive"),
-        ]
-    actions = [
-        execute("approve", "Approve", data, "positive"),
-        reject_action(request, data),
-        _modify(request, data),
-    ]
-    if offered(request):
-        actions.append(_allow_similar(request, data, similar or prefilled(request)))
-    if request.question or request.response_schema:
-        actions.insert(0, _respond(request, data))
-    return actions
-
-
-def _allow_similar(request: ApprovalRequest, data: Mapping[str, Any], form: SimilarForm) -> Element:
-    """Approve, and approve requests like this one in the clicker's name for a while: the
-    form bot.core.similar prefills, checked there when `allow_similar` is clicked."""
-    action = request.current_action
-
-    def text(input_id: str, title: str, value: str, **more: Any) -> Element:
-        field: Element = {
-            "type": "Input.Text",
-            "id": input_id,
-            "label": title,
-            "maxLength": MAX_INPUT,
-            **more,
-        }
-        if value:
-            field["value"] = value
-        return field
-
-    body: list[Element] = [
-        runs(
-            ("Approves this item and, until the grant ends, every ", {}),
-            (clip(action.kind, 80), {"weight": "Bolder"}),
-            (" request of ", {}),
-            (clip(request.agent_id, 80), {"weight": "Bolder"}),
-            (
-                f" that needs one approval, is at most {form.max_risk} risk and matches the "
-                f"condition, as your vote (channel {STANDING_CHANNEL}).",
-                {},
-            ),
-        ),
-        text(
-            "when",
-            "Condition (CEL, like a routing rule)",
-            form.when,
-            isMultiline=True,
-            placeholder="Leave empty for every such request.",
-        ),
-        text(
-            "ttl",
-            "For how long (30m, 2h, 1d: at most 30d)",
-            form.ttl,
-            isRequired=True,
-            errorMessage="Say for how long, such as 2h.",
-        ),
-        text(
-            "max_uses",
-            "At most this many uses",
-            form.max_uses,
-            isRequired=True,
-            errorMessage="Say how many uses, such as 10.",
-        ),
-        text(
-            "reason",
-            "Reason (shown with every use)",
-            form.reason,
-            isMultiline=True,
-            isRequired=True,
-            errorMessage="Say why: the reason is shown with every use.",
-        ),
-    ]
-    if request.risk is Risk.HIGH:
-        body.append(
-            {
-                "type": "Input.Toggle",
-                "id": "allow_high",
-                "title": "Allow high risk (top tier only)",
-                "valueOn": "on",
-                "valueOff": "off",
-                "value": "on" if form.allow_high else "off",
-            }
-        )
-    # The risk the grant covers is the item's own; it travels with the click.
-    submit = execute(
-        ALLOW_SIMILAR,
-        "Approve + allow similar",
-        {**data, "max_risk": form.max_risk},
-        "positive",
-    )
-    return show_card("Approve + allow similar…", body, [submit])
-
-
-def _respond(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:
-    """Answer the agent's question: a choice set for a string `enum`, else a text box."""
-    picks = choices(request.response_schema)
-    field: Element
-    if picks is not None:
-        field = {
-            "type": "Input.ChoiceSet",
-            "id": RESPONSE,
-            "label": "Your answer",
-            "isRequired": True,
-            "errorMessage": "Pick an answer.",
-            "choices": [{"title": clip(p, 150), "value": p} for p in picks[:50]],
-        }
-    else:
-        hint = "" if wants_text(request.response_schema) else " (JSON)"
-        field = {
-            "type": "Input.Text",
-            "id": RESPONSE,
-            "label": f"Your answer{hint}",
-            "isMultiline": True,
-            "isRequired": True,
-            "errorMessage": "Type an answer.",
-            "maxLength": MAX_INPUT,
-        }
-    body = [verbatim(request.question or "The agent asks for an answer.", MAX_TEXT), field]
-    return show_card("Answer…", body, [execute("respond", "Send answer", data, "positive")])
-
-
-def reject_action(
-    request: ApprovalRequest, data: Mapping[str, Any], option_id: str = REJECT_OPTION
-) -> Element:
-    """Reject at once, or with a reason picked from the request's `reject_options`."""
-    if not request.reject_options:
-        return execute("reject", "Reject", data, "destructive")
-    pick: Element = {
-        "type": "Input.ChoiceSet",
-        "id": option_id,
-        "label": "Reason",
-        "choices": [{"title": clip(o, 150), "value": o} for o in request.reject_options[:50]],
-    }
-    return show_card("Reject…", [pick], [execute("reject", "Reject", data, "destructive")])
-
-
-def _modify(request: ApprovalRequest, data: Mapping[str, Any]) -> Element:
-    payload = pretty_json(dict(request.current_action.payload))
-    if len(payload) > MAX_EDITABLE_PAYLOAD:
-        return show_card(
-            "Modify…",
-            [text_block("This payload is too large to edit in Teams: modify it in the web inbox.")],
-        )
-    return show_card(
-        "Modify…",
-        [
-            text_block(
-                "Edit the action's payload (a JSON object). Approvals given to the old "
-                "action no longer count; a rationale is required."
-            ),
-            {
-                "type": "Input.Text",
-                "id": MODIFIED_PAYLOAD,
-                "label": "Payload",
-                "isMultiline": True,
-                "value": payload,
-                "maxLength": MAX_EDITABLE_PAYLOAD * 2,
-            },
-        ],
-        [execute("modify", "Approve with changes", data, "positive")],
-    )
-
-
-def details(request: ApprovalRequest, budget: int) -> list[Element]:
-    """The full context as JSON, section by section, clipped to `budget` characters in all."""
-    sections: list[tuple[str, Any]] = [
-        ("Request", {"id": request.id, "thread_id": request.thread_id, "domain": request.domain}),
-        (f"Action: {request.current_action.kind}", dict(request.current_action.payload)),
-    ]
-    if request.modified_action is not None:
-        sections.append(("Original payload", dict(request.action.payload)))
-    sections += [(key, value) for key, value in request.context.items() if value not in _EMPTY]
-    if request.labels:
-        sections.append(("labels", dict(request.labels)))
-    items: list[Element] = []
-    left = budget
-    for title, value in sections:
-        text = value if isinstance(value, str) else pretty_json(value)
-        if left < 200:
-            items.append(text_block("… the rest is in the web inbox.", isSubtle=True))
-            break
-        shown = clip(text, min(MAX_SECTION, left))
-        left -= len(shown)
-        items.append(label(title.replace("_", " ").capitalize()))
-        items.append(verbatim(shown, MAX_SECTION, fontType="Monospace", size="Small"))
-    return items or [text_block("The full context is in the web inbox.", isSubtle=True)]
 
 
 def fallback_text(view: CardView) -> str:

@@ -1,4 +1,5 @@
-"""Clocks: the system one, and a manual one that lets tests move time by hours in an instant."""
+"""Clocks (the system one, and a manual one that lets tests move time by hours in an instant)
+and the UTC helpers every stored time goes through."""
 
 from __future__ import annotations
 
@@ -22,3 +23,18 @@ class ManualClock:
     def advance(self, delta: timedelta) -> datetime:
         self._now += delta
         return self._now
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Drivers hand back naive datetimes (SQLite); Signoff stores UTC, so mark it as such."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def isoformat(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return as_utc(value).isoformat().replace("+00:00", "Z")

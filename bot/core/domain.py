@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from bot.core.audit_records import GENESIS_HASH as GENESIS_HASH
+from bot.core.audit_records import AuditEvent as AuditEvent
+from bot.core.audit_records import AuditRecord as AuditRecord
+from bot.core.audit_records import AuditVerification as AuditVerification
+from bot.core.audit_records import audit_hash as audit_hash
+from bot.core.audit_records import verify_chain as verify_chain
+from bot.core.clock import as_utc as as_utc
+from bot.core.clock import isoformat as isoformat
+from bot.core.clock import utcnow as utcnow
 from bot.core.learning import StandingUse
+from bot.core.web_sessions import LoginFailures as LoginFailures
+from bot.core.web_sessions import WebSession as WebSession
 from routing import Lane, ReviewState, Risk, RoutingInput
 from signoff_client.canonical import canonical_json as canonical_json
 from signoff_client.canonical import sha256_hex as sha256_hex
@@ -72,21 +83,6 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
     DEAD = "dead"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """Drivers hand back naive datetimes (SQLite); Signoff stores UTC, so mark it as such."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def isoformat(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -493,101 +489,6 @@ class BatchItemResult:
 
 
 @dataclass(frozen=True)
-class AuditEvent:
-    event: str
-    at: datetime
-    request_id: str | None = None
-    actor: str = "system"
-    channel: str = "api"
-    reason: str | None = None
-    risk: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-    def hashed_fields(self) -> dict[str, Any]:
-        return {
-            "event": self.event,
-            "at": isoformat(self.at),
-            "request_id": self.request_id,
-            "actor": self.actor,
-            "channel": self.channel,
-            "reason": self.reason,
-            "risk": self.risk,
-            "data": dict(self.data),
-        }
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    seq: int
-    event: AuditEvent
-    prev_hash: str
-    hash: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, **self.event.hashed_fields(), "hash": self.hash}
-
-
-GENESIS_HASH = "0" * 64
-
-
-def audit_hash(prev_hash: str, seq: int, event: AuditEvent) -> str:
-    """Chain link: each row's hash covers its own fields, its position and its predecessor."""
-    return sha256_hex(canonical_json({"prev": prev_hash, "seq": seq, **event.hashed_fields()}))
-
-
-@dataclass(frozen=True)
-class AuditVerification:
-    ok: bool
-    checked: int
-    first_bad_seq: int | None = None
-    problem: str | None = None
-
-
-def verify_chain(
-    records: Sequence[AuditRecord], head: tuple[int, str] | None = None
-) -> AuditVerification:
-    """Walk the chain in stored order and name the first row that is not where it should be.
-
-    `head` is the tail recorded at append time; without it, deleting the newest events
-    would leave a shorter chain that is still internally consistent.
-    """
-    prev = GENESIS_HASH
-    expected_seq = 1
-    for count, record in enumerate(records):
-        if record.seq != expected_seq:
-            kind = "removed" if record.seq > expected_seq else "reordered"
-            return AuditVerification(
-                False,
-                count,
-                expected_seq,
-                f"event {expected_seq} is {kind} (found event {record.seq} in its place)",
-            )
-        if record.prev_hash != prev:
-            return AuditVerification(
-                False, count, record.seq, f"event {record.seq} does not follow its predecessor"
-            )
-        if audit_hash(prev, record.seq, record.event) != record.hash:
-            return AuditVerification(
-                False, count, record.seq, f"event {record.seq} was altered after it was written"
-            )
-        prev = record.hash
-        expected_seq += 1
-    if head is not None:
-        head_seq, head_hash = head
-        if head_seq != expected_seq - 1 or head_hash != prev:
-            if head_seq >= expected_seq:
-                problem = f"events {expected_seq} to {head_seq} were removed"
-                return AuditVerification(False, len(records), expected_seq, problem)
-            return AuditVerification(
-                False,
-                len(records),
-                head_seq + 1 if head_seq < expected_seq - 1 else expected_seq - 1,
-                "the chain's end does not match the recorded head",
-            )
-    return AuditVerification(True, len(records))
-
-
-@dataclass(frozen=True)
 class Change:
     """Everything one state transition writes, applied by the repository in ONE transaction.
 
@@ -666,56 +567,3 @@ class Alert:
 class Page:
     items: tuple[ApprovalRequest, ...]
     next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class LoginFailures:
-    """Recent failed sign-ins of one login name, and the lock they caused (if any)."""
-
-    recent: tuple[datetime, ...] = ()
-    locked_until: datetime | None = None
-
-    def lock_at(self, now: datetime) -> datetime | None:
-        """The end of the lock in force at `now`, if any."""
-        return self.locked_until if self.locked_until and self.locked_until > now else None
-
-    def after_failure(self, now: datetime, max_failures: int, window: timedelta) -> LoginFailures:
-        """Count one more failure: `max_failures` within `window` lock the name for `window`.
-        A lock that has ended starts the count again; one in force stays as it is."""
-        if self.lock_at(now) is not None:
-            return self
-        if self.locked_until is not None:
-            recent: tuple[datetime, ...] = ()
-        else:
-            recent = tuple(t for t in self.recent if now - t < window)
-        recent = (*recent, now)
-        if len(recent) >= max_failures:
-            return LoginFailures((), now + window)
-        return LoginFailures(recent, None)
-
-
-@dataclass(frozen=True)
-class WebSession:
-    """A signed-in web inbox session, kept in the database so that a sign-out or a revocation
-    holds on every replica and after a restart.
-
-    `id` is the public handle shown on the dashboard; the browser holds a different secret
-    whose SHA-256 is `token_sha256`, so the stored rows alone open no session. `method` is
-    how the reviewer signed in (password, link or oidc) and `fingerprint` binds the session
-    to the credentials of that method, so a changed password ends it.
-    """
-
-    id: str
-    token_sha256: str
-    login: str
-    name: str
-    method: str
-    fingerprint: str
-    address: str
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None = None
-    revoked_by: str | None = None
-
-    def active(self, now: datetime) -> bool:
-        return self.revoked_at is None and as_utc(self.expires_at) > now

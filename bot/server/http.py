@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
@@ -13,12 +12,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.core.answers import check_schema
-from bot.core.domain import Action, OutboxKind, OutboxStatus, Status, isoformat
+from bot.core.domain import OutboxKind, OutboxStatus, Status, isoformat
 from bot.core.errors import (
     Conflict,
     InvalidInput,
@@ -28,195 +25,24 @@ from bot.core.errors import (
     StorageError,
 )
 from bot.core.jsondepth import MAX_DEPTH, text_depth
-from bot.core.people import check_identity
-from bot.engine.machine import NewRequest, body_digest
+from bot.engine.machine import body_digest
 from bot.engine.wire import RequestList, RequestOut, SubmitOut, WebhookOut, request_json
+from bot.server._http_models import ActionIn as ActionIn
+from bot.server._http_models import AgentOut as AgentOut
+from bot.server._http_models import AgentStateOut as AgentStateOut
+from bot.server._http_models import ContextIn as ContextIn
+from bot.server._http_models import DeliveryList as DeliveryList
+from bot.server._http_models import DeliveryOut as DeliveryOut
+from bot.server._http_models import ErrorOut as ErrorOut
+from bot.server._http_models import FieldErrorOut as FieldErrorOut
+from bot.server._http_models import InvalidBodyOut as InvalidBodyOut
+from bot.server._http_models import OutcomeIn as OutcomeIn
+from bot.server._http_models import StopIn as StopIn
+from bot.server._http_models import SubmitIn as SubmitIn
 from bot.server.services import Services
 from signoff_client.canonical import tolerating_depth
 
 MAX_BODY = 256 * 1024
-
-# -- request and response models (they are the OpenAPI schema) ------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ActionIn(_Body):
-    kind: str = Field(min_length=1, max_length=200)
-    summary: str = Field(min_length=1, max_length=2000)
-    payload: dict[str, Any] = Field(default_factory=dict)
-
-
-class ContextIn(BaseModel):
-    """The context bundle reviewers read; documented keys, others are kept as given."""
-
-    model_config = ConfigDict(extra="allow")
-    summary: str | None = None
-    goal: str | None = None
-    recommendation: str | None = None
-    alternatives: list[Any] = Field(default_factory=list)
-    conversation: list[Any] = Field(default_factory=list)
-    actions_attempted: list[Any] = Field(default_factory=list)
-    failure_reason: str | None = None
-    customer: dict[str, Any] = Field(default_factory=dict)
-    transaction: dict[str, Any] = Field(default_factory=dict)
-    policies: list[Any] = Field(default_factory=list)
-
-
-# One regex scan per string: a generator over every character cost more than routing.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _first_unstorable(value: Any, path: str) -> str | None:
-    """The path of the first string a database or a hash cannot take (NUL, lone surrogate)."""
-    if isinstance(value, str):
-        return path if _UNSTORABLE.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _first_unstorable(key, path) or _first_unstorable(item, f"{path}.{key}")
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _first_unstorable(item, f"{path}[{index}]")
-            if found:
-                return found
-    return None
-
-
-class SubmitIn(_Body):
-    action: ActionIn
-    # strict: JSON numbers only. Lax mode read `true` as 1.0 and "0.9" as 0.9, and routing
-    # then approved on a confidence the agent never stated.
-    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
-    thread_id: str | None = Field(default=None, max_length=500)
-    amount: float = Field(default=0.0, allow_inf_nan=False, strict=True)
-    currency: str = Field(default="", max_length=10)
-    reversible: bool = True
-    domain: str = Field(default="", max_length=100)
-    sentiment: float = Field(default=0.0, ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)
-    requested_by: str | None = Field(default=None, max_length=200)
-
-    @field_validator("requested_by")
-    @classmethod
-    def _requester_identity(cls, value: str | None) -> str | None:
-        # An id without its platform never matches a reviewer, which silently disabled the
-        # self-approval block.
-        return check_identity(value) if value is not None else None
-
-    callback_url: str | None = Field(default=None, max_length=2000)
-    labels: dict[str, Any] = Field(default_factory=dict)
-    context: ContextIn = Field(default_factory=ContextIn)
-    # What the agent spent on this request, in `currency` (a JSON number: the cost of
-    # oversight is reported per resolution).
-    cost: Annotated[float, Strict()] | None = Field(default=None, ge=0.0, allow_inf_nan=False)
-    # Asking, not only approving: what the reviewer should answer, the JSON Schema the
-    # answer must meet, and the reasons offered when rejecting.
-    question: str | None = Field(default=None, min_length=1, max_length=2000)
-    response_schema: dict[str, Any] | None = None
-    reject_options: list[Annotated[str, Field(min_length=1, max_length=150)]] = Field(
-        default_factory=list, max_length=20
-    )
-
-    @field_validator("response_schema")
-    @classmethod
-    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            try:
-                check_schema(value)
-            except InvalidInput as exc:
-                raise ValueError(exc.problem) from None
-        return value
-
-    def new_request(self) -> NewRequest:
-        """The submission as the engine takes it (shape already checked here)."""
-        return NewRequest(
-            action=Action(self.action.kind, self.action.summary, self.action.payload),
-            confidence=self.confidence,
-            thread_id=self.thread_id,
-            amount=self.amount,
-            currency=self.currency,
-            reversible=self.reversible,
-            domain=self.domain,
-            sentiment=self.sentiment,
-            requested_by=self.requested_by,
-            callback_url=self.callback_url,
-            labels=self.labels,
-            context=self.context.model_dump(),
-            cost=self.cost,
-            question=self.question,
-            response_schema=self.response_schema,
-            reject_options=tuple(self.reject_options),
-        )
-
-    @model_validator(mode="after")
-    def _storable_text(self) -> SubmitIn:
-        found = _first_unstorable(self.model_dump(), "body")
-        if found:
-            raise ValueError(f"{found} holds a NUL character or an unpaired surrogate")
-        return self
-
-
-class OutcomeIn(_Body):
-    correct: bool
-    note: str | None = Field(default=None, max_length=5000)
-
-
-class StopIn(_Body):
-    reason: str = Field(default="", max_length=2000)
-
-
-class AgentStateOut(BaseModel):
-    agent_id: str
-    stopped: bool
-    reason: str
-    by: str
-    at: str
-
-
-class AgentOut(BaseModel):
-    agent_id: str
-    stopped: bool
-    reason: str
-
-
-class DeliveryOut(BaseModel):
-    id: str
-    kind: str
-    request_id: str | None
-    status: Literal["pending", "done", "dead"]
-    attempts: int
-    next_attempt_at: str | None
-    last_error: str | None
-    created_at: str | None
-    url: str | None
-    type: str | None
-
-
-class DeliveryList(BaseModel):
-    items: list[DeliveryOut]
-
-
-class ErrorOut(BaseModel):
-    error: str
-    detail: Any = None
-
-
-class FieldErrorOut(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class InvalidBodyOut(BaseModel):
-    """422: `error` is `invalid_body` (or `invalid_<field>` for a check beyond the schema,
-    such as `invalid_callback_url`); `detail` lists the problems, pydantic's way."""
-
-    error: str
-    detail: list[FieldErrorOut]
-
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or unknown API key"},

@@ -27,241 +27,40 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from types import TracebackType
-from typing import Any, Concatenate, Literal, ParamSpec, Self, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 from standardwebhooks.webhooks import WebhookVerificationError as _LibraryVerificationError
 
+from signoff_client._errors import ERRORS_BY_STATUS
+from signoff_client._errors import AuthenticationError as AuthenticationError
+from signoff_client._errors import ConflictError as ConflictError
+from signoff_client._errors import InvalidRequest as InvalidRequest
+from signoff_client._errors import RequestNotFound as RequestNotFound
+from signoff_client._errors import ServiceUnavailable as ServiceUnavailable
+from signoff_client._errors import SignoffAPIError as SignoffAPIError
+from signoff_client._errors import WebhookVerificationError as WebhookVerificationError
+from signoff_client._models import Action as Action
+from signoff_client._models import AgentState as AgentState
+from signoff_client._models import Lane as Lane
+from signoff_client._models import RequestDetail as RequestDetail
+from signoff_client._models import ResumeData as ResumeData
+from signoff_client._models import ResumeEvent as ResumeEvent
+from signoff_client._models import Risk as Risk
+from signoff_client._models import RoutingAnswer as RoutingAnswer
+from signoff_client._models import Status as Status
+from signoff_client._models import TierMove as TierMove
+from signoff_client._models import Vote as Vote
 from signoff_client.canonical import canonical_json, sha256_hex
-from signoff_client.errors import SignoffError
 
 LONG_POLL_MAX = 60.0
 """The server holds one `/wait` call at most this long (CONTRACT section 5)."""
-
-Status = Literal["pending", "approved", "modified", "rejected", "expired", "cancelled", "reversed"]
-Lane = Literal["autonomous", "review", "escalate"]
-Risk = Literal["low", "medium", "high"]
-
-# -- results ---------------------------------------------------------------------------------
-# These mirror the server's response models (bot/server/http.py) without importing FastAPI. They
-# ignore unknown fields, so a newer server does not break an older agent;
-# tests/unit/test_client.py checks that no field of the server's models is missing here.
-
-
-class _Result(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-
-class Action(_Result):
-    """What the agent wants to do; `payload` is what a reviewer may edit."""
-
-    kind: str
-    summary: str
-    payload: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def sha256(self) -> str:
-        """SHA-256 of the canonical JSON (keys sorted, no spaces, UTF-8): what votes bind to."""
-        return sha256_hex(canonical_json(self.model_dump()))
-
-
-class Vote(_Result):
-    reviewer: str
-    name: str
-    verdict: Literal["approve", "reject", "modify", "confirm", "reverse", "respond"]
-    rationale: str
-    at: datetime
-    channel: str
-    action_sha256: str = ""
-    # The person behind `reviewer` (the server's `people:`); empty from older servers.
-    person: str = ""
-    # A `respond` vote's answer to the request's question; None for other verdicts.
-    response: Any = None
-
-
-class TierMove(_Result):
-    from_: str | None = Field(default=None, alias="from")
-    to: str
-    at: datetime
-    reason: str
-
-
-class RoutingAnswer(_Result):
-    """The answer to `request_approval`: proceed now (`approved`), wait (`pending`) or not."""
-
-    id: str
-    status: Literal["approved", "pending", "rejected"]
-    lane: Lane
-    risk: Risk
-    reasons: list[str]
-    tier: str | None
-    approvals_required: int
-    created_at: datetime
-    review: Literal["queued", "sampled_out", "none"]
-    # The standing approval (sa_...) that approved an escalated request at once, if one did.
-    standing_approval: str | None = None
-
-    @property
-    def proceed(self) -> bool:
-        """True when the agent may act now (autonomous and review lanes, or a standing
-        approval)."""
-        return self.status == "approved"
-
-
-class RequestDetail(_Result):
-    """A request as `GET /v1/requests/{id}` shows it: status, votes, the modified action."""
-
-    id: str
-    agent_id: str
-    thread_id: str | None
-    status: Status
-    lane: Lane
-    risk: Risk
-    reasons: list[str]
-    tier: str | None
-    approvals_required: int
-    approvals: int
-    review: Literal["queued", "sampled_out", "none"]
-    review_status: str | None
-    action: Action
-    action_sha256: str
-    modified_action: Action | None
-    confidence: float
-    amount: float
-    currency: str
-    reversible: bool
-    domain: str
-    sentiment: float
-    requested_by: str | None
-    callback_url: str | None
-    labels: dict[str, Any]
-    context: dict[str, Any]
-    votes: list[Vote]
-    history: list[TierMove]
-    created_at: datetime
-    updated_at: datetime
-    decided_at: datetime | None
-    deadline_at: datetime | None
-    outcome: dict[str, Any] | None
-    cost: float | None = None
-    # Why a person saw it, as the rules' titles; the question asked and the answer given.
-    reasons_text: list[str] = Field(default_factory=list)
-    question: str | None = None
-    response_schema: dict[str, Any] | None = None
-    reject_options: list[str] = Field(default_factory=list)
-    response: Any = None
-
-    @property
-    def current_action(self) -> Action:
-        """The action the agent may execute if approved: the reviewer's edit, if any."""
-        return self.modified_action or self.action
-
-    @property
-    def is_final(self) -> bool:
-        return self.status != "pending"
-
-
-class ResumeData(_Result):
-    id: str
-    agent_id: str
-    thread_id: str | None
-    status: Status
-    action: Action
-    modified_action: Action | None
-    action_sha256: str
-    votes: list[Vote]
-    decided_at: datetime | None
-    reasons: list[str] = Field(default_factory=list)
-    reasons_text: list[str] = Field(default_factory=list)
-    question: str | None = None
-    # The reviewer's answer to `question` (a `respond` verdict), None without one.
-    response: Any = None
-
-    @property
-    def current_action(self) -> Action:
-        """The action the agent may execute: `action_sha256` is its hash."""
-        return self.modified_action or self.action
-
-
-class ResumeEvent(_Result):
-    """A verified resume webhook. `webhook_id` is stable across retries: use it to dedupe."""
-
-    type: str
-    timestamp: datetime
-    data: ResumeData
-    webhook_id: str = ""
-
-
-class AgentState(_Result):
-    """The key's own agent (`GET /v1/agents/{id}`): whether it is stopped, and why."""
-
-    agent_id: str
-    stopped: bool
-    reason: str = ""
-
-
-# -- errors ----------------------------------------------------------------------------------
-
-
-class SignoffAPIError(SignoffError):
-    """Signoff answered with an error. `error` and `detail` are the server's JSON body
-    (`{"error": code, "detail": ...}`; a 422's `detail` is the list of field problems)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        error: str | None = None,
-        detail: Any = None,
-        body: Any = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.error = error
-        self.detail = detail
-        self.body = body
-
-
-class AuthenticationError(SignoffAPIError):
-    """401: the API key is missing, unknown or revoked."""
-
-
-class RequestNotFound(SignoffAPIError):
-    """404: no such request for this agent."""
-
-
-class ConflictError(SignoffAPIError):
-    """409: an Idempotency-Key reused with another body, or a cancel of a decided request."""
-
-
-class InvalidRequest(SignoffAPIError):
-    """422 (invalid body, callback URL outside the agent's prefixes) or 413 (body too big)."""
-
-
-class ServiceUnavailable(SignoffAPIError):
-    """503, or no connection, after every retry. `status_code` is None for transport errors."""
-
-
-class WebhookVerificationError(SignoffError):
-    """A resume webhook failed verification (signature, timestamp, or the action's hash)."""
-
-
-_ERRORS: dict[int, type[SignoffAPIError]] = {
-    401: AuthenticationError,
-    404: RequestNotFound,
-    409: ConflictError,
-    413: InvalidRequest,
-    422: InvalidRequest,
-    503: ServiceUnavailable,
-}
 
 
 def verify_webhook(headers: Mapping[str, str], body: bytes | str, secret: str) -> ResumeEvent:
@@ -418,7 +217,7 @@ class _Core:
             body = response.text
         error = body.get("error") if isinstance(body, dict) else None
         detail = body.get("detail") if isinstance(body, dict) else body
-        kind = _ERRORS.get(response.status_code, SignoffAPIError)
+        kind = ERRORS_BY_STATUS.get(response.status_code, SignoffAPIError)
         method, url = response.request.method, response.request.url
         raise kind(
             f"{method} {url.path} answered {response.status_code}: {error or detail!r}",

@@ -15,9 +15,6 @@ from bot.core.domain import (
     OutboxKind,
     OutboxMessage,
     Status,
-    TierMove,
-    Verdict,
-    Vote,
     isoformat,
     new_id,
 )
@@ -26,9 +23,6 @@ from bot.engine._core import (
     SWEEP_BATCH,
     EngineCore,
     _Planned,
-)
-from routing import (
-    TimeoutAction,
 )
 
 
@@ -87,32 +81,16 @@ class TimeOps(EngineCore):
     def _plan_escalation(self, request: ApprovalRequest, now: datetime) -> _Planned | None:
         """The change an overdue request's SLA calls for (next tier, on_timeout, or a
         restarted window after downtime); None when it is not overdue (any more)."""
-        if (
-            request.status is not Status.PENDING
-            or request.deadline_at is None
-            or request.deadline_at > now
-            or request.tier is None
-        ):
+        if not transitions.overdue(request, now):
             return None
+        assert request.tier is not None and request.deadline_at is not None
         next_tier = self.policy.next_tier(request.tier)
         if next_tier is None and request.deadline_at < self.started_at:
             # The last tier's window ran out while the service was down: its reviewers never
             # had it, so they get it again in full before on_timeout may decide.
             return self._restart_window(request, now)
         if next_tier is not None:
-            spec = self.policy.tier(next_tier)
-            # A tier's SLA counts from the moment the item reached it: after downtime an
-            # overdue item moves one tier and gets that tier's whole window (and reminder),
-            # instead of running up the chain to on_timeout in a few sweeps.
-            move = TierMove(request.tier, next_tier, now, "sla")
-            updated = dataclasses.replace(
-                request,
-                tier=next_tier,
-                deadline_at=now + spec.sla,
-                remind_at=now + spec.remind_after if spec.remind_after else None,
-                history=(*request.history, move),
-                updated_at=now,
-            )
+            updated, move = transitions.escalate(request, self.policy.tier(next_tier), now)
             posts, cards, posted = self._card_posts(updated, next_tier, now)
             outbox = [self._card_update(request, now), *posts]
             events = [
@@ -141,26 +119,7 @@ class TimeOps(EngineCore):
 
             return _Planned(request.id, change, escalated)
         action = self.policy.timeout_action(request.risk)
-        status = {
-            TimeoutAction.REJECT: Status.REJECTED,
-            TimeoutAction.EXPIRE: Status.EXPIRED,
-            TimeoutAction.APPROVE: Status.APPROVED,
-        }[action]
-        updated = request
-        new_votes: tuple[Vote, ...] = ()
-        if status is Status.APPROVED:
-            vote = Vote(
-                POLICY_ACTOR,
-                "on_timeout policy",
-                Verdict.APPROVE,
-                "approved by on_timeout policy after the last tier's SLA",
-                now,
-                POLICY_ACTOR,
-                request.current_action.sha256,
-            )
-            new_votes = (vote,)
-            updated = dataclasses.replace(updated, votes=(*updated.votes, vote))
-        updated = transitions.finish(updated, status, now)
+        updated, vote = transitions.time_out(request, action, now)
         outbox, events = self._resolution(updated, now, actor=POLICY_ACTOR, channel=POLICY_ACTOR)
         events.insert(
             0,
@@ -171,7 +130,7 @@ class TimeOps(EngineCore):
         change = Change(
             request=updated,
             expected_version=request.version,
-            new_votes=new_votes,
+            new_votes=(vote,) if vote is not None else (),
             outbox=tuple(outbox),
             audit=tuple(events),
         )

@@ -14,18 +14,20 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.domain import (
+    POLICY_ACTOR,
     STOPPED_REASON,
     Action,
     ApprovalRequest,
     ReviewStatus,
     Status,
+    TierMove,
     Verdict,
     Vote,
     isoformat,
 )
 from bot.core.errors import NotAllowed
 from bot.core.people import People
-from routing import Risk
+from routing import Risk, TierSpec, TimeoutAction
 
 REVIEW_VERDICTS = frozenset({Verdict.CONFIRM, Verdict.REVERSE})
 # Verdicts that count as the voter's approval of the action they are bound to.
@@ -156,6 +158,65 @@ def cast_vote(
         updated, status=Status.REVERSED, review_status=ReviewStatus.REVERSED, decided_at=now
     )
     return reversed_, vote
+
+
+def overdue(request: ApprovalRequest, now: datetime) -> bool:
+    """A pending request at a tier whose SLA has passed."""
+    return (
+        request.status is Status.PENDING
+        and request.deadline_at is not None
+        and request.deadline_at <= now
+        and request.tier is not None
+    )
+
+
+def escalate(
+    request: ApprovalRequest, to: TierSpec, now: datetime
+) -> tuple[ApprovalRequest, TierMove]:
+    """`request` moved up to tier `to` at `now`, with that tier's whole window.
+
+    A tier's SLA counts from the moment the item reached it: after downtime an overdue item
+    moves one tier and gets that tier's window (and reminder), instead of running up the
+    chain to on_timeout in a few sweeps.
+    """
+    move = TierMove(request.tier, to.name, now, "sla")
+    moved = dataclasses.replace(
+        request,
+        tier=to.name,
+        deadline_at=now + to.sla,
+        remind_at=now + to.remind_after if to.remind_after else None,
+        history=(*request.history, move),
+        updated_at=now,
+    )
+    return moved, move
+
+
+_TIMEOUT_STATUS = {
+    TimeoutAction.REJECT: Status.REJECTED,
+    TimeoutAction.EXPIRE: Status.EXPIRED,
+    TimeoutAction.APPROVE: Status.APPROVED,
+}
+
+
+def time_out(
+    request: ApprovalRequest, action: TimeoutAction, now: datetime
+) -> tuple[ApprovalRequest, Vote | None]:
+    """`request` ended by `on_timeout` past its last tier: rejected, expired, or approved
+    with the policy's own vote (never a person's)."""
+    status = _TIMEOUT_STATUS[action]
+    vote = None
+    if status is Status.APPROVED:
+        vote = Vote(
+            POLICY_ACTOR,
+            "on_timeout policy",
+            Verdict.APPROVE,
+            "approved by on_timeout policy after the last tier's SLA",
+            now,
+            POLICY_ACTOR,
+            request.current_action.sha256,
+        )
+        request = dataclasses.replace(request, votes=(*request.votes, vote))
+    return finish(request, status, now), vote
 
 
 def finish(request: ApprovalRequest, status: Status, now: datetime) -> ApprovalRequest:

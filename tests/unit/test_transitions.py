@@ -22,11 +22,14 @@ from bot.engine.transitions import (
     Voter,
     cast_vote,
     decided_by,
+    escalate,
     finish,
+    overdue,
     rationale_required,
     refusal,
+    time_out,
 )
-from routing import Lane, ReviewState, Risk
+from routing import Lane, ReviewState, Risk, TierSpec, TimeoutAction
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
@@ -192,3 +195,51 @@ def test_finishing_closes_an_open_review_and_leaves_others_alone() -> None:
 
 def test_decided_by_names_the_last_voter_or_the_status() -> None:
     assert decided_by(finish(pending(), Status.EXPIRED, LATER)) == "expired at 2026-12-07T09:05:00Z"
+
+
+# -- time ------------------------------------------------------------------------------------
+
+
+def test_only_a_pending_item_past_its_deadline_at_a_tier_is_overdue() -> None:
+    due = pending(deadline_at=NOW)
+    assert overdue(due, NOW)
+    assert not overdue(due, NOW - timedelta(seconds=1))
+    assert not overdue(pending(deadline_at=None), LATER)
+    assert not overdue(pending(deadline_at=NOW, tier=None), LATER)
+    assert not overdue(finish(due, Status.APPROVED, NOW), LATER)
+
+
+def test_escalation_moves_one_tier_with_that_tiers_whole_window() -> None:
+    senior = TierSpec(name="senior", sla=timedelta(hours=1), remind_after=timedelta(minutes=20))
+    moved, move = escalate(pending(), senior, LATER)
+    assert (move.from_tier, move.to_tier, move.reason, move.at) == (
+        "junior",
+        "senior",
+        "sla",
+        LATER,
+    )
+    assert moved.tier == "senior" and moved.history[-1] == move
+    assert moved.deadline_at == LATER + timedelta(hours=1)
+    assert moved.remind_at == LATER + timedelta(minutes=20)
+    quiet = TierSpec(name="manager", sla=timedelta(hours=4))
+    assert escalate(moved, quiet, LATER)[0].remind_at is None
+
+
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [
+        (TimeoutAction.REJECT, Status.REJECTED),
+        (TimeoutAction.EXPIRE, Status.EXPIRED),
+        (TimeoutAction.APPROVE, Status.APPROVED),
+    ],
+)
+def test_the_last_tiers_deadline_ends_the_item_as_on_timeout_says(
+    action: TimeoutAction, status: Status
+) -> None:
+    ended, vote = time_out(pending(), action, LATER)
+    assert ended.status is status and ended.decided_at == LATER and ended.deadline_at is None
+    if status is Status.APPROVED:
+        assert vote is not None and vote.reviewer == "policy" and ended.votes == (vote,)
+        assert vote.action_sha256 == ended.current_action.sha256
+    else:
+        assert vote is None and ended.votes == ()

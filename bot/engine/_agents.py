@@ -96,8 +96,7 @@ class AgentOps(EngineCore):
             data={"agent_id": agent_id},
         )
         await self.repo.apply(Change(agent_state=state, audit=(event,)))
-        self._agent_generation += 1
-        self._agent_states[agent_id] = (self._monotonic(), state)
+        self.agent_states.put(agent_id, state)
         if self._on_agent_change is not None:
             self._on_agent_change(agent_id)
         if stopped:
@@ -118,12 +117,21 @@ class AgentOps(EngineCore):
 
     async def grant_standing(self, ask: GrantRequest, *, channel: str) -> StandingApproval:
         """Store a standing approval with its audit event; raises as `check_standing`."""
-        return await standing.grant(
+        made = await standing.grant(
             self.repo, self.policy, self.agents, ask, self.clock.now(), channel=channel
         )
+        self._standing_changed()
+        return made
 
     async def revoke_standing(self, grant_id: str, by: str, *, channel: str) -> StandingApproval:
         """End a grant now; raises NotFound (unknown or already revoked), NotAllowed."""
-        return await standing.revoke(
+        revoked = await standing.revoke(
             self.repo, grant_id, by, self.clock.now(), channel=channel, policy=self.policy
         )
+        self._standing_changed()
+        return revoked
+
+    def _standing_changed(self) -> None:
+        self.standing_grants.forget()
+        if self._on_standing_change is not None:
+            self._on_standing_change()

@@ -4,7 +4,6 @@ module built on `EngineCore`; `Engine` (bot.engine.machine) joins them."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import logging
@@ -39,15 +38,14 @@ from bot.core.errors import (
 )
 from bot.core.escalation import measured_channels
 from bot.core.groups import ReviewerGroups
-from bot.core.learning import (
-    Predictor,
-)
+from bot.core.learning import Predictor, StandingApproval
 from bot.core.people import People
 from bot.core.ports import Clock, InlineChannel, Repository
 from bot.core.views import CardViews
 from bot.core.wording import Wording
 from bot.engine import transitions
 from bot.engine.canaries import CanaryPolicy
+from bot.engine.fresh import Fresh
 from bot.engine.metrics import Metrics
 from bot.engine.wire import webhook_body
 from routing import (
@@ -139,6 +137,7 @@ class EngineCore:
         inline_channels: Mapping[str, InlineChannel] | None = None,
         public_url: str = "http://127.0.0.1:8000",
         on_agent_change: Callable[[str], None] | None = None,
+        on_standing_change: Callable[[], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         canaries: CanaryPolicy | None = None,
         people: People | None = None,
@@ -168,14 +167,40 @@ class EngineCore:
         self.inline_channels = dict(inline_channels or {})
         self.views = CardViews(policy, public_url, self.wording)
         self._on_agent_change = on_agent_change
+        self._on_standing_change = on_standing_change
         self._monotonic = monotonic
-        self.agent_state_ttl = AGENT_STATE_TTL
-        self._agent_states: dict[str, tuple[float, AgentState | None]] = {}
-        # Bumped by every invalidation, so a read that raced one is not cached.
-        self._agent_generation = 0
-        # One read per agent at a time: when the copy expires under load, every submit
-        # arriving during the read would otherwise start its own.
-        self._agent_reads: dict[tuple[str, int], asyncio.Future[AgentState | None]] = {}
+        self.agent_states: Fresh[str, AgentState | None] = Fresh(
+            self._read_agent_state, ttl=AGENT_STATE_TTL, monotonic=self._now_monotonic
+        )
+        # Keyed by (agent, action kind): the grants active when read. A use is still counted
+        # (and refused when revoked, expired or used up) in the submit's own transaction, so
+        # an old copy can only send a request to a person, never approve one.
+        self.standing_grants: Fresh[tuple[str, str], Sequence[StandingApproval]] = Fresh(
+            self._read_grants, ttl=AGENT_STATE_TTL, monotonic=self._now_monotonic
+        )
+
+    def _now_monotonic(self) -> float:
+        # Looked up on each call: tests replace `_monotonic` on a built engine.
+        return self._monotonic()
+
+    async def _read_agent_state(self, agent_id: str) -> AgentState | None:
+        return await self.repo.agent_state(agent_id)
+
+    async def _read_grants(self, key: tuple[str, str]) -> Sequence[StandingApproval]:
+        agent_id, kind = key
+        return await self.repo.standing_approvals(
+            agent_id=agent_id, kind=kind, active_at=self.clock.now()
+        )
+
+    @property
+    def agent_state_ttl(self) -> float:
+        """Seconds a replica trusts its copy of an agent's stop state and grants."""
+        return self.agent_states.ttl
+
+    @agent_state_ttl.setter
+    def agent_state_ttl(self, seconds: float) -> None:
+        self.agent_states.ttl = seconds
+        self.standing_grants.ttl = seconds
 
     def _committed(self, request_id: str | None, outbox: bool = True) -> None:
         """Tell waiters (and, through the notifier, other replicas) what just committed;
@@ -184,37 +209,18 @@ class EngineCore:
             self._on_commit(request_id, outbox)
 
     async def _agent_stopped(self, agent_id: str) -> bool:
-        cached = self._agent_states.get(agent_id)
-        now = self._monotonic()
-        if cached is not None and now - cached[0] < self.agent_state_ttl:
-            return bool(cached[1] and cached[1].stopped)
-        key = (agent_id, self._agent_generation)
-        reading = self._agent_reads.get(key)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read_agent_state(agent_id, now))
-            self._agent_reads[key] = reading
-            reading.add_done_callback(lambda _: self._agent_reads.pop(key, None))
-        state = await asyncio.shield(reading)
+        state = await self.agent_states.get(agent_id)
         return bool(state and state.stopped)
-
-    async def _read_agent_state(self, agent_id: str, started: float) -> AgentState | None:
-        generation = self._agent_generation
-        state = await self.repo.agent_state(agent_id)
-        # Stamped with the time before the read: a stop committed during it must not be
-        # cached for longer than the TTL promises. A read that an invalidation overtook is
-        # not cached at all (and callers after the invalidation started a new one).
-        if generation == self._agent_generation:
-            self._agent_states[agent_id] = (started, state)
-        return state
 
     def forget_agent_state(self, agent_id: str) -> None:
         """Drop the cached stop state of `agent_id` ("" drops all): another replica changed it
         (the `agent` notification), or notifications may have been lost (empty payload)."""
-        self._agent_generation += 1
-        if agent_id:
-            self._agent_states.pop(agent_id, None)
-        else:
-            self._agent_states.clear()
+        self.agent_states.forget(agent_id or None)
+
+    def forget_standing(self, payload: str = "") -> None:
+        """Drop the cached standing approvals: one was granted or revoked on another replica
+        (the `standing` notification), or notifications may have been lost."""
+        self.standing_grants.forget()
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         for _ in range(_MAX_RETRIES):

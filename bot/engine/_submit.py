@@ -197,7 +197,10 @@ class SubmitOps(EngineCore):
                 try:
                     await self.repo.apply(standing)
                 except StandingExhausted:
-                    continue  # another replica took its last use: the next grant, or a person
+                    # Used up, revoked or expired since it was read (here or on another
+                    # replica): the next grant, or a person; and a fresh copy next time.
+                    self.standing_grants.forget((request.agent_id, request.action.kind))
+                    continue
                 change = standing
                 break
             else:
@@ -232,9 +235,10 @@ class SubmitOps(EngineCore):
         """The active standing approvals that would approve this new request, oldest first."""
         if decision.status != "pending" or decision.approvals_required != 1 or request.canary:
             return []
-        grants = await self.repo.standing_approvals(
-            agent_id=request.agent_id, kind=request.action.kind, active_at=now
-        )
+        cached = await self.standing_grants.get((request.agent_id, request.action.kind))
+        # The copy may be up to a TTL old: what expired since is left out here; a use that
+        # ran out or a revocation since is refused by the submit's own transaction.
+        grants = [grant for grant in cached if grant.active_at(now)]
         if not grants:
             return []
         agent = self.agents.get(request.agent_id)

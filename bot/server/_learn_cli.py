@@ -27,12 +27,24 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-async def _with_repo(config: LoadedConfig, work: Callable[[Any], Any]) -> Any:
+async def _with_repo(
+    config: LoadedConfig, work: Callable[[Any], Any], *, announce: str | None = None
+) -> Any:
+    """`work(repo)`; then, when `announce` names a notification channel, tell running
+    replicas (so a grant or revocation reaches their cached copies now, not within a second).
+    """
     from bot.server.audit_cli import open_repo
+    from storage import notifier_for
 
     repo = await open_repo(config)
     try:
-        return await work(repo)
+        done = await work(repo)
+        if announce is not None:
+            notifier = notifier_for(repo)
+            await notifier.start()
+            notifier.publish(announce, "")
+            await notifier.close()
+        return done
     finally:
         await repo.close()
 
@@ -82,7 +94,7 @@ def cmd_standing_grant(args: argparse.Namespace) -> int:
         return await grant(repo, config.policy, agents, ask, datetime.now(UTC), channel="cli")
 
     try:
-        made = asyncio.run(_with_repo(config, work))
+        made = asyncio.run(_with_repo(config, work, announce="standing"))
     except InvalidInput as exc:
         return _fail(f"cannot grant: --{exc.field.replace('_', '-')}: {exc.problem}", EXIT_USAGE)
     except (NotAllowed, NotFound) as exc:
@@ -138,7 +150,7 @@ def cmd_standing_revoke(args: argparse.Namespace) -> int:
         )
 
     try:
-        done = asyncio.run(_with_repo(config, work))
+        done = asyncio.run(_with_repo(config, work, announce="standing"))
     except (NotAllowed, NotFound) as exc:
         return _fail(f"cannot revoke: {exc}", EXIT_REFUSED)
     print(f"{done.id} revoked by {done.revoked_by} after {done.uses} of {done.max_uses} uses")

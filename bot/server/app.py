@@ -178,6 +178,9 @@ async def build_services(
     def agent_changed(agent_id: str) -> None:
         notifier.publish("agent", agent_id)
 
+    def standing_changed() -> None:
+        notifier.publish("standing", "")
+
     # The web inbox's cards are rows of this database: posted inside the change's own
     # transaction. A replacement "web" channel (tests) goes through the outbox as before.
     inline = {
@@ -200,6 +203,7 @@ async def build_services(
         inline_channels=inline,
         public_url=settings.public_url,
         on_agent_change=agent_changed,
+        on_standing_change=standing_changed,
         canaries=settings.oversight.canaries.policy(),
         people=settings.directory(),
         wording=settings.wording(config.policy),
@@ -317,6 +321,7 @@ async def build_services(
     notifier.subscribe("request", request_changed)
     notifier.subscribe("outbox", outbox_changed)
     notifier.subscribe("agent", engine.forget_agent_state)
+    notifier.subscribe("standing", engine.forget_standing)
     await notifier.start()
     services.stack.push_async_callback(notifier.close)
     await audit.start(repo, clock)

@@ -22,6 +22,7 @@ import pytest
 from bot.core.clock import ManualClock
 from bot.core.domain import OutboxKind, OutboxStatus, Status, Verdict
 from bot.core.errors import ConfigError
+from bot.core.learning import GrantRequest
 from bot.core.ports import DeliveryAttempt, Repository, WebhookDelivery
 from bot.core.views import CardView
 from bot.engine.outbox import LEASE
@@ -271,6 +272,40 @@ async def test_a_stop_on_one_replica_reaches_the_cached_stop_state_of_another(
                 break
             await asyncio.sleep(0.02)
         assert answer["status"] == "pending"
+
+
+@pytest.mark.postgres
+async def test_a_grant_on_one_replica_reaches_the_cached_grants_of_another(
+    postgres_url: str,
+) -> None:
+    config = replica_config(postgres_url, "http://127.0.0.1:9/resume")
+    env = {"REPLICA_SECRET": SECRET}
+    a = await build_services(config, env=env, start_scheduler=False)
+    b = await build_services(config, env=env, start_scheduler=False)
+    async with a.stack, b.stack, client(b) as on_b:
+        b.engine.agent_state_ttl = 3600  # only the `standing` notification can refresh B's copy
+        first = await on_b.post("/v1/requests", json=BODY)
+        assert first.json()["status"] == "pending"  # B has now cached "no grants"
+        made = await a.engine.grant_standing(
+            GrantRequest(
+                grantor="web:jan",
+                agent_id="replica-bot",
+                kind="refund",
+                ttl=timedelta(hours=1),
+                max_uses=50,
+                reason="refunds while the shop is down",
+            ),
+            channel="web",
+        )
+        for _ in range(100):
+            answer = (await on_b.post("/v1/requests", json=BODY)).json()
+            if answer["status"] == "approved":
+                break
+            await asyncio.sleep(0.02)
+        assert answer["standing_approval"] == made.id
+        await a.engine.revoke_standing(made.id, "web:sam", channel="web")
+        answer = (await on_b.post("/v1/requests", json=BODY)).json()
+        assert answer["status"] == "pending"  # refused by the submit's transaction at once
 
 
 # -- fencing: a worker that stalls past its lease -------------------------------------------

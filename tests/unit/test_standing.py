@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -245,3 +246,89 @@ async def test_a_stopped_agent_is_rejected_whatever_its_grants() -> None:
     result = await w.engine.submit("invoice-bot", new_request(**acme()))
     assert result.response["status"] == "rejected"
     assert "standing_approval" not in result.response
+
+
+# -- the replica's copy of the grants -------------------------------------------------------
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand (the engine's copies are trusted by it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ticking(w: World) -> Ticks:
+    ticks = Ticks()
+    w.engine._monotonic = ticks
+    return ticks
+
+
+def status_of(result: Any) -> str:
+    return str(result.response["status"])
+
+
+async def test_a_grant_made_through_the_engine_applies_to_the_next_submit() -> None:
+    w = world(review_sample_rate=0.0)
+    ticking(w)  # the copy never ages: only the grant itself may refresh it
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**acme()))) == "pending"
+    made = await w.engine.grant_standing(ask(when=None), channel="web")
+    result = await w.engine.submit("invoice-bot", new_request(**acme()))
+    assert status_of(result) == "approved" and result.response["standing_approval"] == made.id
+
+
+async def test_a_grant_made_elsewhere_is_seen_once_announced_or_after_the_ttl() -> None:
+    w = world(review_sample_rate=0.0)
+    ticks = ticking(w)
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**acme()))) == "pending"
+    # Granted by another replica (or the CLI): this one's copy still has no grant ...
+    await granted(w, when=None)
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**acme()))) == "pending"
+    # ... until the `standing` notification drops it,
+    w.engine.forget_standing()
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**acme()))) == "approved"
+    # and without one, once the copy is older than the TTL.
+    payment = {**acme(), "kind": "payment"}
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**payment))) == "pending"
+    await granted(w, when=None, kind="payment")
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**payment))) == "pending"
+    ticks.now += w.engine.agent_state_ttl
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**payment))) == "approved"
+
+
+async def test_a_grant_revoked_elsewhere_never_approves_from_an_old_copy() -> None:
+    w = world(review_sample_rate=0.0)
+    ticking(w)  # the copy never ages and no notification comes
+    grant_id = await granted(w, when=None)
+    assert status_of(await w.engine.submit("invoice-bot", new_request(**acme()))) == "approved"
+    await revoke(w.repo, grant_id, "web:max", w.clock.now(), channel="cli", policy=w.config.policy)
+
+    # The copy still lists the grant; the submit's own transaction refuses the use.
+    result = await w.engine.submit("invoice-bot", new_request(**acme()))
+    assert status_of(result) == "pending" and "standing_approval" not in result.response
+    assert (await w.repo.standing_approval(grant_id)).uses == 1  # type: ignore[union-attr]
+    stored = await w.engine.get(str(result.response["id"]))
+    assert stored.votes == () and stored.status is Status.PENDING
+
+
+async def test_concurrent_submits_share_one_read_of_the_grants() -> None:
+    w = world(review_sample_rate=0.0)
+    await granted(w, when=None, max_uses=100)
+    reads = 0
+    read = w.repo.standing_approvals
+
+    async def counted(**query: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)
+        return await read(**query)
+
+    w.repo.standing_approvals = counted  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(w.engine.submit("invoice-bot", new_request(**acme())) for _ in range(10))
+    )
+    assert reads == 1
+    assert [status_of(r) for r in results] == ["approved"] * 10

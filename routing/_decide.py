@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from routing._enums import Lane, ReviewState, Risk
 from routing._policy import Policy
-from routing._rules import RuleError
+from routing._rules import RuleError, bind
 from routing._sampling import sampled
 
 DecisionStatus = Literal["approved", "pending", "rejected"]
@@ -140,7 +140,7 @@ def confidence_lane(confidence: float, autonomous_at: float, review_at: float) -
 
 
 def _apply_rules(inp: RoutingInput, policy: Policy) -> RoutingDecision | None:
-    variables = _variables(inp)
+    variables = bind(_variables(inp))
     reasons: list[str] = []
     errors: list[RuleError] = []
     risk = Risk.LOW

@@ -40,10 +40,15 @@ class CompiledRule:
     rule: Rule
     program: cel.Program
 
-    def evaluate(self, variables: Mapping[str, Any]) -> bool | RuleError:
-        """The rule's answer for these variables, or why it has none. Never raises."""
+    def evaluate(self, variables: Mapping[str, Any] | cel.Context) -> bool | RuleError:
+        """The rule's answer for these variables, or why it has none. Never raises.
+
+        Several rules over the same variables share one `bind(variables)`: converting them
+        to CEL values costs more than evaluating a rule."""
         try:
-            result = self.program.execute(dict(variables))
+            result = self.program.execute(
+                variables if isinstance(variables, cel.Context) else dict(variables)
+            )
         # cel reports evaluation failures as assorted Python exceptions (KeyError for a
         # missing map key, TypeError for mixed-type arithmetic, ZeroDivisionError,
         # RuntimeError for an unknown function...). Each must fail safe, never crash routing.
@@ -55,6 +60,15 @@ class CompiledRule:
                 f"returned {type(result).__name__} {reprlib.repr(result)}, not a bool",
             )
         return result
+
+
+def bind(variables: Mapping[str, Any]) -> Mapping[str, Any] | cel.Context:
+    """`variables` converted once for several `evaluate` calls; unchanged when cel refuses
+    to convert them, so that each rule then reports the failure as its own RuleError."""
+    try:
+        return cel.Context(dict(variables))
+    except Exception:
+        return variables
 
 
 def compile_rule(rule: Rule) -> CompiledRule | str:

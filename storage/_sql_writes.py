@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import (
     select,
     update,
@@ -53,6 +54,7 @@ from storage._statements import (
     INSERT_CARDS,
     INSERT_MOVES,
     INSERT_OUTBOX,
+    INSERT_REQUESTS,
     INSERT_VOTES,
     UPDATE_REQUEST,
 )
@@ -122,9 +124,12 @@ class SqlWrites(SqlBase):
         ]
         if created:
             rows = [{**_request_values(r), "version": 1} for r in created]
-            inserted = (await conn.execute(self._statements.insert_request, rows)).all()
-            if len(inserted) != len(rows):
-                raise VersionConflict("a request with one of these ids exists")
+            try:
+                await conn.execute(INSERT_REQUESTS, rows)
+            except sa_exc.IntegrityError as exc:
+                if _duplicate_key(exc):
+                    raise VersionConflict("a request with one of these ids exists") from exc
+                raise
         votes: list[dict[str, Any]] = []
         moves: list[dict[str, Any]] = []
         outbox: list[dict[str, Any]] = []
@@ -428,3 +433,10 @@ class SqlWrites(SqlBase):
                     keep=("created_at",),
                 )
             )
+
+
+def _duplicate_key(exc: sa_exc.IntegrityError) -> bool:
+    """Whether the INSERT broke a unique key (PostgreSQL's SQLSTATE 23505; SQLite says so),
+    rather than another constraint."""
+    cause = exc.orig
+    return getattr(cause, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(cause)

@@ -61,6 +61,11 @@ AUDIT_HEAD_ID = 1
 INSERT_VOTES = insert(VOTES)
 INSERT_MOVES = insert(TIER_MOVES)
 INSERT_CARDS = insert(CARDS)
+# New requests go in as one executemany of a plain INSERT (psycopg pipelines it): a
+# multi-row INSERT ... RETURNING of ~40 columns per row is a new SQL text for every batch
+# size, which psycopg parses again each time (it caches statements of at most 50
+# parameters). A duplicate id fails the INSERT; the writer reports it as a VersionConflict.
+INSERT_REQUESTS = insert(REQUESTS)
 INSERT_OUTBOX = insert(OUTBOX)
 INSERT_AUDIT = insert(AUDIT_EVENTS)
 
@@ -190,11 +195,6 @@ class DialectStatements:
         dialect_insert = postgresql.insert if postgres else sqlite.insert
         # RETURNING, not rowcount, tells whether the row went in: psycopg reports rowcount
         # -1 for INSERTs compiled by SQLAlchemy. (RETURNING needs SQLite 3.35 or later.)
-        # Several rows at once come back through SQLAlchemy's "insertmanyvalues": one
-        # multi-row INSERT, one returned id per row that went in.
-        self.insert_request: Executable = (
-            dialect_insert(REQUESTS).on_conflict_do_nothing().returning(REQUESTS.c.id)
-        )
         self.insert_idempotency: Executable = (
             dialect_insert(IDEMPOTENCY).on_conflict_do_nothing().returning(literal_column("1"))
         )

@@ -266,6 +266,17 @@ class TestRuleErrors:
         assert decision.approvals_required == 2
         assert [error.rule for error in decision.rule_errors] == ["broken"]
 
+    def test_a_payload_cel_cannot_convert_fails_every_rule_safe(self) -> None:
+        # Only a caller inside the process can hand over such a value (JSON cannot); each
+        # rule still answers with its own error rather than routing crashing.
+        policy = policy_with(Rule(name="a", when="true"), Rule(name="b", when="false"))
+
+        decision = decide(make_input(action_payload={"odd": object()}), policy)
+
+        assert decision.reasons == ("rule_error:a", "rule_error:b")
+        assert decision.risk is Risk.HIGH
+        assert all("convert" in error.message for error in decision.rule_errors)
+
     def test_guarded_lookup_does_not_error(self) -> None:
         policy = policy_with(Rule(name="gold", when='has(labels.tier) && labels.tier == "gold"'))
 

@@ -27,12 +27,13 @@ from sqlalchemy import event
 from adapters.resume import WebhookResumeTarget
 from bench._common import postgres_dsn, postgres_schema, table, write_results
 from bot.core.clock import ManualClock
-from bot.core.domain import Action, OutboxKind, OutboxStatus, Verdict
+from bot.core.domain import OutboxKind, OutboxStatus, Verdict
 from bot.core.views import CardView
-from bot.engine.machine import Engine, NewRequest
+from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import OutboxWorker
 from bot.server.config import parse_config
+from signoff_client.submission import Submission, SubmissionAction
 from storage import SqlRepository, upgrade_async
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -154,8 +155,11 @@ async def run(url: str, count: int) -> dict[str, Cost]:
                 n = queue.pop()
                 result = await engine.submit(
                     "bench-bot",
-                    NewRequest(
-                        action=Action("refund", f"Refund order {n}", {"order": n}), confidence=0.3
+                    Submission(
+                        action=SubmissionAction(
+                            kind="refund", summary=f"Refund order {n}", payload={"order": n}
+                        ),
+                        confidence=0.3,
                     ),
                 )
                 ids.append(str(result.response["id"]))

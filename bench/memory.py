@@ -35,9 +35,9 @@ from bench._common import (
     write_results,
 )
 from bot.core.clock import SystemClock
-from bot.core.domain import Action
-from bot.engine.machine import Engine, NewRequest
+from bot.engine.machine import Engine
 from bot.server.config import parse_config
+from signoff_client.submission import Submission, SubmissionAction
 from storage import SqlRepository, upgrade_async
 
 TARGET_MB = 300.0
@@ -65,8 +65,10 @@ async def seed(url: str, pending: int) -> None:
         engine = Engine(repo, loaded.policy, loaded.settings.agent_specs(), SystemClock())
         template = await engine.submit(
             "bench-bot",
-            NewRequest(
-                action=Action("refund", "Refund order 1", {"order": 1, "note": "x" * 200}),
+            Submission(
+                action=SubmissionAction(
+                    kind="refund", summary="Refund order 1", payload={"order": 1, "note": "x" * 200}
+                ),
                 confidence=0.3,
                 context={"summary": "A customer asks for a refund", "conversation": ["hi"] * 5},
             ),

@@ -35,12 +35,12 @@ from bench._common import (
     write_results,
 )
 from bot.core.clock import SystemClock
-from bot.core.domain import Action
 from bot.core.ports import WebhookDelivery
-from bot.engine.machine import Engine, NewRequest
+from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import OutboxWorker
 from bot.server.config import parse_config
+from signoff_client.submission import Submission, SubmissionAction
 from storage import SqlRepository, upgrade_async
 
 TARGET_RATIO = 0.5
@@ -77,7 +77,11 @@ async def signoff_run(url: str, sink: Process, jobs: int, workers: int) -> dict[
     resume = WebhookResumeTarget()
     try:
         done = await engine.submit(
-            "bench-bot", NewRequest(action=Action("refund", "Refund 1", {"o": 1}), confidence=0.95)
+            "bench-bot",
+            Submission(
+                action=SubmissionAction(kind="refund", summary="Refund 1", payload={"o": 1}),
+                confidence=0.95,
+            ),
         )
         request_id = str(done.response["id"])
         async with repo.engine.begin() as conn:

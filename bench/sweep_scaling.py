@@ -29,9 +29,9 @@ from typing import Any
 
 from bench._common import clone_requests, postgres_schema, table, vacuum_analyze, write_results
 from bot.core.clock import ManualClock
-from bot.core.domain import Action
-from bot.engine.machine import Engine, NewRequest
+from bot.engine.machine import Engine
 from bot.server.config import parse_config
+from signoff_client.submission import Submission, SubmissionAction
 from storage import SqlRepository, upgrade_async
 
 TARGET_RATIO = 1.5
@@ -62,7 +62,10 @@ def config() -> Any:
 async def seed(repo: SqlRepository, engine: Engine, pending: int) -> None:
     template = await engine.submit(
         "bench-bot",
-        NewRequest(action=Action("refund", "Refund order 1", {"order": 1}), confidence=0.3),
+        Submission(
+            action=SubmissionAction(kind="refund", summary="Refund order 1", payload={"order": 1}),
+            confidence=0.3,
+        ),
     )
     template_id = str(template.response["id"])
     # Each round's group falls due 30 s before that round's sweep; the rest wait for weeks.
@@ -86,8 +89,11 @@ async def submits_per_second(engine: Engine) -> float:
             n = queue.pop()
             await engine.submit(
                 "bench-bot",
-                NewRequest(
-                    action=Action("refund", f"Refund order {n}", {"order": n}), confidence=0.3
+                Submission(
+                    action=SubmissionAction(
+                        kind="refund", summary=f"Refund order {n}", payload={"order": n}
+                    ),
+                    confidence=0.3,
                 ),
             )
 

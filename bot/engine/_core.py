@@ -72,49 +72,6 @@ AGENT_STATE_TTL = 1.0
 
 
 @dataclass(frozen=True)
-class NewRequest:
-    """An agent's submission, already shape-checked by the HTTP layer."""
-
-    action: Action
-    confidence: float
-    thread_id: str | None = None
-    amount: float = 0.0
-    currency: str = ""
-    reversible: bool = True
-    domain: str = ""
-    sentiment: float = 0.0
-    requested_by: str | None = None
-    callback_url: str | None = None
-    labels: Mapping[str, Any] = field(default_factory=dict)
-    context: Mapping[str, Any] = field(default_factory=dict)
-    cost: float | None = None
-    question: str | None = None
-    response_schema: Mapping[str, Any] | None = None
-    reject_options: tuple[str, ...] = ()
-
-    def routing_input(
-        self, request_id: str, agent_id: str, *, agent_stopped: bool = False
-    ) -> RoutingInput:
-        """What routing sees of this submission (the one place it is built from one)."""
-        return RoutingInput(
-            request_id=request_id,
-            agent_id=agent_id,
-            action_kind=self.action.kind,
-            action_summary=self.action.summary,
-            action_payload=self.action.payload,
-            confidence=self.confidence,
-            amount=self.amount,
-            currency=self.currency,
-            reversible=self.reversible,
-            domain=self.domain,
-            sentiment=self.sentiment,
-            labels=self.labels,
-            context=self.context,
-            agent_stopped=agent_stopped,
-        )
-
-
-@dataclass(frozen=True)
 class Submitted:
     response: Mapping[str, Any]
     created: bool

@@ -36,13 +36,15 @@ from bot.core.learning import (
 from bot.engine import transitions
 from bot.engine._core import (
     EngineCore,
-    NewRequest,
     Submitted,
     log,
 )
 from bot.engine.canaries import CanaryPolicy, template_for
 from bot.engine.standing import covering
+from bot.engine.submissions import routing_input as submission_routing_input
+from bot.engine.submissions import submitted_action
 from bot.engine.wire import submit_response
+from signoff_client.submission import Submission
 from routing import (
     Lane,
     ReviewState,
@@ -72,7 +74,7 @@ class SubmitOps(EngineCore):
     async def submit(
         self,
         agent_id: str,
-        new: NewRequest,
+        new: Submission,
         *,
         idempotency_key: str | None = None,
         body_sha256: str | None = None,
@@ -90,7 +92,9 @@ class SubmitOps(EngineCore):
         stopped = await self._agent_stopped(agent_id)
         now = self.clock.now()
         request_id = new_id("req", now)
-        routing_input = new.routing_input(request_id, agent_id, agent_stopped=stopped)
+        routing_input = submission_routing_input(
+            new, request_id, agent_id, agent_stopped=stopped
+        )
         score = self.predictor.score(routing_input, now) if self.predictor else None
         if score is not None and self.policy.predicted_escalation_above is not None:
             # Active mode only: in shadow mode the score is stored and shown, never routed on.
@@ -106,7 +110,7 @@ class SubmitOps(EngineCore):
         request = ApprovalRequest(
             id=request_id,
             agent_id=agent_id,
-            action=new.action,
+            action=submitted_action(new),
             confidence=new.confidence,
             status=status,
             lane=decision.lane,
@@ -126,7 +130,7 @@ class SubmitOps(EngineCore):
             requested_by=new.requested_by,
             callback_url=new.callback_url,
             labels=dict(new.labels),
-            context=dict(new.context),
+            context=new.context.model_dump(),
             review_status=ReviewStatus.OPEN if decision.review is ReviewState.QUEUED else None,
             decided_at=None if pending else now,
             deadline_at=now + tier_spec.sla if pending and tier_spec else None,

@@ -12,7 +12,6 @@ from bot.engine._agents import AgentOps
 from bot.engine._core import (
     AGENT_STATE_TTL,
     SWEEP_BATCH,
-    NewRequest,
     Submitted,
     body_digest,
 )
@@ -24,7 +23,6 @@ __all__ = [
     "AGENT_STATE_TTL",
     "SWEEP_BATCH",
     "Engine",
-    "NewRequest",
     "Submitted",
     "body_digest",
 ]

@@ -74,11 +74,12 @@ _SAMPLES: list[tuple[str, dict[str, Any]]] = [
 def _route(
     config: LoadedConfig, body: dict[str, Any], request_id: str = "req_dry_run"
 ) -> dict[str, Any]:
+    from bot.engine.submissions import routing_input
     from bot.server.http import SubmitIn
     from routing import decide
 
     parsed = SubmitIn.model_validate(body)
-    decision = decide(parsed.new_request().routing_input(request_id, "dry-run"), config.policy)
+    decision = decide(routing_input(parsed, request_id, "dry-run"), config.policy)
     return {
         "status": decision.status,
         "lane": decision.lane.value,

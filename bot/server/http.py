@@ -27,10 +27,8 @@ from bot.core.errors import (
 from bot.core.jsondepth import MAX_DEPTH, text_depth
 from bot.engine.machine import body_digest
 from bot.engine.wire import RequestList, RequestOut, SubmitOut, WebhookOut, request_json
-from bot.server._http_models import ActionIn as ActionIn
 from bot.server._http_models import AgentOut as AgentOut
 from bot.server._http_models import AgentStateOut as AgentStateOut
-from bot.server._http_models import ContextIn as ContextIn
 from bot.server._http_models import DeliveryList as DeliveryList
 from bot.server._http_models import DeliveryOut as DeliveryOut
 from bot.server._http_models import ErrorOut as ErrorOut
@@ -216,10 +214,9 @@ async def submit(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Response:
     """Ask whether the agent may act; routes by risk, then confidence."""
-    new = body.new_request()
     digest = body_digest(await request.body()) if idempotency_key is not None else None
     result = await svc.engine.submit(
-        agent, new, idempotency_key=idempotency_key, body_sha256=digest
+        agent, body, idempotency_key=idempotency_key, body_sha256=digest
     )
     return JSONResponse(dict(result.response), status_code=201 if result.created else 200)
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         derive_idempotency_key,
         verify_webhook,
     )
+    from signoff_client.submission import Submission
 
 _LAZY = frozenset(
     {
@@ -64,8 +65,9 @@ _LAZY = frozenset(
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module("signoff_client._client"), name)
+    if name in _LAZY or name == "Submission":
+        module = "signoff_client.submission" if name == "Submission" else "signoff_client._client"
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'signoff_client' has no attribute {name!r}")
@@ -87,6 +89,7 @@ __all__ = [
     "SignoffAPIError",
     "SignoffClient",
     "SignoffError",
+    "Submission",
     "Vote",
     "WebhookVerificationError",
     "derive_idempotency_key",

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.domain import Action, Verdict
-from bot.engine.machine import NewRequest
+from bot.core.domain import Verdict
 from bot.server.app import build_services
 from bot.server.config import load_config
 from storage import open_repository
 from tests.e2e.serve import run
+from tests.support.world import new_request
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +52,11 @@ async def seed(path: Path) -> None:
         async with services.stack:
 
             async def submit(confidence: float, n: int) -> str:
-                new = NewRequest(
-                    Action("invoice", f"File INV-{n}", {"invoice": n}),
-                    confidence,
+                new = new_request(
+                    kind="invoice",
+                    summary=f"File INV-{n}",
+                    payload={"invoice": n},
+                    confidence=confidence,
                     context={"recommendation": f"file INV-{n}"},
                 )
                 return str((await engine.submit("invoice-bot", new)).response["id"])

@@ -12,8 +12,8 @@ import pytest
 from bot.core.clock import ManualClock
 from bot.core.domain import AgentState, OutboxKind, Status, verify_chain
 from bot.core.views import CardView
-from bot.engine.machine import NewRequest
 from bot.oversight import figures as oversight
+from signoff_client.submission import Submission
 from tests.conftest import RepoFactory
 from tests.support.world import TIERS, World, make_config, new_request
 
@@ -222,7 +222,7 @@ async def test_the_replica_that_stops_an_agent_rejects_at_once(
     assert Status(result.response["status"]) is Status.REJECTED
 
 
-def _low() -> NewRequest:
+def _low() -> Submission:
     return new_request(confidence=0.3)
 
 

@@ -36,9 +36,9 @@ from bot.core.domain import ApprovalRequest, AuditEvent, Status, Verdict
 from bot.core.learning import GrantRequest
 from bot.core.ports import Repository
 from bot.engine.canaries import CanaryPolicy
-from bot.engine.machine import NewRequest
 from bot.server.config import LoadedConfig, parse_config
 from routing import Lane
+from signoff_client.submission import Submission
 from tests.support.world import World, new_request
 
 TIERS = [
@@ -99,7 +99,7 @@ class Proposal:
     def invoice(self) -> str:
         return f"INV-{self.day:02d}{self.n:03d}"
 
-    def request(self) -> NewRequest:
+    def request(self) -> Submission:
         return new_request(
             kind=self.kind,
             summary=f"Pay invoice {self.invoice}",

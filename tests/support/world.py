@@ -12,13 +12,13 @@ from typing import Any
 from adapters.resume import WebhookResumeTarget
 from adapters.web.channel import WebInboxChannel
 from bot.core.clock import ManualClock
-from bot.core.domain import Action
 from bot.core.ports import Channel, Repository, ResumeTarget
-from bot.engine.machine import Engine, NewRequest
+from bot.engine.machine import Engine
 from bot.engine.metrics import Metrics
 from bot.engine.outbox import OutboxWorker
 from bot.server.config import LoadedConfig, parse_config
 from bot.server.services import secret_lookup
+from signoff_client.submission import Submission
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
@@ -87,9 +87,11 @@ class World:
         return str(result.response["id"])
 
 
-def new_request(**fields: Any) -> NewRequest:
+def new_request(**fields: Any) -> Submission:
+    """A submission as the HTTP layer hands it to the engine (validated by the same model)."""
     kind = fields.pop("kind", "invoice")
     summary = fields.pop("summary", "Pay INV-123 to ACME")
     payload = fields.pop("payload", {"invoice": "INV-123"})
     fields.setdefault("confidence", 0.9)
-    return NewRequest(action=Action(kind, summary, payload), **fields)
+    action = {"kind": kind, "summary": summary, "payload": payload}
+    return Submission.model_validate({"action": action, **fields})

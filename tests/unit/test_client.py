@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ from bot.core.domain import Verdict
 from bot.engine.wire import RequestOut, SubmitOut, VoteOut
 from bot.server.app import build_services, create_app
 from bot.server.config import parse_config
+from bot.server.http import SubmitIn
 from bot.server.services import Services
 from signoff_client import _client as client_module
 from signoff_client._client import (
@@ -38,6 +40,8 @@ from signoff_client._client import (
     derive_idempotency_key,
     verify_webhook,
 )
+from signoff_client.mcp import approval_server
+from signoff_client.submission import Submission
 from storage.memory import InMemoryRepository
 from tests.support.http_receiver import HttpReceiver, Reply, free_port
 from tests.support.loopback import ThreadedServer
@@ -210,6 +214,21 @@ async def test_errors_carry_the_server_body(svc: Services, signoff: AsyncSignoff
     with pytest.raises(InvalidRequest) as outside:
         await signoff.request_approval(PAYMENT, 0.3, callback_url="http://evil.test/x")
     assert outside.value.error == "invalid_callback_url"
+
+
+async def test_request_approval_takes_exactly_the_fields_of_the_one_submission_model() -> None:
+    # The keyword arguments are the Python face of `Submission`, which the server validates
+    # bodies with and the engine routes: a field added there and not here (or the reverse)
+    # fails this test.
+    params = inspect.signature(client_module._Core.request_approval).parameters
+    assert set(params) - {"self", "idempotency_key"} == set(Submission.model_fields)
+    assert issubclass(SubmitIn, Submission)
+    assert set(SubmitIn.model_fields) == set(Submission.model_fields)
+    # The MCP tool offers a subset of them, under the same names.
+    server = approval_server(AsyncSignoffClient("http://signoff", "k"), agent="a")
+    tools = {tool.name: tool for tool in await server.list_tools()}
+    offered = set(tools["request_approval"].input_schema["properties"])
+    assert "confidence" in offered and offered <= set(Submission.model_fields)
 
 
 def test_the_results_mirror_every_field_of_the_server_models() -> None:

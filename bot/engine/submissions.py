@@ -1,0 +1,34 @@
+"""What the engine reads of a submission (`signoff_client.submission.Submission`, the one
+declaration of its fields): the action as the domain holds it, and routing's input."""
+
+from __future__ import annotations
+
+from bot.core.domain import Action
+from routing import RoutingInput
+from signoff_client.submission import Submission
+
+
+def submitted_action(new: Submission) -> Action:
+    return Action(new.action.kind, new.action.summary, new.action.payload)
+
+
+def routing_input(
+    new: Submission, request_id: str, agent_id: str, *, agent_stopped: bool = False
+) -> RoutingInput:
+    """What routing sees of a submission (the one place it is built from one)."""
+    return RoutingInput(
+        request_id=request_id,
+        agent_id=agent_id,
+        action_kind=new.action.kind,
+        action_summary=new.action.summary,
+        action_payload=new.action.payload,
+        confidence=new.confidence,
+        amount=new.amount,
+        currency=new.currency,
+        reversible=new.reversible,
+        domain=new.domain,
+        sentiment=new.sentiment,
+        labels=new.labels,
+        context=new.context.model_dump(),
+        agent_stopped=agent_stopped,
+    )

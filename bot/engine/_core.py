@@ -9,14 +9,13 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from bot.core.domain import (
     POLICY_ACTOR,
     STOPPED_REASON,
-    Action,
     AgentSpec,
     AgentState,
     ApprovalRequest,
@@ -51,7 +50,6 @@ from bot.engine.wire import webhook_body
 from routing import (
     Lane,
     Policy,
-    RoutingInput,
 )
 
 log = logging.getLogger("signoff.engine")

@@ -44,7 +44,6 @@ from bot.engine.standing import covering
 from bot.engine.submissions import routing_input as submission_routing_input
 from bot.engine.submissions import submitted_action
 from bot.engine.wire import submit_response
-from signoff_client.submission import Submission
 from routing import (
     Lane,
     ReviewState,
@@ -53,6 +52,7 @@ from routing import (
     decide,
     sampled,
 )
+from signoff_client.submission import Submission
 
 
 class SubmitOps(EngineCore):
@@ -92,9 +92,7 @@ class SubmitOps(EngineCore):
         stopped = await self._agent_stopped(agent_id)
         now = self.clock.now()
         request_id = new_id("req", now)
-        routing_input = submission_routing_input(
-            new, request_id, agent_id, agent_stopped=stopped
-        )
+        routing_input = submission_routing_input(new, request_id, agent_id, agent_stopped=stopped)
         score = self.predictor.score(routing_input, now) if self.predictor else None
         if score is not None and self.policy.predicted_escalation_above is not None:
             # Active mode only: in shadow mode the score is stored and shown, never routed on.
@@ -104,47 +102,18 @@ class SubmitOps(EngineCore):
             log.warning(
                 "rule %s failed on %s, escalating: %s", error.rule, request_id, error.message
             )
-        status = Status(decision.status)
-        tier_spec = self.policy.tier(decision.tier) if decision.tier else None
-        pending = status is Status.PENDING
-        request = ApprovalRequest(
-            id=request_id,
+        request = transitions.admit(
+            new,
+            request_id=request_id,
             agent_id=agent_id,
             action=submitted_action(new),
-            confidence=new.confidence,
-            status=status,
-            lane=decision.lane,
-            risk=decision.risk,
-            reasons=tuple(decision.reasons),
-            tier=decision.tier,
-            approvals_required=decision.approvals_required,
-            review=decision.review,
-            created_at=now,
-            updated_at=now,
-            thread_id=new.thread_id,
-            amount=new.amount,
-            currency=new.currency,
-            reversible=new.reversible,
-            domain=new.domain,
-            sentiment=new.sentiment,
-            requested_by=new.requested_by,
-            callback_url=new.callback_url,
-            labels=dict(new.labels),
-            context=new.context.model_dump(),
-            review_status=ReviewStatus.OPEN if decision.review is ReviewState.QUEUED else None,
-            decided_at=None if pending else now,
-            deadline_at=now + tier_spec.sla if pending and tier_spec else None,
-            remind_at=now + tier_spec.remind_after
-            if pending and tier_spec and tier_spec.remind_after
-            else None,
-            history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
+            decision=decision,
+            tier=self.policy.tier(decision.tier) if decision.tier else None,
+            now=now,
             predicted_escalation=score,
-            cost=new.cost,
             reason_texts=self.wording.explain(decision.reasons, routing_input),
-            question=new.question,
-            response_schema=new.response_schema,
-            reject_options=tuple(new.reject_options),
         )
+        status, pending = request.status, request.status is Status.PENDING
         outbox: list[OutboxMessage] = []
         cards: list[CardRef] = []
         posted: list[AuditEvent] = []

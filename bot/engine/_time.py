@@ -85,9 +85,8 @@ class TimeOps(EngineCore):
             return None
         assert request.tier is not None and request.deadline_at is not None
         next_tier = self.policy.next_tier(request.tier)
-        if next_tier is None and request.deadline_at < self.started_at:
-            # The last tier's window ran out while the service was down: its reviewers never
-            # had it, so they get it again in full before on_timeout may decide.
+        if transitions.missed_while_down(request, next_tier is None, self.started_at):
+            # Its reviewers get it again in full before on_timeout may decide.
             return self._restart_window(request, now)
         if next_tier is not None:
             updated, move = transitions.escalate(request, self.policy.tier(next_tier), now)
@@ -143,13 +142,7 @@ class TimeOps(EngineCore):
 
     def _restart_window(self, request: ApprovalRequest, now: datetime) -> _Planned:
         assert request.tier is not None and request.deadline_at is not None
-        spec = self.policy.tier(request.tier)
-        updated = dataclasses.replace(
-            request,
-            deadline_at=now + spec.sla,
-            remind_at=now + spec.remind_after if spec.remind_after else None,
-            updated_at=now,
-        )
+        updated = transitions.restart_window(request, self.policy.tier(request.tier), now)
         event = self._event(
             "sla_restarted",
             updated,

@@ -1,4 +1,5 @@
-"""Pure transitions of a request: who may vote, and what a vote does to the request.
+"""Pure transitions of a request: what a routing decision makes of a submission, who may
+vote, what a vote does, and what time does (escalation, timeout, a window restarted).
 
 State, input and time in, the new state out: no I/O, no clock, no policy lookups beyond
 the values handed in. `Engine` (bot.engine.machine) reads, calls these, and writes the
@@ -18,6 +19,7 @@ from bot.core.domain import (
     STOPPED_REASON,
     Action,
     ApprovalRequest,
+    ReasonText,
     ReviewStatus,
     Status,
     TierMove,
@@ -27,7 +29,8 @@ from bot.core.domain import (
 )
 from bot.core.errors import NotAllowed
 from bot.core.people import People
-from routing import Risk, TierSpec, TimeoutAction
+from routing import ReviewState, Risk, RoutingDecision, TierSpec, TimeoutAction
+from signoff_client.submission import Submission
 
 REVIEW_VERDICTS = frozenset({Verdict.CONFIRM, Verdict.REVERSE})
 # Verdicts that count as the voter's approval of the action they are bound to.
@@ -160,6 +163,61 @@ def cast_vote(
     return reversed_, vote
 
 
+def admit(
+    new: Submission,
+    *,
+    request_id: str,
+    agent_id: str,
+    action: Action,
+    decision: RoutingDecision,
+    tier: TierSpec | None,
+    now: datetime,
+    predicted_escalation: float | None = None,
+    reason_texts: tuple[ReasonText, ...] = (),
+) -> ApprovalRequest:
+    """The request a routing decision makes of a submission: final at once (approved, or
+    rejected for a stopped agent), or pending at the decision's tier with that tier's
+    window and reminder. `tier` is the decision's tier's spec, when it names one."""
+    pending = decision.status == "pending"
+    status = Status(decision.status)
+    return ApprovalRequest(
+        id=request_id,
+        agent_id=agent_id,
+        action=action,
+        confidence=new.confidence,
+        status=status,
+        lane=decision.lane,
+        risk=decision.risk,
+        reasons=tuple(decision.reasons),
+        tier=decision.tier,
+        approvals_required=decision.approvals_required,
+        review=decision.review,
+        created_at=now,
+        updated_at=now,
+        thread_id=new.thread_id,
+        amount=new.amount,
+        currency=new.currency,
+        reversible=new.reversible,
+        domain=new.domain,
+        sentiment=new.sentiment,
+        requested_by=new.requested_by,
+        callback_url=new.callback_url,
+        labels=dict(new.labels),
+        context=new.context.model_dump(),
+        review_status=ReviewStatus.OPEN if decision.review is ReviewState.QUEUED else None,
+        decided_at=None if pending else now,
+        deadline_at=now + tier.sla if pending and tier else None,
+        remind_at=now + tier.remind_after if pending and tier and tier.remind_after else None,
+        history=(TierMove(None, decision.tier, now, "start"),) if decision.tier else (),
+        predicted_escalation=predicted_escalation,
+        cost=new.cost,
+        reason_texts=reason_texts,
+        question=new.question,
+        response_schema=new.response_schema,
+        reject_options=tuple(new.reject_options),
+    )
+
+
 def overdue(request: ApprovalRequest, now: datetime) -> bool:
     """A pending request at a tier whose SLA has passed."""
     return (
@@ -189,6 +247,22 @@ def escalate(
         updated_at=now,
     )
     return moved, move
+
+
+def missed_while_down(request: ApprovalRequest, last_tier: bool, started_at: datetime) -> bool:
+    """Whether an overdue request's last-tier window ran out before this process started:
+    while the service was down its reviewers never had it, so it must not time out yet."""
+    return last_tier and request.deadline_at is not None and request.deadline_at < started_at
+
+
+def restart_window(request: ApprovalRequest, tier: TierSpec, now: datetime) -> ApprovalRequest:
+    """`request` given its tier's whole window (and reminder) again from `now`."""
+    return dataclasses.replace(
+        request,
+        deadline_at=now + tier.sla,
+        remind_at=now + tier.remind_after if tier.remind_after else None,
+        updated_at=now,
+    )
 
 
 _TIMEOUT_STATUS = {

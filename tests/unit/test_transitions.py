@@ -12,6 +12,7 @@ from bot.core.domain import (
     STOPPED_REASON,
     Action,
     ApprovalRequest,
+    ReasonText,
     ReviewStatus,
     Status,
     Verdict,
@@ -20,16 +21,20 @@ from bot.core.people import People, Person
 from bot.engine.transitions import (
     Cast,
     Voter,
+    admit,
     cast_vote,
     decided_by,
     escalate,
     finish,
+    missed_while_down,
     overdue,
     rationale_required,
     refusal,
+    restart_window,
     time_out,
 )
-from routing import Lane, ReviewState, Risk, TierSpec, TimeoutAction
+from routing import Lane, ReviewState, Risk, RoutingDecision, TierSpec, TimeoutAction
+from signoff_client.submission import Submission
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
@@ -243,3 +248,113 @@ def test_the_last_tiers_deadline_ends_the_item_as_on_timeout_says(
         assert vote.action_sha256 == ended.current_action.sha256
     else:
         assert vote is None and ended.votes == ()
+
+
+# -- admit: what a routing decision makes of a submission ------------------------------------
+
+SUBMISSION = Submission.model_validate(
+    {
+        "action": {"kind": "payment", "summary": "Pay INV-1", "payload": {"amount": 950}},
+        "confidence": 0.4,
+        "thread_id": "t-1",
+        "amount": 950,
+        "currency": "EUR",
+        "requested_by": "web:ana",
+        "labels": {"team": "ap"},
+        "context": {"summary": "An invoice"},
+        "cost": 0.02,
+        "question": "Which account?",
+        "reject_options": ["duplicate"],
+    }
+)
+JUNIOR = TierSpec(name="junior", sla=timedelta(hours=1), remind_after=timedelta(minutes=20))
+
+
+def decision(**fields: object) -> RoutingDecision:
+    values: dict[str, object] = {
+        "status": "pending",
+        "lane": Lane.ESCALATE,
+        "risk": Risk.MEDIUM,
+        "reasons": ("low_confidence",),
+        "tier": "junior",
+        "approvals_required": 2,
+        "review": ReviewState.NONE,
+        **fields,
+    }
+    return RoutingDecision(**values)  # type: ignore[arg-type]
+
+
+def admitted(routed: RoutingDecision, tier: TierSpec | None = JUNIOR) -> ApprovalRequest:
+    return admit(
+        SUBMISSION,
+        request_id="req_9",
+        agent_id="bot",
+        action=Action("payment", "Pay INV-1", {"amount": 950}),
+        decision=routed,
+        tier=tier,
+        now=NOW,
+        predicted_escalation=0.7,
+        reason_texts=(ReasonText("low_confidence", "Low confidence", "The agent is unsure."),),
+    )
+
+
+def test_a_pending_decision_admits_the_request_at_its_tier_with_the_whole_window() -> None:
+    request = admitted(decision())
+    assert (request.id, request.agent_id, request.status) == ("req_9", "bot", Status.PENDING)
+    assert (request.lane, request.risk, request.tier) == (Lane.ESCALATE, Risk.MEDIUM, "junior")
+    assert request.approvals_required == 2 and request.reasons == ("low_confidence",)
+    assert request.deadline_at == NOW + timedelta(hours=1)
+    assert request.remind_at == NOW + timedelta(minutes=20)
+    assert request.decided_at is None and request.review_status is None
+    [start] = request.history
+    assert (start.from_tier, start.to_tier, start.at, start.reason) == (
+        None,
+        "junior",
+        NOW,
+        "start",
+    )
+    # Every field of the submission is kept as the agent stated it.
+    assert (request.thread_id, request.amount, request.currency) == ("t-1", 950.0, "EUR")
+    assert request.requested_by == "web:ana" and request.labels == {"team": "ap"}
+    assert request.context["summary"] == "An invoice" and request.cost == 0.02
+    assert request.question == "Which account?" and request.reject_options == ("duplicate",)
+    assert request.predicted_escalation == 0.7 and request.reason_texts[0].title == "Low confidence"
+    quiet = TierSpec(name="junior", sla=timedelta(hours=1))
+    assert admitted(decision(), quiet).remind_at is None
+
+
+def test_a_final_decision_admits_the_request_decided_with_no_window() -> None:
+    approved = admitted(
+        decision(status="approved", lane=Lane.AUTONOMOUS, tier=None, reasons=()), tier=None
+    )
+    assert approved.status is Status.APPROVED and approved.decided_at == NOW
+    assert approved.deadline_at is None and approved.remind_at is None
+    assert approved.history == ()
+    reviewed = admitted(
+        decision(status="approved", lane=Lane.REVIEW, review=ReviewState.QUEUED), tier=JUNIOR
+    )
+    # A sampled review has its tier and an open review, but no deadline: it is decided.
+    assert reviewed.review_status is ReviewStatus.OPEN and reviewed.deadline_at is None
+    assert reviewed.history[0].to_tier == "junior"
+    stopped = admitted(decision(status="rejected", reasons=("agent_stopped",), tier=None), None)
+    assert stopped.status is Status.REJECTED and stopped.decided_at == NOW
+
+
+# -- a window restarted after downtime ---------------------------------------------------------
+
+
+def test_only_a_last_tier_window_that_ended_before_the_start_is_restarted() -> None:
+    ended_early = pending(deadline_at=NOW - timedelta(minutes=1))
+    assert missed_while_down(ended_early, True, NOW)
+    assert not missed_while_down(ended_early, False, NOW)  # it moves up a tier instead
+    assert not missed_while_down(pending(deadline_at=NOW), True, NOW)  # ran out while up
+    assert not missed_while_down(pending(deadline_at=None), True, NOW)
+
+
+def test_a_restarted_window_is_the_tiers_whole_window_from_now() -> None:
+    again = restart_window(pending(), JUNIOR, LATER)
+    assert again.deadline_at == LATER + timedelta(hours=1)
+    assert again.remind_at == LATER + timedelta(minutes=20)
+    assert again.updated_at == LATER and again.tier == "junior"
+    quiet = TierSpec(name="junior", sla=timedelta(hours=1))
+    assert restart_window(pending(), quiet, LATER).remind_at is None

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters.teams.cards import (
+from adapters.teams._elements import (
     MAX_CARD_BYTES,
     MAX_INPUT,
     RATIONALE,

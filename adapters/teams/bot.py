@@ -45,6 +45,7 @@ from botbuilder.core import (
 from botbuilder.core.serializer_helper import serializer_helper
 from botbuilder.schema import Activity, AdaptiveCardInvokeResponse
 
+from adapters.teams import _elements as elements
 from adapters.teams import batch_cards, cards, queue_card
 from adapters.teams._turns import closing_connector
 from adapters.teams.queue_card import QUEUE, item_input
@@ -88,9 +89,9 @@ def parse_action(verb: Any, data: Any) -> CardAction:
     """Raises InvalidInput when the verb or `data.request_id` is missing or unknown."""
     if not isinstance(data, Mapping):
         raise InvalidInput("data", "must be an object carrying request_id")
-    verdict = cards.VERBS.get(str(verb or ""))
+    verdict = elements.VERBS.get(str(verb or ""))
     if verdict is None:
-        raise InvalidInput("verb", f"{verb!r} is not one of {', '.join(cards.VERBS)}")
+        raise InvalidInput("verb", f"{verb!r} is not one of {', '.join(elements.VERBS)}")
     request_id = data.get("request_id")
     if not isinstance(request_id, str) or not request_id:
         raise InvalidInput("data.request_id", "is required")
@@ -103,8 +104,8 @@ def parse_action(verb: Any, data: Any) -> CardAction:
             value = data.get(name)
         return value if isinstance(value, str) else None
 
-    rationale = (field(cards.RATIONALE) or "").strip()
-    picked = (field(cards.REJECT_OPTION) or "").strip()
+    rationale = (field(elements.RATIONALE) or "").strip()
+    picked = (field(elements.REJECT_OPTION) or "").strip()
     if verdict is Verdict.REJECT and picked:
         rationale = f"{picked}: {rationale}" if rationale else picked
     return CardAction(
@@ -112,8 +113,8 @@ def parse_action(verb: Any, data: Any) -> CardAction:
         request_id=request_id,
         tier=tier if isinstance(tier, str) and tier else None,
         rationale=rationale,
-        modified_payload=field(cards.MODIFIED_PAYLOAD),
-        response=field(cards.RESPONSE) or "",
+        modified_payload=field(elements.MODIFIED_PAYLOAD),
+        response=field(elements.RESPONSE) or "",
         from_queue=data.get(QUEUE) is True,
     )
 
@@ -124,7 +125,7 @@ class Answer:
 
     view: CardView
     message: str
-    tone: cards.Tone
+    tone: elements.Tone
     # The "Approve + allow similar…" form as the clicker typed it, kept on a refusal.
     similar: SimilarForm | None = None
 
@@ -168,7 +169,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         verb, data = action.get("verb"), action.get("data")
         if str(verb or "") in batch_cards.BATCH_VERBS:
             return await self._batch_invoke(str(verb), data, reviewer, name)
-        if verb == cards.ALLOW_SIMILAR:
+        if verb == elements.ALLOW_SIMILAR:
             try:
                 answer = await self.allow_similar(data, reviewer, name)
             except InvalidInput as exc:
@@ -214,7 +215,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         data: Mapping[str, Any],
         reviewer: str | None,
         name: str | None,
-    ) -> tuple[str, cards.Tone]:
+    ) -> tuple[str, elements.Tone]:
         """Record the ticked items of a batch card; returns the clicker's banner."""
         verdict = batch_cards.BATCH_VERBS[verb]
         if reviewer is None:
@@ -224,7 +225,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         picked = batch_cards.picked_ids(data)
         if not picked:
             return "Not recorded: tick the items to decide, then click again.", "attention"
-        rationale = data.get(cards.RATIONALE)
+        rationale = data.get(elements.RATIONALE)
         try:
             results = await self.reviews.vote_many(
                 picked,
@@ -365,7 +366,7 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
             reviewer, name = reviewer_of(activity)
             message, _ = await self.decide_batch(verb, value["batch_id"], value, reviewer, name)
             return message
-        if verb == cards.ALLOW_SIMILAR:
+        if verb == elements.ALLOW_SIMILAR:
             reviewer, name = reviewer_of(activity)
             try:
                 return (await self.allow_similar(value, reviewer, name)).message
@@ -405,8 +406,8 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         )
 
     async def queue(
-        self, reviewer: str, *, message: str | None = None, tone: cards.Tone = "good"
-    ) -> cards.Element:
+        self, reviewer: str, *, message: str | None = None, tone: elements.Tone = "good"
+    ) -> elements.Element:
         """The reviewer's queue card (`pending` in a 1:1 chat), `message` in a banner."""
         waiting = await self.reviews.pending_for(reviewer, limit=200)
         views = [self.view(r, r.tier or "") for r in waiting[: queue_card.MAX_QUEUE_ITEMS]]
@@ -420,14 +421,14 @@ class TeamsBot(ActivityHandler):  # type: ignore[misc]  # botbuilder ships no ty
         lines = [f"{len(waiting)} item(s) wait for you:"]
         for request in waiting[:MAX_PENDING_LISTED]:
             view = self.view(request, request.tier or "")
-            words = [f"{cards.RISK_ICON[request.risk]} {request.risk.value} risk"]
+            words = [f"{elements.RISK_ICON[request.risk]} {request.risk.value} risk"]
             if view.amount:
                 words.append(view.amount)
             words += [reason.title for reason in view.reasons]
             if view.deadline is not None:
                 words.append(f"{view.deadline.consequence} if no one decides in time")
             lines.append(
-                f"- {cards.clip(request.current_action.summary, 120)} "
+                f"- {elements.clip(request.current_action.summary, 120)} "
                 f"({'; '.join(words)}; {request.id})"
             )
         if len(waiting) > MAX_PENDING_LISTED:
@@ -507,7 +508,7 @@ def _recorded(view: CardView, verdict: Verdict) -> str:
 
 def _card_response(card: Mapping[str, Any]) -> InvokeResponse:
     body = AdaptiveCardInvokeResponse(
-        status_code=int(HTTPStatus.OK), type=cards.CONTENT_TYPE, value=card
+        status_code=int(HTTPStatus.OK), type=elements.CONTENT_TYPE, value=card
     )
     return InvokeResponse(status=int(HTTPStatus.OK), body=serializer_helper(body))
 

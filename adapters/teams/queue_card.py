@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from adapters.teams.cards import (
+from adapters.teams._card_parts import (
+    reject_action,
+)
+from adapters.teams._elements import (
     MAX_INPUT,
     RATIONALE,
     REJECT_OPTION,
@@ -27,11 +30,12 @@ from adapters.teams.cards import (
     adaptive_card,
     banner,
     execute,
-    first_screen,
     fits,
-    headline,
-    reject_action,
     text_block,
+)
+from adapters.teams.cards import (
+    first_screen,
+    headline,
 )
 from bot.core.views import CardView
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 
-from adapters.teams.cards import (
+from adapters.teams._elements import (
     MAX_CARD_BYTES,
     VERSION,
     Element,
-    Mention,
     clip,
-    mention_block,
-    mention_entities,
     teams_reviewers,
     text_block,
+)
+from adapters.teams.cards import (
+    Mention,
+    mention_block,
+    mention_entities,
 )
 from bot.core.domain import ApprovalRequest
 from bot.core.views import QueueView

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from bot.core.audit_records import GENESIS_HASH as GENESIS_HASH
 from bot.core.audit_records import AuditEvent as AuditEvent
@@ -111,6 +111,64 @@ def new_id(prefix: str, at: datetime | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return f"{prefix}_{''.join(reversed(chars)).lower()}"
+
+
+class _ActionFields(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+class Routable(Protocol):
+    """What routing reads of a submission or of a stored request (both have these)."""
+
+    @property
+    def action(self) -> _ActionFields: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def amount(self) -> float: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def reversible(self) -> bool: ...
+    @property
+    def domain(self) -> str: ...
+    @property
+    def sentiment(self) -> float: ...
+    @property
+    def labels(self) -> Mapping[str, Any]: ...
+
+
+def routing_input_of(
+    source: Routable,
+    *,
+    request_id: str,
+    agent_id: str,
+    context: Mapping[str, Any],
+    agent_stopped: bool = False,
+) -> RoutingInput:
+    """The one builder of routing's input, from a submission (`bot.engine.submissions`) or
+    a stored request (`ApprovalRequest.routing_input`)."""
+    return RoutingInput(
+        request_id=request_id,
+        agent_id=agent_id,
+        action_kind=source.action.kind,
+        action_summary=source.action.summary,
+        action_payload=source.action.payload,
+        confidence=source.confidence,
+        amount=source.amount,
+        currency=source.currency,
+        reversible=source.reversible,
+        domain=source.domain,
+        sentiment=source.sentiment,
+        labels=source.labels,
+        context=context,
+        agent_stopped=agent_stopped,
+    )
 
 
 @dataclass(frozen=True)
@@ -290,20 +348,8 @@ class ApprovalRequest:
     def routing_input(self) -> RoutingInput:
         """What routing saw of this request when it arrived (the agent's action, not a
         reviewer's edit), so a replay under another policy routes the same inputs."""
-        return RoutingInput(
-            request_id=self.id,
-            agent_id=self.agent_id,
-            action_kind=self.action.kind,
-            action_summary=self.action.summary,
-            action_payload=self.action.payload,
-            confidence=self.confidence,
-            amount=self.amount,
-            currency=self.currency,
-            reversible=self.reversible,
-            domain=self.domain,
-            sentiment=self.sentiment,
-            labels=self.labels,
-            context=self.context,
+        return routing_input_of(
+            self, request_id=self.id, agent_id=self.agent_id, context=self.context
         )
 
     def approvals_for_current_action(self) -> tuple[Vote, ...]:

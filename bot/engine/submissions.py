@@ -3,7 +3,7 @@ declaration of its fields): the action as the domain holds it, and routing's inp
 
 from __future__ import annotations
 
-from bot.core.domain import Action
+from bot.core.domain import Action, routing_input_of
 from routing import RoutingInput
 from signoff_client.submission import Submission
 
@@ -15,20 +15,11 @@ def submitted_action(new: Submission) -> Action:
 def routing_input(
     new: Submission, request_id: str, agent_id: str, *, agent_stopped: bool = False
 ) -> RoutingInput:
-    """What routing sees of a submission (the one place it is built from one)."""
-    return RoutingInput(
+    """What routing sees of a submission."""
+    return routing_input_of(
+        new,
         request_id=request_id,
         agent_id=agent_id,
-        action_kind=new.action.kind,
-        action_summary=new.action.summary,
-        action_payload=new.action.payload,
-        confidence=new.confidence,
-        amount=new.amount,
-        currency=new.currency,
-        reversible=new.reversible,
-        domain=new.domain,
-        sentiment=new.sentiment,
-        labels=new.labels,
         context=new.context.model_dump(),
         agent_stopped=agent_stopped,
     )

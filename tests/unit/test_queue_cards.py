@@ -10,7 +10,7 @@ from typing import Any
 from adapters.slack import queue_cards as slack_queue
 from adapters.slack.cards import MAX_BLOCKS
 from adapters.teams import queue_cards as teams_queue
-from adapters.teams.cards import MAX_CARD_BYTES
+from adapters.teams._elements import MAX_CARD_BYTES
 from bot.core.domain import QUEUE_KIND, BatchCard, BatchStatus
 from bot.core.views import QueueView
 from tests.unit.slack.test_batch_cards import item

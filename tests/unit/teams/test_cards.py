@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from adapters.teams import _elements as elements
 from adapters.teams import cards
 from bot.core.domain import Action, ApprovalRequest, ReviewStatus, Status, Verdict, Vote
 from bot.core.similar import SimilarForm
@@ -56,7 +57,7 @@ PAYLOAD_LABEL = "What the agent wants to do"
 def assert_valid(validator: jsonschema.Draft6Validator, card: dict[str, Any]) -> None:
     assert validator is schema.validator()
     schema.assert_adaptive_card(card)
-    assert len(json.dumps(card, ensure_ascii=False).encode()) <= cards.MAX_CARD_BYTES
+    assert len(json.dumps(card, ensure_ascii=False).encode()) <= elements.MAX_CARD_BYTES
 
 
 def request(**overrides: Any) -> ApprovalRequest:
@@ -396,7 +397,7 @@ def test_escalated_card(validator: jsonschema.Draft6Validator) -> None:
 
 
 @pytest.mark.parametrize("tone", ["good", "attention", "warning"])
-def test_message_banner(validator: jsonschema.Draft6Validator, tone: cards.Tone) -> None:
+def test_message_banner(validator: jsonschema.Draft6Validator, tone: elements.Tone) -> None:
     card = cards.card(view(request()), message="Not recorded: a rationale is required", tone=tone)
     assert_valid(validator, card)
     assert card["body"][1]["style"] == tone
@@ -448,7 +449,7 @@ def test_nothing_but_garbage_still_fits(validator: jsonschema.Draft6Validator) -
 
 def test_stamp_is_the_strict_form_the_date_functions_read() -> None:
     at = datetime(2026, 12, 7, 18, 0, 0, 123456, tzinfo=UTC) + timedelta(hours=-1)
-    assert cards.stamp(at) == (
+    assert elements.stamp(at) == (
         "{{TIME(2026-12-07T17:00:00Z)}} on {{DATE(2026-12-07T17:00:00Z, SHORT)}}"
     )
 
@@ -459,9 +460,9 @@ def test_mentions_only_teams_reviewers() -> None:
         ("<at>Reviewer 1</at>", "aad-1"),
         ("<at>Reviewer 2</at>", "aad-2"),
     ]
-    assert cards.clip("abc", 3) == "abc"
-    assert cards.clip("abcdef", 4) == "abc…"
-    assert cards.clip("abc", 0) == ""
+    assert elements.clip("abc", 3) == "abc"
+    assert elements.clip("abcdef", 4) == "abc…"
+    assert elements.clip("abc", 0) == ""
 
 
 def test_reminder_card_uses_the_same_words(validator: jsonschema.Draft6Validator) -> None:

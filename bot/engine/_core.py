@@ -46,6 +46,7 @@ from bot.engine import transitions
 from bot.engine.canaries import CanaryPolicy
 from bot.engine.fresh import Fresh
 from bot.engine.metrics import Metrics
+from bot.engine.posted import card_posted, observe_escalation
 from bot.engine.wire import webhook_body
 from routing import (
     Lane,
@@ -240,31 +241,30 @@ class EngineCore:
                 )
                 continue
             ref = inline.card_ref(self.views.view(request, tier, target))
-            cards.append(CardRef(request.id, channel, tier, dict(ref), now))
-            # The same event the outbox worker records when it posts a card.
-            events.append(
-                AuditEvent(
-                    event="posted",
-                    at=now,
-                    request_id=request.id,
-                    channel=channel,
-                    risk=request.risk.value,
-                    data={"tier": tier, "target": target, "measured": channel in measured},
-                )
+            card, event = card_posted(
+                request,
+                channel=channel,
+                tier=tier,
+                target=target,
+                ref=ref,
+                now=now,
+                measured=channel in measured,
             )
+            cards.append(card)
+            events.append(event)
         return outbox, cards, events
 
     def _observe_inline_posts(self, request: ApprovalRequest, cards: Sequence[CardRef]) -> None:
         # As the outbox worker does for the first tier's cards: submit -> card posted, in
         # the channels that have reviewers of the tier (bot.escalation).
         if cards and len(request.history) <= 1:
-            elapsed = max((self.clock.now() - request.created_at).total_seconds(), 0.0)
+            now = self.clock.now()
             for card in cards:
                 measured = measured_channels(
                     self.policy.tier(card.tier), (c for c, _ in self.targets(card.tier))
                 )
                 if card.channel in measured:
-                    self.metrics.time_to_escalate.labels(channel=card.channel).observe(elapsed)
+                    observe_escalation(self.metrics, request, card.channel, now)
 
     def _card_update(self, request: ApprovalRequest, now: datetime) -> OutboxMessage:
         return OutboxMessage(

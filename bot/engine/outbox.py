@@ -34,7 +34,6 @@ from bot.core.domain import (
     AuditEvent,
     BatchCard,
     BatchStatus,
-    CardRef,
     OutboxKind,
     OutboxMessage,
     OutboxResult,
@@ -59,6 +58,7 @@ from bot.core.retry import next_delay
 from bot.core.views import BatchView, CardView, CardViews, QueueView
 from bot.core.wording import Wording
 from bot.engine.metrics import Metrics
+from bot.engine.posted import card_posted, observe_escalation
 from routing import Policy
 
 log = logging.getLogger("signoff.outbox")
@@ -315,18 +315,16 @@ class OutboxWorker:
         # Only copies in a channel with reviewers of the tier measure time-to-escalate
         # (bot.escalation; the engine noted the others when it queued them).
         measured = message.payload.get("measured", True) is not False
-        if len(request.history) <= 1 and measured:
-            self.metrics.time_to_escalate.labels(channel=channel_name).observe(
-                max((now - request.created_at).total_seconds(), 0.0)
-            )
-        card = CardRef(request.id, channel_name, tier, dict(ref), now)
-        event = AuditEvent(
-            event="posted",
-            at=now,
-            request_id=request.id,
+        if measured:
+            observe_escalation(self.metrics, request, channel_name, now)
+        card, event = card_posted(
+            request,
             channel=channel_name,
-            risk=request.risk.value,
-            data={"tier": tier, "target": target, "measured": measured},
+            tier=tier,
+            target=target,
+            ref=ref,
+            now=now,
+            measured=measured,
         )
         return OutboxResult(OutboxStatus.DONE, card=card, audit=(event,))
 

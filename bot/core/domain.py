@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core.audit_records import GENESIS_HASH as GENESIS_HASH
 from bot.core.audit_records import AuditEvent as AuditEvent
@@ -24,6 +24,8 @@ from bot.core.clock import as_utc as as_utc
 from bot.core.clock import isoformat as isoformat
 from bot.core.clock import utcnow as utcnow
 from bot.core.learning import StandingUse
+from bot.core.routable import Routable as Routable
+from bot.core.routable import routing_input_of as routing_input_of
 from bot.core.web_sessions import LoginFailures as LoginFailures
 from bot.core.web_sessions import WebSession as WebSession
 from routing import Lane, ReviewState, Risk, RoutingInput
@@ -111,64 +113,6 @@ def new_id(prefix: str, at: datetime | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return f"{prefix}_{''.join(reversed(chars)).lower()}"
-
-
-class _ActionFields(Protocol):
-    @property
-    def kind(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def payload(self) -> Mapping[str, Any]: ...
-
-
-class Routable(Protocol):
-    """What routing reads of a submission or of a stored request (both have these)."""
-
-    @property
-    def action(self) -> _ActionFields: ...
-    @property
-    def confidence(self) -> float: ...
-    @property
-    def amount(self) -> float: ...
-    @property
-    def currency(self) -> str: ...
-    @property
-    def reversible(self) -> bool: ...
-    @property
-    def domain(self) -> str: ...
-    @property
-    def sentiment(self) -> float: ...
-    @property
-    def labels(self) -> Mapping[str, Any]: ...
-
-
-def routing_input_of(
-    source: Routable,
-    *,
-    request_id: str,
-    agent_id: str,
-    context: Mapping[str, Any],
-    agent_stopped: bool = False,
-) -> RoutingInput:
-    """The one builder of routing's input, from a submission (`bot.engine.submissions`) or
-    a stored request (`ApprovalRequest.routing_input`)."""
-    return RoutingInput(
-        request_id=request_id,
-        agent_id=agent_id,
-        action_kind=source.action.kind,
-        action_summary=source.action.summary,
-        action_payload=source.action.payload,
-        confidence=source.confidence,
-        amount=source.amount,
-        currency=source.currency,
-        reversible=source.reversible,
-        domain=source.domain,
-        sentiment=source.sentiment,
-        labels=source.labels,
-        context=context,
-        agent_stopped=agent_stopped,
-    )
 
 
 @dataclass(frozen=True)

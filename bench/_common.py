@@ -251,8 +251,12 @@ def process(
     env: Mapping[str, str] | None = None,
     health: str = "/healthz",
     logdir: Path | None = None,
+    started: tuple[str, int] | None = None,
 ) -> Iterator[Process]:
-    """Run `args` (which must serve HTTP on `port`) until the block ends."""
+    """Run `args` (which must serve HTTP on `port`) until the block ends. `started`: a line
+    its log must hold so many times before the run begins (every worker of `--workers N`
+    says it is running: one that starts late would otherwise get no keep-alive connection
+    of the load generator for the whole run)."""
     logdir = logdir or RESULTS / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     log = logdir / f"{name}.log"
@@ -267,7 +271,9 @@ def process(
                 if popen.poll() is not None:
                     raise RuntimeError(f"{name} exited {popen.returncode}:\n{log.read_text()}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(proc.url + health, timeout=1).status_code == 200:
+                    if httpx.get(proc.url + health, timeout=1).status_code == 200 and (
+                        started is None or log.read_text().count(started[0]) >= started[1]
+                    ):
                         break
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name} did not come up:\n{log.read_text()}")
@@ -321,6 +327,7 @@ def serve_signoff(
         port=port,
         env={"SIGNOFF_LOG_LEVEL": "WARNING", **(env or {})},
         health="/readyz",
+        started=("is running at", workers),
     )
 
 

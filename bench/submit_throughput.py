@@ -2,7 +2,7 @@
 rows, and the card posted by the outbox worker in the same process) against a bare FastAPI
 endpoint doing one INSERT on the same database, on SQLite and on PostgreSQL.
 
-    .venv/bin/python -m bench.submit_throughput [--seconds 10] [--concurrency 32]
+    .venv/bin/python -m bench.submit_throughput [--seconds 10] [--concurrency 32 per worker]
     .venv/bin/python -m bench.submit_throughput --workers 2      # PostgreSQL only
 
 Target: Signoff >= 50% of the baseline's requests per second; with `--workers N` (both
@@ -34,6 +34,10 @@ from bench._common import (
 
 TARGET = 0.5
 TARGET_WORKERS = 1.0
+# Closed-loop clients per server process. Each client waits for its answer before it sends
+# again, so with too few the figure measures latency, not what the server can take: at 16
+# clients per process Signoff's two workers leave the machine two thirds idle.
+CLIENTS_PER_WORKER = 32
 TIERS = [{"name": "junior", "sla": "1h", "reviewers": ["web:jan"]}]
 
 
@@ -75,12 +79,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="concurrent clients (default 32 per worker process: enough to keep every "
+        "worker busy, so the figure is throughput and not one client's latency)",
+    )
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument(
         "--workers", type=int, default=1, help="processes per server (PostgreSQL only)"
     )
     args = parser.parse_args()
+    if args.concurrency is None:
+        args.concurrency = CLIENTS_PER_WORKER * args.workers
     if args.workers > 1:
         args.backend = "postgres"  # `signoff serve --workers` refuses SQLite
     target = TARGET_WORKERS if args.workers > 1 else TARGET

@@ -73,6 +73,9 @@ async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
     from bot.server.web import issue_login_link
 
     settings = config.settings
+    # Set by `--workers N` for its children (bot.server.workers): worker 1 says it all, the
+    # others one line each (one login link, and a count a supervisor can wait for).
+    worker = os.environ.get("SIGNOFF_WORKER", "1")
     services = await build_services(config)
     async with services.stack:
         banner = [
@@ -96,7 +99,11 @@ async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
             banner.append(f"  agent: {DEMO_AGENT}")
             banner.append(f"  api key: {key}")
             banner.append(f"    (kept in {path}; `signoff keys new {DEMO_AGENT}` replaces it)")
-        if not settings.web.reviewers and settings.web.oidc is None:
+        if worker != "1":
+            banner = [
+                f"Signoff worker {worker} is running at http://{settings.host}:{settings.port}"
+            ]
+        elif not settings.web.reviewers and settings.web.oidc is None:
             banner.append(f"  login: {await issue_login_link(services)}")
             banner.append("    (one-time; `signoff web login-link` prints another)")
         app = create_app(config, services=services)

@@ -1,8 +1,11 @@
 """`signoff serve --workers N`: N processes on one port, each a replica of the multi-replica
 design (docs/replicas.md), so one host uses every core.
 
-The parent binds the listening socket once and starts N `signoff serve` children that
-inherit it (`--listen-fd`); the kernel hands each new connection to one of them. Every
+The parent binds one listening socket per child, all on the same port with SO_REUSEPORT,
+and starts N `signoff serve` children that each inherit theirs (`--listen-fd`): the kernel
+spreads new connections evenly over the sockets. (One shared socket lets whichever child
+wakes first take a burst of connections, so long-lived keep-alive clients can pile onto one
+process while the other idles; where SO_REUSEPORT is missing, that is the fallback.) Every
 child runs the whole service: its own scheduler, outbox worker and connection pool, with
 correctness in the database's claims and leases as for replicas on several hosts. That is
 why it needs PostgreSQL: SQLite is one process by design.
@@ -40,22 +43,45 @@ def check_workers(workers: int, database_url: str) -> None:
         )
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The one socket every worker accepts on (inheritable, so children get it)."""
+REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A socket a worker accepts on (inheritable, so a child gets it); with `reuse_port`,
+    one of several on the same port that the kernel balances new connections across."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
 
+def _probe_free(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE) when something listens on `host:port` already."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
 def run_workers(workers: int, host: str, port: int, child_args: Sequence[str]) -> int:
     """Start `workers` children of `signoff serve` sharing one socket; wait for them."""
+    sockets: list[socket.socket] = []
     try:
-        sock = listening_socket(host, port)
+        if REUSE_PORT:
+            # A plain bind first: it fails if anything listens on the port already, where a
+            # SO_REUSEPORT bind would join another server's sockets (a second `signoff serve`
+            # on the same port) and quietly share its connections.
+            _probe_free(host, port)
+        for _ in range(workers if REUSE_PORT else 1):
+            sockets.append(listening_socket(host, port, reuse_port=REUSE_PORT))
     except OSError as exc:
+        for opened in sockets:
+            opened.close()
         raise ConfigError("--port", f"cannot listen on {host}:{port}: {exc}") from exc
     script = Path(sys.executable).with_name("signoff")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "bot.server.cli"]
@@ -72,6 +98,7 @@ def run_workers(workers: int, host: str, port: int, child_args: Sequence[str]) -
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         for index in range(workers):
+            sock = sockets[index % len(sockets)]
             children.append(
                 subprocess.Popen(
                     [*command, "serve", *child_args, "--listen-fd", str(sock.fileno())],
@@ -84,7 +111,8 @@ def run_workers(workers: int, host: str, port: int, child_args: Sequence[str]) -
             f"(pids {', '.join(str(c.pid) for c in children)})",
             flush=True,
         )
-        sock.close()
+        for sock in sockets:
+            sock.close()
         status = 0
         while any(c.poll() is None for c in children):
             for child in children:

@@ -23,6 +23,8 @@ import itertools
 import json
 import os
 import re
+import socket
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -162,7 +164,6 @@ def baseline_app(database_url: str) -> Any:
 
 def slack_ack_app() -> Any:
     """Verify the signature as Signoff's Slack endpoint does (slack_sdk), then answer 200."""
-    import os
 
     from slack_sdk.signature import SignatureVerifier
     from starlette.applications import Starlette
@@ -189,12 +190,35 @@ def slack_ack_app() -> Any:
     )
 
 
-_DATABASE_ENV = "BENCH_BASELINE_DATABASE"
+def _run_workers(args: argparse.Namespace) -> None:
+    import signal
+    import subprocess
 
+    from bot.server.workers import listening_socket
 
-def baseline_from_env() -> Any:
-    """The baseline app for a worker process of `--workers N` (database from the env)."""
-    return baseline_app(os.environ[_DATABASE_ENV])
+    sockets = [
+        listening_socket("127.0.0.1", args.port, reuse_port=True) for _ in range(args.workers)
+    ]
+    children = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench._servers", "baseline", "--port", str(args.port)),
+                *("--database", args.database, "--listen-fd", str(sock.fileno())),
+            ],
+            pass_fds=(sock.fileno(),),
+        )
+        for sock in sockets
+    ]
+    for sock in sockets:
+        sock.close()
+
+    def stop(_signum: int, _frame: object) -> None:
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        child.wait()
 
 
 def main() -> None:
@@ -203,20 +227,25 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--listen-fd", type=int)
     args = parser.parse_args()
     if args.kind == "baseline" and args.workers > 1:
-        # N processes on one port, as `signoff serve --workers N` runs: uvicorn's own
-        # supervisor, which needs the app as an import string.
-        os.environ[_DATABASE_ENV] = args.database
-        uvicorn.run(
-            "bench._servers:baseline_from_env",
-            factory=True,
-            host="127.0.0.1",
-            port=args.port,
-            workers=args.workers,
-            log_level="warning",
-            server_header=False,
+        # N processes on one port, as `signoff serve --workers N` runs them: a socket per
+        # process with SO_REUSEPORT. (uvicorn's own `--workers` shares one socket, and then
+        # whichever worker wakes first may take most of the load generator's keep-alive
+        # connections: in four runs its two workers' CPU split 96/1, 87/3, 83/53 and 75/66,
+        # and the baseline's figure with them.)
+        _run_workers(args)
+        return
+    if args.listen_fd is not None:
+        # The inherited socket as what it is (TCP): uvicorn's `fd=` takes it for a Unix
+        # socket, and then asyncio leaves Nagle on for every connection (a 40 ms stall per
+        # response under delayed ACKs).
+        listening = socket.socket(fileno=args.listen_fd)
+        config = uvicorn.Config(
+            baseline_app(args.database), log_level="warning", server_header=False
         )
+        asyncio.run(uvicorn.Server(config).serve(sockets=[listening]))
         return
     app: Any
     if args.kind == "sink":

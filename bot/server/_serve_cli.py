@@ -121,8 +121,6 @@ async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
                 app,
                 host=settings.host,
                 port=settings.port,
-                # A worker of `--workers N` accepts on the socket its parent bound.
-                fd=listen_fd,
                 # Logging is set up once, by `bot.core.logs`; uvicorn adds no handlers or levels.
                 log_config=None,
                 log_level=None,
@@ -130,5 +128,10 @@ async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
                 server_header=False,
             )
         )
-        await server.serve()
+        # A worker of `--workers N` accepts on the socket its parent bound, taken as the TCP
+        # socket it is: uvicorn's own `fd=` reads it as a Unix socket, and asyncio then
+        # leaves Nagle's algorithm on for every connection (a 40 ms stall per answer against
+        # a client's delayed ACK).
+        inherited = [socket.socket(fileno=listen_fd)] if listen_fd is not None else None
+        await server.serve(sockets=inherited)
     return 0

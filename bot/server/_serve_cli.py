@@ -66,6 +66,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(config, listen_fd=args.listen_fd))
 
 
+def inherited_sockets(listen_fd: int | None) -> list[socket.socket] | None:
+    """The socket a worker of `--workers N` accepts on (its parent bound it), taken as the
+    TCP socket it is: uvicorn's own `fd=` reads it as a Unix socket, and asyncio then leaves
+    Nagle's algorithm on for every connection (a 40 ms stall per answer against a client's
+    delayed ACK)."""
+    return [socket.socket(fileno=listen_fd)] if listen_fd is not None else None
+
+
 async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
     import uvicorn
 
@@ -128,10 +136,5 @@ async def _serve(config: LoadedConfig, listen_fd: int | None = None) -> int:
                 server_header=False,
             )
         )
-        # A worker of `--workers N` accepts on the socket its parent bound, taken as the TCP
-        # socket it is: uvicorn's own `fd=` reads it as a Unix socket, and asyncio then
-        # leaves Nagle's algorithm on for every connection (a 40 ms stall per answer against
-        # a client's delayed ACK).
-        inherited = [socket.socket(fileno=listen_fd)] if listen_fd is not None else None
-        await server.serve(sockets=inherited)
+        await server.serve(sockets=inherited_sockets(listen_fd))
     return 0

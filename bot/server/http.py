@@ -72,9 +72,15 @@ class Unauthorized(SignoffError):
     pass
 
 
-def services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
+
+
+async def services(request: Request) -> Services:
+    """The app's services. A coroutine on purpose: FastAPI runs a plain function dependency
+    in its thread pool, a thread hand-off on every request for an attribute read."""
+    return _services(request)
 
 
 async def current_agent(
@@ -88,7 +94,7 @@ async def current_agent(
     if not key:
         raise Unauthorized("missing bearer API key")
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    agent = await services(request).agent_for_key(digest)
+    agent = await _services(request).agent_for_key(digest)
     if agent is None:
         raise Unauthorized("unknown or revoked API key")
     return agent

@@ -14,8 +14,10 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Executable,
+    String,
     Table,
     TextClause,
+    any_,
     bindparam,
     func,
     insert,
@@ -195,6 +197,24 @@ class DialectStatements:
         dialect_insert = postgresql.insert if postgres else sqlite.insert
         # RETURNING, not rowcount, tells whether the row went in: psycopg reports rowcount
         # -1 for INSERTs compiled by SQLAlchemy. (RETURNING needs SQLite 3.35 or later.)
+        # CHILD_COUNTS for several requests at once. PostgreSQL takes the ids as one array
+        # parameter, so the statement's text is the same whatever the batch size.
+        ids: ColumnElement[bool] = (
+            REQUESTS.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+            if postgres
+            else REQUESTS.c.id.in_(bindparam("ids", expanding=True))
+        )
+        self.child_counts_many: Executable = select(
+            REQUESTS.c.id,
+            select(func.count())
+            .select_from(VOTES)
+            .where(VOTES.c.request_id == REQUESTS.c.id)
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(TIER_MOVES)
+            .where(TIER_MOVES.c.request_id == REQUESTS.c.id)
+            .scalar_subquery(),
+        ).where(ids)
         self.insert_idempotency: Executable = (
             dialect_insert(IDEMPOTENCY).on_conflict_do_nothing().returning(literal_column("1"))
         )

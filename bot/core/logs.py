@@ -12,9 +12,8 @@ import contextlib
 import contextvars
 import json
 import logging
-import re
 import sys
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -24,7 +23,6 @@ __all__ = [
     "LOG_FORMAT_ENV",
     "LOG_LEVEL_ENV",
     "JsonFormatter",
-    "RequestIdFromPath",
     "configure",
     "request_context",
 ]
@@ -114,27 +112,3 @@ def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = No
         logging.getLogger(logger).setLevel(chatty)
         # uvicorn installs its own handlers unless told not to; ours are the only ones.
         logging.getLogger(logger).propagate = True
-
-
-_REQUEST_IN_PATH = re.compile(r"/(req_[A-Za-z0-9_-]{1,100})(?:/|$)")
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class RequestIdFromPath:
-    """ASGI middleware: while a call names an approval request in its path
-    (`/v1/requests/req_...`, `/requests/req_...`), its log lines carry that id."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _REQUEST_IN_PATH.search(scope.get("path", "")) if scope["type"] == "http" else None
-        if found is None:
-            await self.app(scope, receive, send)
-            return
-        with request_context(found.group(1)):
-            await self.app(scope, receive, send)

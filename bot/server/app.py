@@ -22,7 +22,6 @@ from bot.core.audit_chain import AuditKey, AuditKeyring
 from bot.core.clock import SystemClock
 from bot.core.errors import ConfigError
 from bot.core.groups import REFRESH_SECONDS as GROUPS_REFRESH_SECONDS
-from bot.core.logs import RequestIdFromPath
 from bot.core.ports import AlertSink, Channel, Clock, Notifier, Repository, ResumeTarget
 from bot.engine.batches import BatchPlanner
 from bot.engine.machine import Engine
@@ -37,6 +36,7 @@ from bot.oversight.watch import Watch, gather
 from bot.server import http
 from bot.server.audit_wiring import AuditKeys, AuditWiring, checkpoint_writer, load_audit_keys
 from bot.server.config import LoadedConfig
+from bot.server.request_ids import RequestIdFromPath
 from bot.server.services import Services, secret_lookup
 from bot.server.slack import mount_slack, reviewer_groups, slack_channel, slack_socket_mode
 from bot.server.teams import mount_teams, teams_channel

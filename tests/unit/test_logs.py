@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.core import logs
+from bot.server.request_ids import RequestIdFromPath
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +91,7 @@ async def test_the_request_id_in_a_path_reaches_the_lines_logged_meanwhile() -> 
     async def app(scope: object, receive: object, send: object) -> None:
         seen.append(logs._request_id.get())
 
-    middleware = logs.RequestIdFromPath(app)  # type: ignore[arg-type]
+    middleware = RequestIdFromPath(app)  # type: ignore[arg-type]
     for path in ("/v1/requests/req_01XYZ/wait", "/requests/req_02", "/v1/requests", "/"):
         await middleware({"type": "http", "path": path}, None, None)  # type: ignore[arg-type]
     assert seen == ["req_01XYZ", "req_02", None, None]

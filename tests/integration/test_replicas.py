@@ -8,6 +8,7 @@ The multi-process versions (SIGKILL, SIGSTOP, a dropped database) are in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import Counter
@@ -244,48 +245,50 @@ async def test_a_commit_on_one_replica_kicks_the_outbox_of_another(postgres_url:
             assert message.status is OutboxStatus.DONE
 
 
-@pytest.mark.postgres
-async def test_a_stop_on_one_replica_reaches_the_cached_stop_state_of_another(
-    postgres_url: str,
-) -> None:
+@contextlib.asynccontextmanager
+async def trusting_replicas(postgres_url: str) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+    """Replicas A and B; B trusts its cached stop states and grants for an hour, so only a
+    notification from A can refresh them. Yields A and a client of B, after one submit to B
+    (so B holds its copies)."""
     config = replica_config(postgres_url, "http://127.0.0.1:9/resume")
     env = {"REPLICA_SECRET": SECRET}
     a = await build_services(config, env=env, start_scheduler=False)
     b = await build_services(config, env=env, start_scheduler=False)
     async with a.stack, b.stack, client(b) as on_b:
-        b.engine.agent_state_ttl = 3600  # only the `agent` notification can refresh B's copy
+        b.engine.agent_state_ttl = 3600
         first = await on_b.post("/v1/requests", json=BODY)
-        assert first.json()["status"] == "pending"  # B has now cached "not stopped"
+        assert first.json()["status"] == "pending"
+        yield a, on_b
+
+
+async def answer_once(on_b: httpx.AsyncClient, status: str) -> dict[str, Any]:
+    """Submit to B until it answers `status` (the notification is on its way), or give up."""
+    for _ in range(100):
+        answer: dict[str, Any] = (await on_b.post("/v1/requests", json=BODY)).json()
+        if answer["status"] == status:
+            break
+        await asyncio.sleep(0.02)
+    return answer
+
+
+@pytest.mark.postgres
+async def test_a_stop_on_one_replica_reaches_the_cached_stop_state_of_another(
+    postgres_url: str,
+) -> None:
+    async with trusting_replicas(postgres_url) as (a, on_b):
         await a.engine.set_stopped(
             "replica-bot", True, actor="web:sam", reason="incident", channel="api"
         )
-        for _ in range(100):
-            answer = (await on_b.post("/v1/requests", json=BODY)).json()
-            if answer["status"] == "rejected":
-                break
-            await asyncio.sleep(0.02)
-        assert answer["reasons"] == ["agent_stopped"]
+        assert (await answer_once(on_b, "rejected"))["reasons"] == ["agent_stopped"]
         await a.engine.set_stopped("replica-bot", False, actor="web:sam", reason="", channel="api")
-        for _ in range(100):
-            answer = (await on_b.post("/v1/requests", json=BODY)).json()
-            if answer["status"] == "pending":
-                break
-            await asyncio.sleep(0.02)
-        assert answer["status"] == "pending"
+        assert (await answer_once(on_b, "pending"))["status"] == "pending"
 
 
 @pytest.mark.postgres
 async def test_a_grant_on_one_replica_reaches_the_cached_grants_of_another(
     postgres_url: str,
 ) -> None:
-    config = replica_config(postgres_url, "http://127.0.0.1:9/resume")
-    env = {"REPLICA_SECRET": SECRET}
-    a = await build_services(config, env=env, start_scheduler=False)
-    b = await build_services(config, env=env, start_scheduler=False)
-    async with a.stack, b.stack, client(b) as on_b:
-        b.engine.agent_state_ttl = 3600  # only the `standing` notification can refresh B's copy
-        first = await on_b.post("/v1/requests", json=BODY)
-        assert first.json()["status"] == "pending"  # B has now cached "no grants"
+    async with trusting_replicas(postgres_url) as (a, on_b):
         made = await a.engine.grant_standing(
             GrantRequest(
                 grantor="web:jan",
@@ -297,12 +300,7 @@ async def test_a_grant_on_one_replica_reaches_the_cached_grants_of_another(
             ),
             channel="web",
         )
-        for _ in range(100):
-            answer = (await on_b.post("/v1/requests", json=BODY)).json()
-            if answer["status"] == "approved":
-                break
-            await asyncio.sleep(0.02)
-        assert answer["standing_approval"] == made.id
+        assert (await answer_once(on_b, "approved"))["standing_approval"] == made.id
         await a.engine.revoke_standing(made.id, "web:sam", channel="web")
         answer = (await on_b.post("/v1/requests", json=BODY)).json()
         assert answer["status"] == "pending"  # refused by the submit's transaction at once
